@@ -1,0 +1,21 @@
+"""`tp`: every pipeline stage as a sub-command (the same commands dvc.yaml runs)."""
+
+from __future__ import annotations
+
+import typer
+
+from talking_points.stages import ingest
+
+app = typer.Typer(
+    name="tp",
+    help="talking-points: describe a pixel in words and localize it again. One sub-command per DVC stage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("ingest")(ingest.main)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The library behind the pipeline stages: data, keypoints, synthesis, models, training, rl, metrics."""

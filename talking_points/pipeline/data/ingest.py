@@ -1,0 +1,101 @@
+"""Ingestion: run one adapter over its samples and build the images / objects / parts tables."""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from talking_points.pipeline.data.adapters import get_adapter
+from talking_points.pipeline.data.adapters.base import SourceConfigBase
+from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
+from talking_points.pipeline.data.records import record_rows
+from talking_points.pipeline.progress import track
+
+__all__ = ["IngestResult", "ingest_source"]
+
+
+@dataclass
+class IngestResult:
+    images: pd.DataFrame
+    objects: pd.DataFrame
+    parts: pd.DataFrame
+    skips: SkipLog
+
+
+def _one(args: tuple[str, SourceConfigBase, str, str | None, str | None, OnError]):
+    """Load one sample and turn it into rows. Returns (rows | None, SkipLog)."""
+    source, cfg, key, image_dir, image_ref_dir, policy = args
+    adapter = get_adapter(cfg.adapter)
+    skips = SkipLog(policy=policy)
+    try:
+        rec = adapter.load_sample(cfg, key)
+        if rec.pixels is not None:
+            if image_dir is None:
+                raise ValueError("generated records need an image directory")
+            name = f"{rec.stem}.png"
+            Image.fromarray(np.ascontiguousarray(rec.pixels)).save(os.path.join(image_dir, name), compress_level=1)
+            file = os.path.join(image_ref_dir or image_dir, name)
+        elif rec.file is not None:
+            file = str(rec.file)
+        else:
+            raise BadInput(rec.origin or key, "record has neither a file nor pixels")
+        rows = record_rows(rec, source, file, skips)
+    except BadInput as err:
+        skips.handle(err)
+        return None, skips
+    except Exception as exc:  # a corrupt file or malformed json: name the sample, never a bare traceback
+        err = BadInput(key, "unreadable sample", f"{type(exc).__name__}: {exc}")
+        if policy is OnError.strict:
+            raise err from exc
+        skips.handle(err)
+        return None, skips
+    return rows, skips
+
+
+def ingest_source(
+    source: str,
+    cfg: SourceConfigBase,
+    image_dir: str | Path | None,
+    image_ref_dir: str | Path | None = None,
+    on_error: OnError = OnError.skip,
+    workers: int = 1,
+) -> IngestResult:
+    """Ingest every sample of `cfg`'s dataset. Generated images are written as PNG under `image_dir`.
+
+    The `file` column of generated images points into `image_ref_dir` (default: `image_dir`), so a stage can
+    write into a temporary folder that is renamed into place afterwards.
+    """
+    adapter = get_adapter(cfg.adapter)
+    keys = adapter.list_samples(cfg)
+    if cfg.limit is not None:
+        keys = keys[: cfg.limit]
+    if not keys:
+        raise BadInput(source, "no samples found", f"adapter {cfg.adapter!r} listed nothing; check the paths in params")
+    if image_dir is not None:
+        Path(image_dir).mkdir(parents=True, exist_ok=True)
+    ref = None if image_ref_dir is None else str(image_ref_dir)
+    jobs = [(source, cfg, k, None if image_dir is None else str(image_dir), ref, on_error) for k in keys]
+    skips = SkipLog(policy=on_error)
+    images, objects, parts = [], [], []
+    with ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+            results = pool.map(_one, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
+        else:
+            results = map(_one, jobs)
+        for rows, sub in track(results, f"ingest {source}", total=len(jobs), unit="img"):
+            skips.merge(sub)
+            if rows is not None:
+                images.append(rows[0])
+                objects.extend(rows[1])
+                parts.extend(rows[2])
+    if not images:
+        raise BadInput(source, "every sample was bad", str(skips.as_dict()["by_reason"]))
+    return IngestResult(pd.DataFrame(images), pd.DataFrame(objects), pd.DataFrame(parts), skips)

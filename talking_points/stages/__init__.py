@@ -1,0 +1,1 @@
+"""Thin Typer commands, one per DVC stage: read params, call `talking_points.pipeline`, write outputs."""

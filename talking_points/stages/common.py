@@ -1,0 +1,78 @@
+"""Glue shared by the stage commands: logging, error reporting, summaries, JSON reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from talking_points.pipeline.config import ConfigError
+from talking_points.pipeline.data.errors import BadInput, SkipLog
+from talking_points.pipeline.data.tables import SchemaError, atomic_path
+
+console = Console(stderr=True)
+
+PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", "-p", help="params file to read", exists=False)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, markup=False)],
+        force=True,
+    )
+    # the skip log prints its own summary; one warning per skipped sample would drown it
+    logging.getLogger("talking_points.pipeline.data.errors").setLevel(logging.ERROR)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def stage(fn: Callable) -> Callable:
+    """Decorator for stage commands: known errors become one clear red line and exit code 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        setup_logging()
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, BadInput, SchemaError, FileNotFoundError) as err:
+            console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
+            raise typer.Exit(code=1) from None
+
+    return wrapper
+
+
+def write_json(data: dict, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def print_skips(skips: SkipLog, title: str) -> None:
+    if not skips.total:
+        console.print(f"{title}: nothing skipped")
+        return
+    table = Table(title=f"{title}: {skips.total} skipped")
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    table.add_column("first example")
+    for reason, n in skips.counts.most_common():
+        table.add_row(reason, str(n), (skips.examples.get(reason) or [""])[0])
+    console.print(table)
+
+
+def print_counts(title: str, counts: dict[str, Any]) -> None:
+    table = Table(title=title)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for k, v in counts.items():
+        table.add_row(str(k), f"{v:.3g}" if isinstance(v, float) else str(v))
+    console.print(table)
