@@ -1,0 +1,23 @@
+"""Shared test set-up: offline, quiet, and the real dataset samples in ../shared/fixtures when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TP_NO_PROGRESS"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = Path(os.environ.get("TP_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures"))
+
+
+@pytest.fixture(scope="session")
+def real_fixtures() -> Path:
+    """Folder of real dataset samples (AP-10K, Pascal-Part .mat, ADE20K, Animal-Pose); skip if absent."""
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip(f"real dataset samples not found at {SHARED_FIXTURES} (set TP_SHARED_FIXTURES)")
+    return SHARED_FIXTURES
