@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from talking_points.stages import ingest
+from talking_points.stages import ingest, split
 
 app = typer.Typer(
     name="tp",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 
 app.command("ingest")(ingest.main)
+app.command("split")(split.main)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,154 @@
+"""The base vision-language model both the Point Descriptor and the Point Localizer start from.
+
+`PointVLM` = multi-scale vision backbone + projector (image tokens -> LM embedding space) + causal LM.
+It is an ordinary transformers `PreTrainedModel`: `save_pretrained` / `from_pretrained` with safetensors,
+for the tiny model built locally and for one converted from a real LLaVA-family checkpoint alike.
+
+Prompts carry the image as `n_image_tokens` copies of the `<image>` token (LLaVA-style expansion), and point
+features as `<kpt>` / `<region>` tokens; `embed` replaces the embeddings at those positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedConfig, PreTrainedModel
+
+from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
+from talking_points.pipeline.models.vision import BackboneKind, MultiScaleBackbone
+
+__all__ = ["PointVLMConfig", "PointVLM", "ImageFeatures"]
+
+
+class PointVLMConfig(PreTrainedConfig):
+    model_type = "talking_points_vlm"
+    sub_configs = {"vision_config": AutoConfig, "text_config": AutoConfig}
+
+    vision_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    backbone_kind: str = "cnn"  # cnn | vit
+    strides: list[int] | tuple[int, ...] = (8, 16, 32)  # feature maps the point decoder attends to
+    feature_channels: list[int] | tuple[int, ...] = ()  # channels of those maps (set when the base is built)
+    token_stride: int = 16  # which map becomes the LM's image tokens
+    vit_layer: int = -2
+    image_size: list[int] | tuple[int, int] = (96, 128)  # (height, width) the images are resized to
+    image_mean: list[float] | tuple[float, ...] = (0.485, 0.456, 0.406)
+    image_std: list[float] | tuple[float, ...] = (0.229, 0.224, 0.225)
+    image_pos_embed: bool = True  # add 2-D sinusoids to the image tokens (tiny models need the help)
+    image_token_id: int = -1
+    seg_token_id: int = -1
+    p_open_token_id: int = -1
+    p_close_token_id: int = -1
+    kpt_token_id: int = -1
+    region_token_id: int = -1
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs):
+        for key, default in (("vision_config", "mobilenet_v2"), ("text_config", "llama")):
+            value = getattr(self, key)
+            if isinstance(value, dict):
+                value = dict(value)
+                model_type = value.pop("model_type", default)
+                setattr(self, key, AutoConfig.for_model(model_type, **value))
+            elif value is None:
+                setattr(self, key, AutoConfig.for_model(default))
+        if BackboneKind(self.backbone_kind) and self.token_stride not in tuple(self.strides):
+            raise ValueError(f"token_stride {self.token_stride} must be one of strides {list(self.strides)}")
+        super().__post_init__(**kwargs)
+
+    @property
+    def n_image_tokens(self) -> int:
+        h, w = self.image_size
+        return (h // self.token_stride) * (w // self.token_stride)
+
+    @property
+    def token_grid(self) -> tuple[int, int]:
+        h, w = self.image_size
+        return h // self.token_stride, w // self.token_stride
+
+    @property
+    def lm_hidden_size(self) -> int:
+        return int(self.text_config.hidden_size)
+
+
+@dataclass
+class ImageFeatures:
+    maps: list[torch.Tensor]  # per stride (B, C_s, H_s, W_s)
+    tokens: torch.Tensor  # (B, N, D_lm) projected image tokens
+
+
+class PointVLM(PreTrainedModel):
+    config_class = PointVLMConfig
+    base_model_prefix = "vlm"
+    main_input_name = "pixel_values"
+    supports_gradient_checkpointing = False
+    _no_split_modules = ["LlamaDecoderLayer"]
+
+    def __init__(self, config: PointVLMConfig):
+        super().__init__(config)
+        if not config.feature_channels or len(config.feature_channels) != len(config.strides):
+            raise ValueError("PointVLMConfig.feature_channels must give the channels of every stride")
+        self.vision = MultiScaleBackbone(config.vision_config, config.backbone_kind, list(config.strides),
+                                         config.vit_layer)
+        c_tok = config.feature_channels[list(config.strides).index(config.token_stride)]
+        d = config.lm_hidden_size
+        self.projector = nn.Sequential(nn.Linear(c_tok, d), nn.GELU(), nn.Linear(d, d))
+        self.lm = AutoModelForCausalLM.from_config(config.text_config)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # sub-models initialise themselves; only the projector is ours
+        if isinstance(module, nn.Linear) and any(module is m for m in self.projector.modules()):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+
+    # ---- inputs -------------------------------------------------------------------------------------------
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 or [0,1] float images (B, 3, H, W) at `config.image_size` -> normalised pixel values."""
+        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        mean = torch.tensor(self.config.image_mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.config.image_std, device=x.device).view(1, 3, 1, 1)
+        return ((x - mean) / std).to(self.dtype)
+
+    def encode_image(self, pixel_values: torch.Tensor) -> ImageFeatures:
+        maps = self.vision(pixel_values)
+        tok_map = maps[list(self.config.strides).index(self.config.token_stride)]
+        b, c, h, w = tok_map.shape
+        tokens = self.projector(tok_map.flatten(2).transpose(1, 2))
+        if self.config.image_pos_embed:
+            pos = sinusoid_2d(grid_centres(h, w, tokens.device), tokens.shape[-1]).to(tokens.dtype)
+            tokens = tokens + pos.unsqueeze(0)
+        return ImageFeatures(maps=maps, tokens=tokens)
+
+    def embed(
+        self,
+        input_ids: torch.Tensor,
+        image_tokens: torch.Tensor | None = None,
+        replacements: dict[int, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Token embeddings with the `<image>` positions (and any `replacements[token_id]`) filled in.
+
+        Every row must hold exactly as many copies of a placeholder token as its replacement has vectors
+        (`image_tokens`: (B, N, D); replacements: token_id -> (B, k, D)).
+        """
+        embeds = self.lm.get_input_embeddings()(input_ids)
+        todo = dict(replacements or {})
+        if image_tokens is not None:
+            todo[self.config.image_token_id] = image_tokens
+        for token_id, values in todo.items():
+            where = input_ids == token_id
+            counts = where.sum(dim=1)
+            if not bool((counts == values.shape[1]).all()):
+                raise ValueError(
+                    f"token {token_id}: prompts hold {counts.tolist()} placeholder(s) but {values.shape[1]} "
+                    "feature vector(s) per row were given"
+                )
+            embeds = embeds.masked_scatter(where.unsqueeze(-1), values.to(embeds.dtype).reshape(-1, embeds.shape[-1]))
+        return embeds
+
+
+# make AutoConfig / AutoModel (and AutoTokenizer, which reads the config) recognise saved bases
+AutoConfig.register(PointVLMConfig.model_type, PointVLMConfig, exist_ok=True)
+AutoModel.register(PointVLMConfig, PointVLM, exist_ok=True)

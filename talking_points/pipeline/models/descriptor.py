@@ -1,0 +1,86 @@
+"""The Point Descriptor: image + pixel -> coarse-to-fine description (paper §3.2).
+
+The point decoder's keypoint feature and region feature are projected into the LM's embedding space and
+placed at the `<kpt>` / `<region>` placeholders of the prompt, next to the image tokens; the LM is trained
+with the standard LM loss on the description tokens only and generates with its KV cache.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from talking_points.pipeline.models.adaptation import LmAdaptation, LoraSettings, adapt_lm
+from talking_points.pipeline.models.base import PointVLM
+from talking_points.pipeline.models.point_model import PointModel
+from talking_points.pipeline.models.point_decoder import PointDecoderConfig, PointQueryDecoder
+from talking_points.pipeline.models.prompts import IGNORE, position_ids
+
+__all__ = ["DescriptorConfig", "PointDescriptor", "mlp"]
+
+
+def mlp(dims: list[int], act: type[nn.Module] = nn.GELU) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(dims) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class DescriptorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decoder: PointDecoderConfig = PointDecoderConfig()
+    lm_adaptation: LmAdaptation = LmAdaptation.lora
+    lora: LoraSettings = LoraSettings()
+    train_vision: bool = Field(False, description="also fine-tune the vision backbone (tiny default: yes)")
+    max_description_tokens: int = Field(96, ge=8)
+
+
+class PointDescriptor(PointModel):
+    kind = "descriptor"
+    config_class = DescriptorConfig
+
+    def __init__(self, vlm: PointVLM, cfg: DescriptorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.vlm = vlm
+        d_lm, d = vlm.config.lm_hidden_size, cfg.decoder.dim
+        self.decoder = PointQueryDecoder(list(vlm.config.feature_channels), cfg.decoder)
+        self.kpt_proj = mlp([d, d_lm, d_lm])
+        self.region_proj = mlp([d, d_lm, d_lm])
+        vlm.vision.requires_grad_(cfg.train_vision)
+        vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
+
+    def embed_prompt(self, pixel_values: torch.Tensor, points: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings with the image tokens and the point features in place."""
+        feats = self.vlm.encode_image(pixel_values)
+        kp, region = self.decoder(feats.maps, points)
+        c = self.vlm.config
+        return self.vlm.embed(
+            input_ids, feats.tokens, {c.kpt_token_id: self.kpt_proj(kp), c.region_token_id: self.region_proj(region)}
+        )
+
+    def forward(self, pixel_values, points, input_ids, attention_mask, labels=None):
+        embeds = self.embed_prompt(pixel_values, points, input_ids)
+        return self.vlm.lm(
+            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
+            labels=labels,
+        )
+
+    def token_logprobs(self, pixel_values, points, input_ids, attention_mask, labels) -> torch.Tensor:
+        """log pi(token) of every labelled token: (B, L-1), zero where labels are IGNORE (for GRPO)."""
+        logits = self.forward(pixel_values, points, input_ids, attention_mask).logits[:, :-1].float()
+        target = labels[:, 1:]
+        valid = target != IGNORE
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        return logp * valid
+
+    @torch.no_grad()
+    def generate(self, pixel_values, points, input_ids, attention_mask, **generate_kwargs) -> torch.Tensor:
+        """New token ids (B * num_return_sequences, T) for left-padded prompts, with the KV cache."""
+        embeds = self.embed_prompt(pixel_values, points, input_ids)
+        return self.vlm.lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=True,
+                                    **generate_kwargs)

@@ -1,0 +1,57 @@
+"""The Point Localizer: image + description -> pixel (paper §3.3).
+
+One forward pass over "<image>\\nPlease segment region1: {description}\\n<p> keypoint </p> <SEG>"; the last
+layer's hidden state at `<SEG>` goes through a text-to-vision projection and an MLP (512-128-2 in the paper)
+and a sigmoid: normalised (x, y). Trained with MSE.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from talking_points.pipeline.models.adaptation import LmAdaptation, LoraSettings, adapt_lm, decoder_of
+from talking_points.pipeline.models.base import PointVLM
+from talking_points.pipeline.models.point_model import PointModel
+from talking_points.pipeline.models.descriptor import mlp
+from talking_points.pipeline.models.prompts import position_ids, seg_positions
+
+__all__ = ["LocalizerConfig", "PointLocalizer"]
+
+
+class LocalizerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    proj_dim: int = Field(256, ge=2, description="output of the text-to-vision projection")
+    head_dims: list[int] = Field([512, 128], description="hidden sizes of the MLP before the 2 outputs")
+    lm_adaptation: LmAdaptation = LmAdaptation.lora
+    lora: LoraSettings = LoraSettings()
+    train_vision: bool = False
+    max_description_tokens: int = Field(96, ge=8)
+
+
+class PointLocalizer(PointModel):
+    kind = "localizer"
+    config_class = LocalizerConfig
+
+    def __init__(self, vlm: PointVLM, cfg: LocalizerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.vlm = vlm
+        d_lm = vlm.config.lm_hidden_size
+        self.text2vision = mlp([d_lm, d_lm, cfg.proj_dim], act=nn.ReLU)
+        self.head = mlp([cfg.proj_dim, *cfg.head_dims, 2], act=nn.ReLU)
+        vlm.vision.requires_grad_(cfg.train_vision)
+        vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
+
+    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Predicted normalised (x, y) per row, (B, 2) in (0, 1)."""
+        feats = self.vlm.encode_image(pixel_values)
+        embeds = self.vlm.embed(input_ids, feats.tokens)
+        hidden = decoder_of(self.vlm.lm)(
+            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids(attention_mask)
+        ).last_hidden_state
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        seg = hidden[rows, seg_positions(input_ids, self.vlm.config.seg_token_id)]
+        return torch.sigmoid(self.head(self.text2vision(seg)).float())

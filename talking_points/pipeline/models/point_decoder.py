@@ -1,0 +1,120 @@
+"""The Point Descriptor's point-query decoder (paper §3.2).
+
+A point query = learnable content embeddings + a positional embedding of the point (sinusoidal encoding of
+(x, y) followed by a linear layer). N decoder layers each cross-attend from the queries to the multi-scale
+image features under a fixed Gaussian boolean attention mask centred at the point, then self-attend among
+the queries, then apply an FFN. The output tokens are the "keypoint feature"; the positional query is the
+"region feature".
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
+
+__all__ = ["AttentionMask", "PointDecoderConfig", "PointQueryDecoder", "gaussian_key_mask"]
+
+
+class AttentionMask(str, Enum):
+    gaussian = "gaussian"  # keys near the point only (the paper's design)
+    none = "none"  # every key (the paper's "w/o Gaussian mask" ablation)
+
+
+class PointDecoderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dim: int = Field(256, ge=8, description="decoder width; must be divisible by 4 and by heads")
+    layers: int = Field(9, ge=1, description="decoder layers (paper: 9)")
+    heads: int = Field(8, ge=1)
+    queries: int = Field(1, ge=1, description="content query tokens per point (one <kpt> placeholder each)")
+    ffn_mult: int = Field(4, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    attention_mask: AttentionMask = AttentionMask.gaussian
+    sigma: float = Field(0.1, gt=0, description="Gaussian std as a fraction of the image size (normalised coords)")
+    threshold: float = Field(0.1, gt=0, lt=1, description="keys where the Gaussian falls below this are masked")
+
+    def model_post_init(self, __context) -> None:
+        if self.dim % 4 or self.dim % self.heads:
+            raise ValueError(f"point decoder dim {self.dim} must be divisible by 4 and by heads={self.heads}")
+
+
+def gaussian_key_mask(points: torch.Tensor, key_xy: list[torch.Tensor], sigma: float, threshold: float) -> torch.Tensor:
+    """Boolean (B, S) mask, True where a key may be attended, over the keys of every scale concatenated.
+
+    A key at normalised centre c is allowed when exp(-|c - p|^2 / (2 sigma^2)) >= threshold. The nearest key
+    of every scale is always allowed, so no row is empty (an all-masked softmax row would give NaNs).
+    """
+    radius2 = 2.0 * sigma**2 * math.log(1.0 / threshold)
+    allowed = []
+    for xy in key_xy:  # (S_s, 2)
+        d2 = ((points[:, None, :] - xy[None, :, :]) ** 2).sum(-1)  # (B, S_s)
+        near = torch.zeros_like(d2, dtype=torch.bool).scatter_(1, d2.argmin(dim=1, keepdim=True), True)
+        allowed.append((d2 <= radius2) | near)
+    return torch.cat(allowed, dim=1)
+
+
+class _Layer(nn.Module):
+    def __init__(self, cfg: PointDecoderConfig):
+        super().__init__()
+        d = cfg.dim
+        self.norm_q = nn.LayerNorm(d)
+        self.cross = nn.MultiheadAttention(d, cfg.heads, dropout=cfg.dropout, batch_first=True)
+        self.norm_s = nn.LayerNorm(d)
+        self.self_attn = nn.MultiheadAttention(d, cfg.heads, dropout=cfg.dropout, batch_first=True)
+        self.norm_f = nn.LayerNorm(d)
+        self.ffn = nn.Sequential(nn.Linear(d, d * cfg.ffn_mult), nn.GELU(), nn.Linear(d * cfg.ffn_mult, d))
+
+    def forward(self, q, q_pos, keys, key_pos, block: torch.Tensor | None):
+        h = self.norm_q(q)
+        q = q + self.cross(h + q_pos, keys + key_pos, keys, attn_mask=block, need_weights=False)[0]
+        h = self.norm_s(q)
+        q = q + self.self_attn(h + q_pos, h + q_pos, h, need_weights=False)[0]
+        return q + self.ffn(self.norm_f(q))
+
+
+class PointQueryDecoder(nn.Module):
+    def __init__(self, feature_channels: list[int], cfg: PointDecoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.dim
+        self.in_proj = nn.ModuleList(nn.Linear(c, d) for c in feature_channels)
+        self.scale_embed = nn.Parameter(torch.zeros(len(feature_channels), d))
+        self.content = nn.Parameter(torch.randn(cfg.queries, d) * 0.02)
+        self.pos_proj = nn.Linear(d, d)
+        self.layers = nn.ModuleList(_Layer(cfg) for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, maps: list[torch.Tensor], points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """maps: per-scale (B, C_s, H_s, W_s); points: (B, 2) normalised (x, y).
+
+        Returns (keypoint feature (B, queries, dim), region feature (B, 1, dim)).
+        """
+        b, d = points.shape[0], self.cfg.dim
+        keys, key_pos, key_xy = [], [], []
+        for s, (m, proj) in enumerate(zip(maps, self.in_proj)):
+            h, w = m.shape[-2:]
+            keys.append(proj(m.flatten(2).transpose(1, 2)))
+            xy = grid_centres(h, w, m.device)
+            key_xy.append(xy)
+            key_pos.append((sinusoid_2d(xy, d) + self.scale_embed[s]).to(keys[-1].dtype).expand(b, -1, -1))
+        keys, key_pos = torch.cat(keys, 1), torch.cat(key_pos, 1)
+        region = self.pos_proj(sinusoid_2d(points, d).to(keys.dtype)).unsqueeze(1)  # (B, 1, d)
+        q = self.content.unsqueeze(0).expand(b, -1, -1).to(keys.dtype)
+        q_pos = region.expand(-1, self.cfg.queries, -1)
+        if self.cfg.attention_mask is AttentionMask.gaussian:
+            allowed = gaussian_key_mask(points.float(), key_xy, self.cfg.sigma, self.cfg.threshold)
+            block = (~allowed)[:, None, None, :].expand(-1, self.cfg.heads, self.cfg.queries, -1)
+            block = block.reshape(b * self.cfg.heads, self.cfg.queries, -1)
+        elif self.cfg.attention_mask is AttentionMask.none:
+            block = None
+        else:
+            raise ValueError(f"unknown attention_mask {self.cfg.attention_mask!r}")
+        for layer in self.layers:
+            q = layer(q, q_pos, keys, key_pos, block)
+        return self.norm(q), region
