@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from talking_points.stages import ingest, split
+from talking_points.stages import ingest, init_models, mine, profile, split, synthesize, train
 
 app = typer.Typer(
     name="tp",
@@ -15,7 +15,13 @@ app = typer.Typer(
 )
 
 app.command("ingest")(ingest.main)
+app.command("mine")(mine.main)
+app.command("synthesize")(synthesize.main)
 app.command("split")(split.main)
+app.command("init-models")(init_models.main)
+app.command("train-descriptor")(train.descriptor)
+app.command("train-localizer")(train.localizer)
+app.command("profile")(profile.main)
 
 
 if __name__ == "__main__":

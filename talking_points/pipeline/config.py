@@ -73,6 +73,8 @@ class SiftConfig(Section):
     contrast_threshold: float = Field(0.04, gt=0)
     edge_threshold: float = Field(10.0, gt=0)
     sigma: float = Field(1.6, gt=0)
+    precise_upscale: bool = Field(True, description="OpenCV's enable_precise_upscale: without it the doubled "
+                                  "first octave shifts every keypoint by +0.25 px in x and y")
 
 
 class MineConfig(Section):
@@ -106,9 +108,23 @@ class GroundedConfig(Section):
 class SynthesizeConfig(Section):
     backend: SynthBackend = SynthBackend.grounded
     seed: int = 0
+    batch_size: int = Field(256, ge=1, description="rows handed to the backend at a time")
+    on_error: OnError = OnError.skip
+    dark_below: float = Field(0.3, gt=0, lt=1, description="patch_brightness below this is 'dark'")
+    bright_above: float = Field(0.6, gt=0, lt=1, description="patch_brightness at or above this is 'bright'")
+    smooth_below: float = Field(0.05, gt=0, lt=1, description="patch_edge_energy below this is 'smooth'")
+    busy_above: float = Field(0.15, gt=0, lt=1, description="patch_edge_energy at or above this is 'busy'")
     grounded: GroundedConfig = GroundedConfig()
     hf: dict[str, Any] | None = None  # typed by the model-backed backends (issue: model-backed synthesis)
     vllm: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> "SynthesizeConfig":
+        if not self.dark_below < self.bright_above:
+            raise ValueError(f"dark_below ({self.dark_below}) must be below bright_above ({self.bright_above})")
+        if not self.smooth_below < self.busy_above:
+            raise ValueError(f"smooth_below ({self.smooth_below}) must be below busy_above ({self.busy_above})")
+        return self
 
     @model_validator(mode="after")
     def _backend_has_config(self) -> "SynthesizeConfig":
@@ -158,8 +174,21 @@ def _format(err: ValidationError, path: Path, section: str) -> str:
     return "\n".join(lines)
 
 
-def load_section(name: str, path: str | Path = "params.yaml", cls: type[S] | None = None) -> S:
-    """Load and validate one section of a params file."""
+def deep_merge(base: dict, override: dict) -> dict:
+    """`base` with `override` merged in, recursively for nested mappings (override wins)."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_section(name: str, path: str | Path = "params.yaml", cls: type[S] | None = None,
+                 variant: str | None = None) -> S:
+    """Load and validate one section of a params file.
+
+    With `variant`, the section's `variants.<variant>` overrides are merged into it first (ablations are
+    written as overrides of one shared section, not as copies).
+    """
     cls = cls or SECTIONS.get(name)
     if cls is None:
         raise ConfigError(f"unknown params section {name!r}; known: {sorted(SECTIONS)}")
@@ -167,10 +196,17 @@ def load_section(name: str, path: str | Path = "params.yaml", cls: type[S] | Non
     data = _read_yaml(path)
     if name not in data:
         raise ConfigError(f"{path}: section '{name}' is missing")
+    section = dict(data[name] or {})
+    if variant is not None:
+        variants = section.get("variants") or {}
+        if variant not in variants:
+            raise ConfigError(f"{path}: {name}.variants has no {variant!r} (has {sorted(variants)})")
+        section = deep_merge(section, variants[variant] or {})
     try:
-        return cls.model_validate(data[name] or {})
+        return cls.model_validate(section)
     except ValidationError as err:
-        raise ConfigError(_format(err, path, name)) from None
+        label = f"{name} (variant {variant})" if variant else name
+        raise ConfigError(_format(err, path, label)) from None
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Section]:

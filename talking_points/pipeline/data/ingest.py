@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from concurrent.futures import ProcessPoolExecutor
+from talking_points.pipeline.parallel import process_pool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +86,7 @@ def ingest_source(
     images, objects, parts = [], [], []
     with ExitStack() as stack:
         if workers > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+            pool = stack.enter_context(process_pool(workers))
             results = pool.map(_one, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
         else:
             results = map(_one, jobs)

@@ -54,33 +54,36 @@ class PointDescriptor(PointModel):
         vlm.vision.requires_grad_(cfg.train_vision)
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
 
-    def embed_prompt(self, pixel_values: torch.Tensor, points: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-        """Input embeddings with the image tokens and the point features in place."""
-        feats = self.vlm.encode_image(pixel_values)
+    def embed_prompt(self, images: torch.Tensor, points: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings with the image tokens and the point features in place.
+
+        images: (B, 3, H, W) uint8 (or floats in [0, 1]) at the base's image size; points: (B, 2) normalised.
+        """
+        feats = self.vlm.encode_image(self.vlm.normalize(images))
         kp, region = self.decoder(feats.maps, points)
         c = self.vlm.config
         return self.vlm.embed(
             input_ids, feats.tokens, {c.kpt_token_id: self.kpt_proj(kp), c.region_token_id: self.region_proj(region)}
         )
 
-    def forward(self, pixel_values, points, input_ids, attention_mask, labels=None):
-        embeds = self.embed_prompt(pixel_values, points, input_ids)
+    def forward(self, images, points, input_ids, attention_mask, labels=None):
+        embeds = self.embed_prompt(images, points, input_ids)
         return self.vlm.lm(
             inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
             labels=labels,
         )
 
-    def token_logprobs(self, pixel_values, points, input_ids, attention_mask, labels) -> torch.Tensor:
+    def token_logprobs(self, images, points, input_ids, attention_mask, labels) -> torch.Tensor:
         """log pi(token) of every labelled token: (B, L-1), zero where labels are IGNORE (for GRPO)."""
-        logits = self.forward(pixel_values, points, input_ids, attention_mask).logits[:, :-1].float()
+        logits = self.forward(images, points, input_ids, attention_mask).logits[:, :-1].float()
         target = labels[:, 1:]
         valid = target != IGNORE
         logp = torch.log_softmax(logits, dim=-1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         return logp * valid
 
     @torch.no_grad()
-    def generate(self, pixel_values, points, input_ids, attention_mask, **generate_kwargs) -> torch.Tensor:
+    def generate(self, images, points, input_ids, attention_mask, **generate_kwargs) -> torch.Tensor:
         """New token ids (B * num_return_sequences, T) for left-padded prompts, with the KV cache."""
-        embeds = self.embed_prompt(pixel_values, points, input_ids)
+        embeds = self.embed_prompt(images, points, input_ids)
         return self.vlm.lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=True,
                                     **generate_kwargs)

@@ -45,9 +45,9 @@ class PointLocalizer(PointModel):
         vlm.vision.requires_grad_(cfg.train_vision)
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
 
-    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Predicted normalised (x, y) per row, (B, 2) in (0, 1)."""
-        feats = self.vlm.encode_image(pixel_values)
+    def forward(self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Predicted normalised (x, y) per row, (B, 2) in (0, 1); images as in `PointDescriptor.embed_prompt`."""
+        feats = self.vlm.encode_image(self.vlm.normalize(images))
         embeds = self.vlm.embed(input_ids, feats.tokens)
         hidden = decoder_of(self.vlm.lm)(
             inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids(attention_mask)

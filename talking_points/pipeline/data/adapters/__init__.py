@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from talking_points.pipeline.data.adapters.base import Adapter, SourceConfigBase
 from talking_points.pipeline.data import partworld
+from talking_points.pipeline.data.adapters import ade20k_full, ov_parts, partimagenet, pascal_part_mat
 
 ADAPTERS: dict[str, Adapter] = {
     a.name: a
     for a in [
         partworld.ADAPTER,
+        pascal_part_mat.ADAPTER,
+        ov_parts.ADAPTER,
+        partimagenet.ADAPTER,
+        ade20k_full.ADAPTER,
     ]
 }
 

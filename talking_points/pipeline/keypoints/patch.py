@@ -1,0 +1,74 @@
+"""Local look around a keypoint: colour, brightness and edge energy of the patch inside its part.
+
+The patch is the (2r+1) x (2r+1) window centred on the keypoint's pixel, clipped to the image and
+restricted to the pixels of the keypoint's part (it always holds the keypoint's own pixel).
+
+* mean colour: mean sRGB of the patch pixels, 0..1;
+* dominant colour: every patch pixel is named with `colours.name_of`, and the most frequent name wins
+  (equal counts: the earlier name in `colours.NAMES`), so a striped patch is named by its main stripe
+  rather than by the blend of its stripes;
+* brightness: mean BT.601 luma (0.299 R + 0.587 G + 0.114 B, as OpenCV's RGB2GRAY), 0..1;
+* edge energy: mean 3x3 Sobel gradient magnitude of the grey image in 0..1, divided by its largest
+  possible value sqrt(20) (reached at a corner of a black/white step), so it lies in 0..1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import cv2
+import numpy as np
+
+from talking_points.pipeline.data import colours
+
+__all__ = ["SOBEL_MAX", "edge_magnitude", "dominant_colour", "patch_stats"]
+
+#: the largest 3x3 Sobel gradient magnitude of an image with values in [0, 1]
+SOBEL_MAX = math.sqrt(20.0)
+
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def edge_magnitude(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) float32 Sobel gradient magnitude of an (H, W, 3) uint8 RGB image's grey version, in 0..1."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    return np.clip(cv2.magnitude(gx, gy) / np.float32(SOBEL_MAX), 0.0, 1.0)
+
+
+def dominant_colour(pixels: np.ndarray) -> str:
+    """Most frequent colour name among (N, 3) uint8 RGB pixels (ties: palette order)."""
+    values, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+    votes: Counter[str] = Counter()
+    for value, n in zip(values, counts):
+        votes[colours.name_of(value)] += int(n)
+    best = max(votes.values())
+    return next(name for name in colours.NAMES if votes.get(name) == best)
+
+
+def patch_stats(
+    rgb: np.ndarray, edges: np.ndarray, part_mask: np.ndarray, col: int, row: int, radius: int
+) -> dict[str, float | str]:
+    """Patch columns (patch_r/g/b, patch_colour, patch_brightness, patch_edge_energy) at pixel (col, row).
+
+    `edges` is `edge_magnitude(rgb)`; `part_mask` the (H, W) mask of the keypoint's part, which must hold
+    (col, row).
+    """
+    h, w = part_mask.shape
+    if not part_mask[row, col]:
+        raise ValueError(f"pixel ({col}, {row}) is not in the part mask")
+    r0, r1 = max(row - radius, 0), min(row + radius + 1, h)
+    c0, c1 = max(col - radius, 0), min(col + radius + 1, w)
+    inside = part_mask[r0:r1, c0:c1]
+    pixels = rgb[r0:r1, c0:c1][inside]
+    mean = pixels.astype(np.float64).mean(axis=0) / 255.0
+    return {
+        "patch_r": float(mean[0]),
+        "patch_g": float(mean[1]),
+        "patch_b": float(mean[2]),
+        "patch_colour": dominant_colour(pixels),
+        "patch_brightness": float(mean @ _LUMA),
+        "patch_edge_energy": float(edges[r0:r1, c0:c1][inside].astype(np.float64).mean()),
+    }

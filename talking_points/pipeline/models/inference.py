@@ -1,0 +1,68 @@
+"""Batched inference of both models over arrays of images (describe points; localize texts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from talking_points.pipeline.models.descriptor import PointDescriptor
+from talking_points.pipeline.models.localizer import PointLocalizer
+from talking_points.pipeline.models.prompts import PromptFormat
+from talking_points.pipeline.progress import track
+
+__all__ = ["GenerationConfig", "describe", "localize", "prompt_format"]
+
+
+class GenerationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_new_tokens: int = Field(96, ge=1)
+    do_sample: bool = False
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    num_beams: int = Field(1, ge=1)
+    batch_size: int = Field(32, ge=1)
+
+    def generate_kwargs(self, tokenizer) -> dict:
+        kw = dict(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample, num_beams=self.num_beams,
+                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        if self.do_sample:
+            kw.update(temperature=self.temperature, top_p=self.top_p)
+        return kw
+
+
+def prompt_format(model, tokenizer) -> PromptFormat:
+    n_kpt = model.cfg.decoder.queries if isinstance(model, PointDescriptor) else 1
+    return PromptFormat(tokenizer, model.vlm.config.n_image_tokens, n_kpt, model.cfg.max_description_tokens)
+
+
+@torch.no_grad()
+def describe(model: PointDescriptor, tokenizer, images: np.ndarray, points: np.ndarray,
+             gen: GenerationConfig = GenerationConfig(), progress: str | None = None) -> list[str]:
+    """Descriptions of points (N, 2) normalised in images (N, 3, H, W) uint8 at the base's size."""
+    model.eval()
+    fmt = prompt_format(model, tokenizer)
+    out: list[str] = []
+    starts = range(0, len(points), gen.batch_size)
+    for s in track(starts, progress, total=len(starts), unit="batch") if progress else starts:
+        imgs = torch.as_tensor(images[s : s + gen.batch_size])
+        pts = torch.as_tensor(points[s : s + gen.batch_size], dtype=torch.float32)
+        b = fmt.descriptor_batch(None, len(pts), padding_side="left")
+        ids = model.generate(imgs, pts, b.input_ids, b.attention_mask, **gen.generate_kwargs(tokenizer))
+        out.extend(t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True))
+    return out
+
+
+@torch.no_grad()
+def localize(model: PointLocalizer, tokenizer, images: np.ndarray, texts: list[str], batch_size: int = 32,
+             progress: str | None = None) -> np.ndarray:
+    """Normalised (x, y) predictions (N, 2) for texts describing points in images (N, 3, H, W)."""
+    model.eval()
+    fmt = prompt_format(model, tokenizer)
+    preds = []
+    starts = range(0, len(texts), batch_size)
+    for s in track(starts, progress, total=len(starts), unit="batch") if progress else starts:
+        b = fmt.localizer_batch(list(texts[s : s + batch_size]), padding_side="right")
+        preds.append(model(torch.as_tensor(images[s : s + batch_size]), b.input_ids, b.attention_mask).float().numpy())
+    return np.concatenate(preds) if preds else np.zeros((0, 2), np.float32)

@@ -1,0 +1,139 @@
+"""The synthesize step: keypoint rows -> checked descriptions, per-pass outputs and a report.
+
+Rows are checked first (`facts.row_facts`); a bad row becomes `BadInput` naming its kp_id and is skipped
+or raised according to `SynthesizeConfig.on_error`. The good rows go to the configured backend in
+batches of `batch_size`; each output row carries `valid` from the backend's faithfulness check.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from talking_points.pipeline.config import SynthesizeConfig
+from talking_points.pipeline.data.errors import BadInput, SkipLog
+from talking_points.pipeline.progress import track
+from talking_points.pipeline.synthesis.base import (
+    DESCRIPTION_COLUMNS,
+    PASS_COLUMNS,
+    DescriptionBackend,
+    make_backend,
+    word_bins,
+)
+from talking_points.pipeline.synthesis.facts import row_facts
+from talking_points.pipeline.synthesis.vocabulary import WordBins
+
+__all__ = ["PASSES", "SynthesisResult", "usable_rows", "synthesize", "length_stats"]
+
+#: the per-pass intermediate table (raw output of every pass, for inspection and for resuming model runs)
+PASSES = pa.schema(
+    [pa.field("kp_id", pa.string(), nullable=False)]
+    + [pa.field(name, pa.string(), nullable=False) for name in PASS_COLUMNS]
+    + [pa.field("backend", pa.string(), nullable=False)]
+)
+_EXAMPLES = 3
+
+
+@dataclass
+class SynthesisResult:
+    descriptions: pd.DataFrame  # DESCRIPTIONS columns
+    passes: pd.DataFrame  # PASSES columns
+    skips: SkipLog
+    report: dict
+
+
+def usable_rows(keypoints: pd.DataFrame, bins: WordBins, skips: SkipLog) -> pd.DataFrame:
+    """The rows that pass `row_facts` and whose kp_id is not a repeat; the others go to `skips`."""
+    keep, seen = [], set()
+    for i, row in enumerate(keypoints.to_dict("records")):
+        try:
+            f = row_facts(row, bins)
+            if f.kp_id in seen:
+                raise BadInput(f.kp_id, "duplicate kp_id", "the keypoint appears more than once")
+        except BadInput as err:
+            skips.handle(err)
+            continue
+        seen.add(f.kp_id)
+        keep.append(i)
+    return keypoints.iloc[keep].reset_index(drop=True)
+
+
+def length_stats(texts: pd.Series) -> dict:
+    """Word-count distribution of `texts` (min, quantiles, mean, max, share within 30-60 words)."""
+    if len(texts) == 0:
+        return {"count": 0}
+    words = texts.str.split().str.len().to_numpy()
+    q = np.percentile(words, [5, 25, 50, 75, 95])
+    return {
+        "count": int(len(words)),
+        "min": int(words.min()),
+        "p5": float(q[0]),
+        "p25": float(q[1]),
+        "median": float(q[2]),
+        "p75": float(q[3]),
+        "p95": float(q[4]),
+        "max": int(words.max()),
+        "mean": float(words.mean()),
+        "within_30_60": float(((words >= 30) & (words <= 60)).mean()),
+    }
+
+
+def _issue_summary(issues: list[tuple[str, list[str]]]) -> dict:
+    kinds: Counter = Counter()
+    examples: dict[str, list[str]] = {}
+    for kp_id, problems in issues:
+        for problem in problems:
+            kind = problem.split(":", 1)[0]
+            kinds[kind] += 1
+            ex = examples.setdefault(kind, [])
+            if len(ex) < _EXAMPLES:
+                ex.append(f"{kp_id}: {problem}")
+    return {"by_kind": dict(kinds), "examples": examples}
+
+
+def synthesize(
+    keypoints: pd.DataFrame, cfg: SynthesizeConfig, backend: DescriptionBackend | None = None
+) -> SynthesisResult:
+    """Describe every usable keypoint row with the configured (or given) backend."""
+    backend = backend or make_backend(cfg)
+    bins = word_bins(cfg)
+    skips = SkipLog(policy=cfg.on_error)
+    rows = usable_rows(keypoints, bins, skips)
+    starts = range(0, len(rows), cfg.batch_size)
+    frames, issues = [], []
+    for start in track(starts, f"synthesize ({backend.name})", unit="batch"):
+        batch = rows.iloc[start : start + cfg.batch_size]
+        out, problems = backend.describe_checked(batch, cfg.seed)
+        frames.append(out)
+        issues += [(k, p) for k, p in zip(out["kp_id"], problems) if p]
+    descriptions = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in DESCRIPTION_COLUMNS})
+    )
+    if len(descriptions):
+        descriptions["valid"] = descriptions["valid"].astype(bool)
+    passes = descriptions[["kp_id", *PASS_COLUMNS, "backend"]].copy()
+    report = {
+        "rows_in": int(len(keypoints)),
+        "rows_out": int(len(descriptions)),
+        "backend": backend.name,
+        "model": backend.model,
+        "prompt_version": backend.prompt_version,
+        "seed": cfg.seed,
+        "sampling": backend.sampling(cfg.seed),
+        "valid_fraction": float(descriptions["valid"].mean()) if len(descriptions) else None,
+        "invalid": _issue_summary(issues),
+        "words": length_stats(descriptions["description"]),
+        "template_words": length_stats(descriptions["template"]),
+        "level_words_median": {
+            c: (float(descriptions[c].str.split().str.len().median()) if len(descriptions) else None)
+            for c in ("level_object", "level_part", "level_point", "level_local")
+        },
+        **skips.as_dict(),
+    }
+    return SynthesisResult(descriptions=descriptions, passes=passes, skips=skips, report=report)

@@ -1,0 +1,193 @@
+"""One training loop for every SFT stage, on top of accelerate (single process, torchrun/accelerate DDP).
+
+* deterministic: the row order of epoch e is a permutation seeded by (seed, e), sharded across processes;
+* resumable: every `checkpoint_every` steps `accelerator.save_state` writes model, optimiser, scheduler and
+  RNG states (atomically: a temporary folder renamed into place) plus the step; a rerun resumes there and
+  ends at the same step count;
+* observable: a progress bar, and dvclive metrics every `log_every` steps (main process only).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from talking_points.pipeline.progress import track
+from talking_points.pipeline.training.config import TrainConfig
+
+__all__ = ["EpochSampler", "FitResult", "fit", "StepFn"]
+
+StepFn = Callable[[nn.Module, dict], tuple[torch.Tensor, dict[str, float]]]
+
+
+class EpochSampler(Sampler[int]):
+    """Rows of epoch `e` in a permutation seeded by (seed, e); process `rank` of `world` gets every world-th
+    row of it. Only whole per-process batches are yielded (the remainder of an epoch is dropped)."""
+
+    def __init__(self, n: int, seed: int, batch_size: int, rank: int = 0, world: int = 1):
+        self.n, self.seed, self.batch_size, self.rank, self.world = n, seed, batch_size, rank, world
+        self.epoch = 0
+        self.batches_per_epoch = n // (batch_size * world)
+        if self.batches_per_epoch == 0:
+            raise ValueError(f"{n} rows are fewer than one batch of {batch_size} x {world} process(es)")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g)[: self.batches_per_epoch * self.batch_size * self.world]
+        return iter(perm[self.rank :: self.world].tolist())
+
+
+@dataclass
+class FitResult:
+    steps: int
+    total_steps: int
+    resumed_from: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return f
+
+
+def fit(
+    model: nn.Module,
+    step_fn: StepFn,
+    dataset: Dataset,
+    collate: Callable[[list], dict],
+    cfg: TrainConfig,
+    checkpoint_dir: str | Path,
+    live_dir: str | Path | None = None,
+    description: str = "train",
+    accelerator: Accelerator | None = None,
+) -> FitResult:
+    """Train `model` in place; returns the step count and the logged metric history."""
+    acc = accelerator or Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=cfg.grad_accum)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    set_seed(cfg.seed)
+    world, rank = acc.num_processes, acc.process_index
+    if cfg.batch_size % (cfg.grad_accum * world):
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by grad_accum x processes = "
+                         f"{cfg.grad_accum} x {world}")
+    micro = cfg.batch_size // (cfg.grad_accum * world)
+    sampler = EpochSampler(len(dataset), cfg.seed, micro, rank, world)
+    loader = DataLoader(dataset, batch_size=micro, sampler=sampler, collate_fn=collate, drop_last=True)
+    steps_per_epoch = sampler.batches_per_epoch // cfg.grad_accum
+    if steps_per_epoch == 0:
+        raise ValueError("fewer rows than one optimiser step; lower batch_size or grad_accum")
+    total = cfg.max_steps or max(1, int(round(cfg.epochs * steps_per_epoch)))
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total, int(cfg.warmup_ratio * total)))
+    # the scheduler is stepped by hand once per optimiser step (accelerate's wrapper would step it once per
+    # process under DDP)
+    model, optimizer = acc.prepare(model, optimizer)
+
+    ckpt = Path(checkpoint_dir)
+    state_file = ckpt / "state.json"
+    step = 0
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        if state.get("total_steps") != total:
+            raise ValueError(f"{ckpt}: checkpoint was for {state.get('total_steps')} steps, this run plans {total}; "
+                             "delete the checkpoint folder to start over")
+        acc.load_state(str(ckpt / state["dir"]))
+        step = int(state["step"])
+        scheduler.load_state_dict(state["scheduler"])
+    resumed_from = step
+
+    live = None
+    if live_dir is not None and acc.is_main_process:
+        from dvclive import Live
+
+        live = Live(dir=str(live_dir), resume=step > 0, save_dvc_exp=False, dvcyaml=None)
+    history: list[dict[str, float]] = []
+    running: dict[str, float] = {}
+    n_running = 0
+
+    def batches() -> Iterator[dict]:
+        epoch, skip = divmod(step * cfg.grad_accum, sampler.batches_per_epoch)
+        while True:
+            sampler.set_epoch(epoch)
+            for i, batch in enumerate(loader):
+                if i >= skip:
+                    yield batch
+            epoch, skip = epoch + 1, 0
+
+    model.train()
+    stream = batches()
+    for step in track(range(step, total), description, total=total - step, unit="step"):
+        for _ in range(cfg.grad_accum):
+            batch = next(stream)
+            with acc.accumulate(model):
+                loss, metrics = step_fn(model, batch)
+                acc.backward(loss)
+                if cfg.grad_clip and acc.sync_gradients:
+                    acc.clip_grad_norm_(params, cfg.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad()
+            if acc.sync_gradients:
+                scheduler.step()
+            for k, v in {"loss": float(loss.detach()), **metrics}.items():
+                running[k] = running.get(k, 0.0) + v / cfg.grad_accum
+        n_running += 1
+        done = step + 1
+        if done % cfg.log_every == 0 or done == total:
+            point = {k: v / n_running for k, v in running.items()}
+            point["lr"] = scheduler.get_last_lr()[0]
+            history.append({"step": done, **point})
+            if live is not None:
+                live.step = done
+                for k, v in point.items():
+                    live.log_metric(k, v)
+                live.next_step()
+            running, n_running = {}, 0
+        if done % cfg.checkpoint_every == 0 and done < total:
+            _save_checkpoint(acc, ckpt, done, total, scheduler.state_dict())
+    if live is not None:
+        live.end()
+    acc.wait_for_everyone()
+    return FitResult(steps=total, total_steps=total, resumed_from=resumed_from, history=history)
+
+
+def _save_checkpoint(acc: Accelerator, ckpt: Path, step: int, total: int, scheduler_state: dict) -> None:
+    """Write `step-<n>/`, then point state.json at it (atomic rename), then drop older step folders: a crash at
+    any moment leaves state.json naming a complete checkpoint."""
+    name = f"step-{step:07d}"
+    acc.wait_for_everyone()
+    acc.save_state(str(ckpt / name))
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        state = {"step": step, "total_steps": total, "dir": name, "scheduler": scheduler_state}
+        tmp = ckpt / "state.json.tmp"
+        tmp.write_text(json.dumps(state))
+        tmp.replace(ckpt / "state.json")
+        for old in ckpt.glob("step-*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+    acc.wait_for_everyone()

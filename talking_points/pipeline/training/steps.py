@@ -1,0 +1,72 @@
+"""Collate and step functions: what one training step of each model computes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from talking_points.pipeline.models.prompts import PromptFormat
+from talking_points.pipeline.training.data import stack
+
+__all__ = ["descriptor_collate", "descriptor_step", "localizer_collate", "localizer_step", "lm_collate", "lm_step"]
+
+
+def descriptor_collate(fmt: PromptFormat, text_column: str = "description") -> Callable[[list[dict]], dict]:
+    def collate(items: list[dict]) -> dict:
+        out = stack(items)
+        b = fmt.descriptor_batch(out[text_column], padding_side="right")
+        out.update(input_ids=b.input_ids, attention_mask=b.attention_mask, labels=b.labels)
+        return out
+
+    return collate
+
+
+def descriptor_step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """Standard LM loss on the description tokens."""
+    out = model(batch["image"], batch["point"], batch["input_ids"], batch["attention_mask"], batch["labels"])
+    return out.loss, {}
+
+
+def localizer_collate(fmt: PromptFormat, text_column: str = "description") -> Callable[[list[dict]], dict]:
+    def collate(items: list[dict]) -> dict:
+        out = stack(items)
+        b = fmt.localizer_batch(out[text_column], padding_side="right")
+        out.update(input_ids=b.input_ids, attention_mask=b.attention_mask)
+        return out
+
+    return collate
+
+
+def localizer_step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """MSE between the predicted and the true normalised point; also reports the mean pixel-free distance."""
+    pred = model(batch["image"], batch["input_ids"], batch["attention_mask"])
+    target = batch["point"].to(pred.dtype)
+    loss = F.mse_loss(pred, target)
+    dist = (pred.detach() - target).norm(dim=-1)
+    return loss, {"mean_dist": float(dist.mean()), "pck@0.1": float((dist < 0.1).float().mean())}
+
+
+def lm_collate(tokenizer, max_tokens: int = 128) -> Callable[[list[dict]], dict]:
+    """Text-only batches ("<s> text </s>") for warming up a freshly built LM on the description language."""
+
+    def collate(items: list[dict]) -> dict:
+        texts = [it["text"] for it in items]
+        rows = [[tokenizer.bos_token_id] + tokenizer(" " + t, add_special_tokens=False).input_ids[:max_tokens]
+                + [tokenizer.eos_token_id] for t in texts]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+        labels = torch.full_like(ids, -100)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+            labels[i, : len(r)] = ids[i, : len(r)]
+        return {"input_ids": ids, "attention_mask": (labels != -100).long(), "labels": labels}
+
+    return collate
+
+
+def lm_step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    return out.loss, {}

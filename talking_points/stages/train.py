@@ -1,0 +1,79 @@
+"""`tp train-descriptor` / `tp train-localizer`: supervised fine-tuning of the two point models."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+import typer
+
+from talking_points.pipeline.config import load_section
+from talking_points.pipeline.data import schema
+from talking_points.pipeline.data.tables import atomic_dir, read_table
+from talking_points.pipeline.models.descriptor import PointDescriptor
+from talking_points.pipeline.models.inference import prompt_format
+from talking_points.pipeline.models.localizer import PointLocalizer
+from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig
+from talking_points.pipeline.training.data import PointSamples
+from talking_points.pipeline.training.loop import fit
+from talking_points.pipeline.training.steps import descriptor_collate, descriptor_step, localizer_collate, localizer_step
+from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage, write_json
+
+KINDS = {
+    "descriptor": ("train_descriptor", TrainDescriptorConfig, PointDescriptor, descriptor_collate, descriptor_step),
+    "localizer": ("train_localizer", TrainLocalizerConfig, PointLocalizer, localizer_collate, localizer_step),
+}
+
+
+def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Path | None, params: Path) -> None:
+    section, cfg_cls, model_cls, collate_fn, step_fn = KINDS[kind]
+    cfg = load_section(section, params, cfg_cls, variant)
+    name = variant or kind
+    out = out or Path("models") / name
+    live = live or Path("reports/train") / name
+    ckpt = out.with_name(out.name + ".ckpt")
+    torch.manual_seed(cfg.train.seed)
+    model, tok = model_cls.from_base(cfg.base, cfg.model, cfg.trust_remote_code)
+    samples = read_table(train, schema.SAMPLES, "train split")
+    data = PointSamples(samples, tuple(model.vlm.config.image_size), (cfg.text_column,))
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    console.print(f"{kind} {name}: {len(data)} rows, {n_train / 1e6:.2f}M trainable parameters")
+    result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg.text_column), cfg.train, ckpt, live,
+                 description=f"train {name}")
+    summary = {"kind": kind, "variant": name, "rows": len(data), "steps": result.steps,
+               "resumed_from": result.resumed_from, "trainable_params": n_train}
+    if result.history:
+        summary.update(first={k: v for k, v in result.history[0].items()},
+                       last={k: v for k, v in result.history[-1].items()})
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp, tok)
+        write_json(summary, tmp / "train.json")
+    shutil.rmtree(ckpt, ignore_errors=True)
+    print_counts(f"train {name}", {"steps": result.steps, **{f"last {k}": v for k, v in summary.get("last", {}).items()}})
+
+
+_VARIANT = typer.Option(None, help="name of an entry of <section>.variants to apply (an ablation)")
+_TRAIN = typer.Option(Path("data/split/train.parquet"), help="training samples")
+_OUT = typer.Option(None, help="output folder (default: models/<variant or kind>)")
+_LIVE = typer.Option(None, help="dvclive folder (default: reports/train/<variant or kind>)")
+
+
+@stage
+def descriptor(variant: str = _VARIANT, train: Path = _TRAIN, out: Path = _OUT, live: Path = _LIVE,
+               params: Path = PARAMS_OPTION) -> None:
+    """Fine-tune the Point Descriptor (point decoder + projections + LM) on image/point -> description.
+
+    Resumes from OUT.ckpt after an interruption; logs loss curves with dvclive; saves adapters + heads to OUT.
+    """
+    _run("descriptor", variant, train, out, live, params)
+
+
+@stage
+def localizer(variant: str = _VARIANT, train: Path = _TRAIN, out: Path = _OUT, live: Path = _LIVE,
+              params: Path = PARAMS_OPTION) -> None:
+    """Fine-tune the Point Localizer (LM + text-to-vision projection + MLP head) on image/description -> point.
+
+    Resumes from OUT.ckpt after an interruption; logs MSE and PCK@0.1 with dvclive; saves to OUT.
+    """
+    _run("localizer", variant, train, out, live, params)

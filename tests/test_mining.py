@@ -1,0 +1,394 @@
+"""The mine stage: SIFT keypoints inside parts, their geometry and local look, balanced sampling, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from talking_points.pipeline.config import MineConfig, SiftConfig
+from talking_points.pipeline.data import colours, masks, schema
+from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
+from talking_points.pipeline.data.records import ImageRecord, ObjectRecord, PartRecord, record_rows
+from talking_points.pipeline.data.tables import read_table, validate, write_table
+from talking_points.pipeline.keypoints import geometry, patch, selection, sift
+from talking_points.pipeline.keypoints.mine import NoKeypoint, mine_sources
+from talking_points.pipeline.keypoints.sampling import TooFewKeypoints, balance
+
+W, H = 240, 160  # deliberately not square
+
+
+# --------------------------------------------------------------------------- scenes
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    name: str
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
+    colour: str  # palette name of the base colour
+    dots: str = "black"  # palette name of the 3x3 dots that make SIFT fire
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    category: str
+    parts: tuple[PartSpec, ...]
+
+
+# three robots, left to right A, B, C; top to bottom B, C, A; largest first B, A, C; and a lamp at the right edge
+LAYOUT = (
+    ObjectSpec("robot", (PartSpec("head", (10, 90, 50, 110), "red"), PartSpec("body", (10, 110, 50, 150), "blue"))),
+    ObjectSpec("robot", (PartSpec("head", (90, 10, 150, 30), "green"), PartSpec("body", (90, 30, 150, 70), "yellow"))),
+    ObjectSpec("robot", (PartSpec("head", (170, 50, 200, 63), "orange"), PartSpec("body", (170, 63, 200, 90), "teal"))),
+    ObjectSpec("lamp", (PartSpec("shade", (200, 100, 236, 120), "pink"), PartSpec("base", (200, 120, 236, 150), "purple"))),
+)
+BACKGROUND = (190, 190, 190)
+
+
+def box_mask(box: tuple[int, int, int, int]) -> np.ndarray:
+    m = np.zeros((H, W), dtype=bool)
+    m[box[1] : box[3], box[0] : box[2]] = True
+    return m
+
+
+def paint(layout=LAYOUT, seed: int = 0) -> np.ndarray:
+    """RGB image: flat background, every part its base colour with jittered 3x3 dots every 9 pixels."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((H, W, 3), dtype=np.uint8)
+    img[:] = BACKGROUND
+    for obj in layout:
+        for p in obj.parts:
+            x0, y0, x1, y1 = p.box
+            img[y0:y1, x0:x1] = colours.PALETTE[p.colour]
+            for y in range(y0 + 3, y1 - 3, 9):
+                for x in range(x0 + 3, x1 - 3, 9):
+                    dx, dy = rng.integers(-1, 2, size=2)
+                    img[y + dy : y + dy + 3, x + dx : x + dx + 3] = colours.PALETTE[p.dots]
+    return img
+
+
+def record(stem: str, layout=LAYOUT, seed: int = 0, pixels: np.ndarray | None = None) -> ImageRecord:
+    objects = []
+    for obj in layout:
+        parts = [PartRecord(p.name, box_mask(p.box), colour=p.colour, texture="dotted") for p in obj.parts]
+        objects.append(ObjectRecord(obj.category, np.logical_or.reduce([p.mask for p in parts]), parts))
+    return ImageRecord(stem, W, H, objects, pixels=paint(layout, seed) if pixels is None else pixels)
+
+
+def write_source(folder: Path, name: str, records: list[ImageRecord]) -> Path:
+    """An ingested source folder, written the way the ingest stage writes one."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    images, objects, parts = [], [], []
+    for rec in records:
+        file = folder / "images" / f"{rec.stem}.png"
+        Image.fromarray(rec.pixels).save(file)
+        img, objs, prts = record_rows(rec, name, str(file), SkipLog())
+        images.append(img)
+        objects += objs
+        parts += prts
+    write_table(pd.DataFrame(images), folder / "images.parquet", schema.IMAGES, "images")
+    write_table(pd.DataFrame(objects), folder / "objects.parquet", schema.OBJECTS, "objects")
+    write_table(pd.DataFrame(parts), folder / "parts.parquet", schema.PARTS, "parts")
+    return folder
+
+
+def cfg(**kw) -> MineConfig:
+    base = dict(top_k=1000, one_per_part=False, min_separation=0.0, min_border_dist=2.0, workers=1)
+    return MineConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def scene_source(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("ingested") / "scenes"
+    return write_source(folder, "scenes", [record(f"s{k}", seed=k) for k in range(3)])
+
+
+@pytest.fixture(scope="module")
+def all_points(scene_source) -> pd.DataFrame:
+    """Every eligible keypoint of the scenes (no top-k, no separation, one per part off)."""
+    return mine_sources([scene_source], cfg()).keypoints
+
+
+def part_masks(folder: Path) -> dict[str, np.ndarray]:
+    parts = read_table(folder / "parts.parquet", schema.PARTS)
+    return {r.part_id: masks.decode(r.mask_rle, H, W) for r in parts.itertuples()}
+
+
+# --------------------------------------------------------------------------- where the points are
+
+
+def test_pixel_convention_is_centre_at_half():
+    """A blob centred on pixel (50, 40) is found at about (50.5, 40.5) in the tables' convention."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    blob = np.exp(-((xx - 50) ** 2 + (yy - 40) ** 2) / (2 * 3.0**2))  # centred on the pixel centre (50, 40)
+    grey = (40 + 200 * blob).astype(np.uint8)
+    found = sift.detect(grey, SiftConfig())
+    best = int(np.argmax(found.response))
+    assert found.x[best] == pytest.approx(50.5, abs=0.05)
+    assert found.y[best] == pytest.approx(40.5, abs=0.05)
+    col, row = sift.pixel_of(np.array([50.0, 50.99, -0.2]), np.array([40.5, 39.0, 170.0]), W, H)
+    assert col.tolist() == [50, 50, 0] and row.tolist() == [40, 39, H - 1]
+
+
+def test_stored_points_are_opencv_points_plus_half(scene_source, all_points):
+    grey = cv2.cvtColor(np.asarray(Image.open(scene_source / "images" / "s0.png")), cv2.COLOR_RGB2GRAY)
+    cv_pts = np.array([k.pt for k in cv2.SIFT_create(enable_precise_upscale=True).detect(grey, None)], dtype=np.float32)
+    mine = all_points[all_points.image_id == "scenes/s0"]
+    for x, y in zip(mine.x, mine.y):
+        assert np.min(np.hypot(cv_pts[:, 0] + 0.5 - x, cv_pts[:, 1] + 0.5 - y)) < 1e-4
+
+
+def test_points_on_their_part_and_away_from_its_border(scene_source):
+    res = mine_sources([scene_source], cfg(min_border_dist=4.0))
+    kps = res.keypoints
+    pm = part_masks(scene_source)
+    assert len(kps) > 20
+    for r in kps.itertuples():
+        mask = pm[r.part_id]
+        col, row = int(math.floor(r.x)), int(math.floor(r.y))
+        assert mask[row, col], f"{r.kp_id} is not on its part"
+        # independent check of the border distance: scipy's exact EDT with the image edge as background
+        edt = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+        assert r.border_dist == pytest.approx(edt[row, col], abs=1e-3)
+        assert r.border_dist >= 4.0
+    # the filter really filtered: SIFT also fires on the object outlines and near part borders
+    grey = cv2.cvtColor(np.asarray(Image.open(scene_source / "images" / "s0.png")), cv2.COLOR_RGB2GRAY)
+    raw = sift.detect(grey, SiftConfig())
+    col, row = sift.pixel_of(raw.x, raw.y, W, H)
+    on_any = np.logical_or.reduce(list(pm.values()))[row, col]
+    assert (~on_any).sum() > 0
+    assert len(kps[kps.image_id == "scenes/s0"]) < len(raw)
+
+
+def test_top_k_takes_the_strongest(scene_source, all_points):
+    top = mine_sources([scene_source], cfg(top_k=5)).keypoints
+    assert top.groupby("image_id").size().tolist() == [5, 5, 5]
+    for image_id, group in top.groupby("image_id"):
+        everything = all_points[all_points.image_id == image_id]
+        assert sorted(group.response, reverse=True) == group.response.tolist()
+        assert np.allclose(sorted(group.response, reverse=True), sorted(everything.response, reverse=True)[:5])
+        assert group.kp_id.tolist() == [f"{image_id}#k{k}" for k in range(5)]
+
+
+def test_one_per_part_and_min_separation(scene_source):
+    one = mine_sources([scene_source], cfg(top_k=100, one_per_part=True)).keypoints
+    per_image = one.groupby("image_id")
+    assert (per_image.part_id.nunique() == per_image.size()).all()
+    assert per_image.size().max() == 8  # every part of the 4 objects
+    sep = 0.25
+    spread = mine_sources([scene_source], cfg(top_k=100, min_separation=sep)).keypoints
+    diag = math.hypot(W, H)
+    for _, group in spread.groupby("image_id"):
+        xy = group[["x", "y"]].to_numpy()
+        d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+        assert d[np.triu_indices(len(xy), 1)].min() >= sep * diag - 1e-3
+        assert 2 <= len(group) < 20
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def test_orders_on_a_known_layout(all_points):
+    obj = all_points.drop_duplicates("object_id").set_index("object_id")
+    robots = [f"scenes/s0#o{k}" for k in range(3)]
+    assert obj.loc[robots, "order_lr"].tolist() == [1, 2, 3]
+    assert obj.loc[robots, "order_tb"].tolist() == [3, 1, 2]
+    assert obj.loc[robots, "order_size"].tolist() == [2, 1, 3]
+    assert obj.loc[robots, "n_same"].tolist() == [3, 3, 3]
+    assert obj.loc["scenes/s0#o3", ["n_same", "order_lr", "order_tb", "order_size"]].tolist() == [1, 1, 1, 1]
+    assert (obj.n_objects == 4).all()
+    assert (obj.n_parts == 2).all()
+
+
+def test_orders_break_ties_by_annotation_order():
+    same = {"category": "cup", "bbox_x0": 10, "bbox_y0": 10, "bbox_x1": 20, "bbox_y1": 20, "area": 100}
+    objs = [{**same, "object_id": f"i#o{k}"} for k in range(3)]
+    cols = geometry.object_columns(objs, 100, 50, 0.05)
+    for key in ("order_lr", "order_tb", "order_size"):
+        assert [cols[f"i#o{k}"][key] for k in range(3)] == [1, 2, 3]
+
+
+def test_geometry_of_the_lamp_by_hand(all_points):
+    """The lamp: box [200, 236) x [100, 150) in a 240 x 160 image; shade rows 100-120, base rows 120-150."""
+    lamp = all_points[all_points.object_id == "scenes/s0#o3"]
+    assert set(lamp.part) == {"shade", "base"}
+    r = lamp.iloc[0]
+    approx = lambda v: pytest.approx(v, abs=1e-5)  # noqa: E731 - float32 columns
+    assert (r.obj_x0, r.obj_y0, r.obj_x1, r.obj_y1) == (approx(200 / 240), approx(100 / 160), approx(236 / 240), approx(150 / 160))
+    assert (r.obj_cx, r.obj_cy) == (approx(218 / 240), approx(125 / 160))
+    assert r.obj_area_frac == approx(36 * 50 / (240 * 160))
+    assert (r.obj_h_pos, r.obj_v_pos, r.obj_edge) == ("right", "bottom", "right")  # right gap 1/60 < bottom 1/16
+    expected_part = {
+        "shade": dict(box=(200, 100, 236, 120), cy=0.2, v="top", frac=0.4),
+        "base": dict(box=(200, 120, 236, 150), cy=0.7, v="bottom", frac=0.6),
+    }
+    for r in lamp.itertuples():
+        e = expected_part[r.part]
+        x0, y0, x1, y1 = e["box"]
+        assert (r.part_x0, r.part_y0, r.part_x1, r.part_y1) == (approx(x0 / W), approx(y0 / H), approx(x1 / W), approx(y1 / H))
+        assert (r.part_cx_in_obj, r.part_cy_in_obj) == (approx(0.5), approx(e["cy"]))
+        assert (r.part_h_in_obj, r.part_v_in_obj) == ("center", e["v"])
+        assert r.part_area_frac == approx(e["frac"])
+        assert (r.x_norm, r.y_norm) == (approx(r.x / W), approx(r.y / H))
+        px, py = (r.x - x0) / (x1 - x0), (r.y - y0) / (y1 - y0)
+        assert (r.kp_in_part_x, r.kp_in_part_y) == (approx(px), approx(py))
+        assert r.kp_h_in_part == ("left", "center", "right")[min(int(px * 3), 2)]
+        assert r.kp_v_in_part == ("top", "middle", "bottom")[min(int(py * 3), 2)]
+        assert (r.part_colour, r.part_texture) == (("pink" if r.part == "shade" else "purple"), "dotted")
+        assert (r.width, r.height, r.category, r.source) == (W, H, "lamp", "scenes")
+
+
+def test_object_positions_and_edges():
+    objs = [
+        {"object_id": "a", "category": "x", "bbox_x0": 0, "bbox_y0": 0, "bbox_x1": 10, "bbox_y1": 5, "area": 50},
+        {"object_id": "b", "category": "y", "bbox_x0": 40, "bbox_y0": 20, "bbox_x1": 60, "bbox_y1": 30, "area": 200},
+    ]
+    cols = geometry.object_columns(objs, 100, 50, edge_margin=0.05)
+    assert (cols["a"]["obj_h_pos"], cols["a"]["obj_v_pos"], cols["a"]["obj_edge"]) == ("left", "top", "left")  # tie
+    assert (cols["b"]["obj_h_pos"], cols["b"]["obj_v_pos"], cols["b"]["obj_edge"]) == ("center", "middle", "none")
+    assert geometry.nearest_edge(0.5, 0.5, 0.9, 0.97, 0.05) == "bottom"
+    assert geometry.nearest_edge(0.5, 0.5, 0.9, 0.9, 0.05) == "none"
+    assert [geometry.third(v, schema.H_POSITIONS) for v in (0, 0.3333, 1 / 3, 0.6667, 1)] == [
+        "left", "left", "center", "right", "right"
+    ]
+
+
+# --------------------------------------------------------------------------- local look
+
+
+def test_patch_colour_of_a_solid_and_a_striped_part():
+    rgb = np.zeros((20, 30, 3), dtype=np.uint8)
+    rgb[:] = colours.PALETTE["blue"]
+    part = np.ones((20, 30), dtype=bool)
+    stats = patch.patch_stats(rgb, patch.edge_magnitude(rgb), part, col=10, row=10, radius=4)
+    assert stats["patch_colour"] == "blue"
+    assert (stats["patch_r"], stats["patch_g"], stats["patch_b"]) == pytest.approx(
+        tuple(c / 255 for c in colours.PALETTE["blue"])
+    )
+    assert stats["patch_brightness"] == pytest.approx(np.dot([0.299, 0.587, 0.114], colours.PALETTE["blue"]) / 255)
+    assert stats["patch_edge_energy"] == 0.0
+    # stripes: two rows red, one row white -> named red, though the mean colour is not
+    striped = np.zeros_like(rgb)
+    striped[:] = colours.PALETTE["red"]
+    striped[::3] = colours.PALETTE["white"]
+    stats = patch.patch_stats(striped, patch.edge_magnitude(striped), part, col=10, row=10, radius=4)
+    assert stats["patch_colour"] == "red"
+    assert 0 < stats["patch_edge_energy"] <= 1
+
+
+def test_patch_is_restricted_to_the_part_and_clipped_to_the_image():
+    rgb = np.zeros((20, 30, 3), dtype=np.uint8)
+    rgb[:, :15] = colours.PALETTE["green"]
+    rgb[:, 15:] = colours.PALETTE["white"]
+    part = np.zeros((20, 30), dtype=bool)
+    part[:, :15] = True
+    stats = patch.patch_stats(rgb, patch.edge_magnitude(rgb), part, col=14, row=0, radius=4)
+    assert stats["patch_colour"] == "green"
+    assert stats["patch_g"] == pytest.approx(colours.PALETTE["green"][1] / 255)
+    edge = patch.edge_magnitude(np.repeat(np.repeat(np.array([[0, 255], [255, 255]], np.uint8), 3, 0), 3, 1)[..., None].repeat(3, 2))
+    assert 0 < edge.max() <= 1
+
+
+def test_patch_colour_of_mined_points_is_the_part_colour(all_points):
+    """Dots are a minority of every 9x9 patch, so the dominant colour is the part's base colour."""
+    assert (all_points.patch_colour == all_points.part_colour).all()
+
+
+# --------------------------------------------------------------------------- runs, sampling, output
+
+
+def test_one_and_two_workers_give_the_same_table(scene_source):
+    one = mine_sources([scene_source], cfg(top_k=3, one_per_part=True, min_separation=0.05, workers=1))
+    two = mine_sources([scene_source], cfg(top_k=3, one_per_part=True, min_separation=0.05, workers=2))
+    pd.testing.assert_frame_equal(one.keypoints, two.keypoints)
+    assert one.report == two.report
+
+
+def test_balanced_sampling_is_equal_and_seeded(tmp_path):
+    small = write_source(tmp_path / "small", "small", [record("a", seed=1)])
+    big = write_source(tmp_path / "big", "big", [record(f"b{k}", seed=10 + k) for k in range(3)])
+    res = mine_sources([small, big], cfg(top_k=4, one_per_part=True))
+    assert res.mined == {"small": 4, "big": 12}
+    assert res.keypoints.source.value_counts().to_dict() == {"small": 4, "big": 4}
+    assert res.report["sources"]["big"]["keypoints_sampled"] == 4 and res.report["per_source"] == 4
+    assert res.keypoints.source.tolist() == ["small"] * 4 + ["big"] * 4  # source order, then mined order
+    again = mine_sources([small, big], cfg(top_k=4, one_per_part=True))
+    pd.testing.assert_frame_equal(res.keypoints, again.keypoints)
+    with pytest.raises(TooFewKeypoints, match=r"small.*'small': 4, 'big': 12"):
+        mine_sources([small, big], cfg(top_k=4, one_per_part=True, per_source=5))
+
+
+def test_balance_seeds_each_source_on_its_own():
+    df = pd.DataFrame({"source": ["a"] * 100 + ["b"] * 10 + ["c"] * 50, "kp_id": [f"k{i}" for i in range(160)]})
+    s0 = balance(df, ["a", "b"], None, seed=0)
+    assert s0.source.value_counts().to_dict() == {"a": 10, "b": 10}
+    assert s0.kp_id.tolist() == balance(df, ["a", "b"], None, seed=0).kp_id.tolist()
+    assert s0.kp_id.tolist() != balance(df, ["a", "b"], None, seed=1).kp_id.tolist()
+    with_c = balance(df, ["a", "b", "c"], None, seed=0)
+    assert with_c[with_c.source == "a"].kp_id.tolist() == s0[s0.source == "a"].kp_id.tolist()
+    assert len(balance(df, ["a", "c"], 30, seed=0)) == 60
+    with pytest.raises(TooFewKeypoints, match=r"\['b'\]"):
+        balance(df, ["a", "b"], 11, seed=0)
+
+
+def test_bad_input_is_skipped_with_reasons_or_raised(tmp_path):
+    flat = np.full((H, W, 3), 128, dtype=np.uint8)
+    recs = [record(f"ok{k}", seed=k) for k in range(2)] + [
+        record("gone"), record("corrupt"), record("small"), record("badmask"), record("flat", pixels=flat)
+    ]
+    folder = write_source(tmp_path / "bad", "bad", recs)
+    (folder / "images" / "gone.png").unlink()
+    (folder / "images" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    Image.fromarray(paint()[:-10]).save(folder / "images" / "small.png")
+    parts = read_table(folder / "parts.parquet", schema.PARTS)
+    bad_rows = parts.image_id == "bad/badmask"
+    parts.loc[bad_rows, "mask_rle"] = masks.encode(np.ones((H // 2, W), dtype=bool))  # another size's RLE
+    write_table(parts, folder / "parts.parquet", schema.PARTS, "parts")
+
+    res = mine_sources([folder], cfg(top_k=2, on_error=OnError.skip))
+    rep = res.report["sources"]["bad"]
+    assert rep["by_reason"] == {
+        "missing image file": 1, "unreadable image": 1, "mask size disagrees with image": 1, "corrupt mask": 1
+    }
+    assert rep["no_keypoints"] == {NoKeypoint.no_sift.value: 1}
+    assert rep["images"] == 7 and rep["images_with_keypoints"] == 2
+    assert set(res.keypoints.image_id) == {"bad/ok0", "bad/ok1"}
+    assert any("gone.png" in e for e in rep["examples"]["missing image file"])
+
+    with pytest.raises(BadInput, match=r"gone\.png: missing image file"):
+        mine_sources([folder], cfg(top_k=2, on_error=OnError.strict, workers=2))
+
+
+def test_output_validates_and_the_stage_writes_it(tmp_path, scene_source):
+    import typer
+    from typer.testing import CliRunner
+
+    from talking_points.stages import mine as stage
+
+    res = mine_sources([scene_source], cfg(top_k=2, one_per_part=True))
+    table = validate(res.keypoints, schema.KEYPOINTS, "keypoints")
+    assert table.num_rows == 6 and table.schema.equals(schema.KEYPOINTS)
+
+    other = write_source(tmp_path / "ingested" / "other", "other", [record("x", seed=5)])
+    (tmp_path / "params.yaml").write_text("mine:\n  top_k: 2\n  workers: 1\n")
+    app = typer.Typer()
+    app.command()(stage.main)
+    out = tmp_path / "mined"
+    result = CliRunner().invoke(
+        app, ["--ingested", str(scene_source), "--ingested", str(tmp_path / "ingested" / "*"),
+              "--out", str(out), "--params", str(tmp_path / "params.yaml")],
+    )
+    assert result.exit_code == 0, result.output
+    kps = read_table(out / "keypoints.parquet", schema.KEYPOINTS)
+    assert kps.source.value_counts().to_dict() == {"scenes": 2, "other": 2}
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["sources"]) == {"scenes", "other"} and report["keypoints"] == 4
+    assert other.exists()
