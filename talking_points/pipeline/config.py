@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, Union
+from typing import Annotated, TypeVar, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from talking_points.pipeline.data.adapters import ADAPTERS
 from talking_points.pipeline.data.errors import OnError
+from talking_points.pipeline.synthesis.model_config import HFSynthConfig, VLLMSynthConfig
 
 __all__ = [
     "Section",
@@ -115,8 +116,8 @@ class SynthesizeConfig(Section):
     smooth_below: float = Field(0.05, gt=0, lt=1, description="patch_edge_energy below this is 'smooth'")
     busy_above: float = Field(0.15, gt=0, lt=1, description="patch_edge_energy at or above this is 'busy'")
     grounded: GroundedConfig = GroundedConfig()
-    hf: dict[str, Any] | None = None  # typed by the model-backed backends (issue: model-backed synthesis)
-    vllm: dict[str, Any] | None = None
+    hf: HFSynthConfig | None = None  # see synthesis/model_config.py
+    vllm: VLLMSynthConfig | None = None
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> "SynthesizeConfig":

@@ -33,7 +33,13 @@ def setup_logging(verbose: bool = False) -> None:
     )
     # the skip log prints its own summary; one warning per skipped sample would drown it
     logging.getLogger("talking_points.pipeline.data.errors").setLevel(logging.ERROR)
+    # accelerate logs every checkpoint file at INFO; transformers draws tqdm bars for every save and load
+    for noisy in ("accelerate", "accelerate.checkpointing", "accelerate.accelerator"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def stage(fn: Callable) -> Callable:

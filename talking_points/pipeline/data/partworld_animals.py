@@ -234,6 +234,16 @@ QUADRUPED_SPECIES: dict[str, QuadrupedParams] = {
         ear=EarType.pointed, ear_size=0.1, ears_are_part=False, horn=HornType.long, horn_size=0.42,
         tail=TailType.stub, tail_length=0.16, tail_width=0.07, tail_angle=40,
     ),
+    "argali sheep": QuadrupedParams(  # wild sheep: no fleece, long legs, massive curled horns
+        family=Family.bovidae,
+        palettes={"head": ("brown", "grey", "orange"), "body": ("brown", "grey", "orange"),
+                  "legs": ("white", "brown", "grey"), "tail": ("white", "brown"),
+                  "horns": ("yellow", "brown", "grey", "white")},
+        body_height=0.46, boxiness=2.5, leg_length=0.56, leg_width=0.11, neck_length=0.22, neck_angle=40,
+        neck_width=0.28, head_length=0.38, head_height=0.26, snout_tip=0.5, head_angle=30,
+        ear=EarType.side, ear_size=0.1, ears_are_part=False, horn=HornType.curled, horn_size=0.3,
+        tail=TailType.stub, tail_length=0.14, tail_width=0.1, tail_angle=45,
+    ),
 }
 
 

@@ -13,6 +13,7 @@ texts with `parse.split_levels(description)`, and may override `validate`.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 
@@ -54,9 +55,10 @@ class Draft:
     pass_refine: str
 
 
-def description_issues(row, description: str, bins: WordBins) -> list[str]:
-    """Contradictions between `description` and its row, plus one entry per coarse-to-fine level missing."""
-    issues, present = assess(row, description, bins=bins)
+def description_issues(row, description: str, bins: WordBins, tol: float = 0.0) -> list[str]:
+    """Contradictions between `description` and its row, plus one entry per coarse-to-fine level missing
+    (`tol` widens every numeric bin, see `parse.check_faithful`)."""
+    issues, present = assess(row, description, bins=bins, tol=tol)
     return issues + [f"missing level: {name}" for name, ok in present.items() if not ok]
 
 
@@ -65,6 +67,8 @@ class DescriptionBackend(ABC):
     input row, in input order; a row's output depends only on (seed, that row)."""
 
     name: str = ""
+    #: leave rows that fail `validate` out of the stage's output (they are still counted in the report)
+    drop_invalid: bool = False
 
     def __init__(self, bins: WordBins):
         self.bins = bins
@@ -86,6 +90,13 @@ class DescriptionBackend(ABC):
     @abstractmethod
     def generate(self, rows: pd.DataFrame, seed: int) -> list[Draft]:
         """One draft per row of `rows` (KEYPOINTS columns), in order."""
+
+    def fingerprint(self, seed: int) -> str:
+        """Everything besides the row that shapes a row's output, as a string (keys the resume shards)."""
+        return json.dumps([self.name, self.model, self.prompt_version, self.sampling(seed)])
+
+    def check_row(self, row: dict) -> None:
+        """Raise `BadInput` when the backend cannot describe `row` (called before any generation)."""
 
     def validate(self, rows: pd.DataFrame, drafts: list[Draft]) -> list[list[str]]:
         """Problems of each draft (empty = valid): contradictions with its row and missing levels."""
@@ -135,6 +146,13 @@ def word_bins(cfg: SynthesizeConfig) -> WordBins:
     )
 
 
+def _section(cfg: SynthesizeConfig, backend: SynthBackend):
+    section = getattr(cfg, backend.value)
+    if section is None:
+        raise ConfigError(f"synthesize.backend {backend.value!r} needs a 'synthesize.{backend.value}' section")
+    return section
+
+
 def make_backend(cfg: SynthesizeConfig) -> DescriptionBackend:
     """The backend named by `cfg.backend`."""
     backend = cfg.backend
@@ -142,7 +160,13 @@ def make_backend(cfg: SynthesizeConfig) -> DescriptionBackend:
         from talking_points.pipeline.synthesis.grounded import GroundedBackend
 
         return GroundedBackend(cfg.grounded, word_bins(cfg))
-    elif backend in (SynthBackend.hf, SynthBackend.vllm):
-        raise ConfigError(f"synthesize.backend {backend.value!r} is not implemented yet; use 'grounded'")
+    elif backend is SynthBackend.hf:
+        from talking_points.pipeline.synthesis.hf_backend import HFBackend
+
+        return HFBackend(_section(cfg, backend), word_bins(cfg))
+    elif backend is SynthBackend.vllm:
+        from talking_points.pipeline.synthesis.vllm_backend import VLLMBackend
+
+        return VLLMBackend(_section(cfg, backend), word_bins(cfg))
     else:
         raise ConfigError(f"unknown synthesize.backend {backend!r}; known: {[b.value for b in SynthBackend]}")

@@ -43,7 +43,7 @@ class PointSamples(Dataset):
         self._index = {f: i for i, f in enumerate(uniq)}
         self._images = np.stack([load_image(f, image_size) for f in uniq])
         self._img_of_row = files.map(self._index).to_numpy()
-        self._points = self.rows[["x_norm", "y_norm"]].to_numpy(np.float32)
+        self._points = np.array(self.rows[["x_norm", "y_norm"]].to_numpy(np.float32))  # writable copy
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -1,0 +1,1 @@
+"""Descriptor-through-localizer evaluation: which texts to score, the predictions, and the reports."""

@@ -1,0 +1,247 @@
+"""Tables, metrics, plots and the qualitative figure of the evaluation, from the saved predictions alone."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from talking_points.pipeline.evaluation.config import EvalRowConfig, TextSource
+from talking_points.pipeline.metrics.pck import pck, pck_curve, pck_table
+from talking_points.pipeline.synthesis.parse import levels_present
+
+__all__ = [
+    "GROUP_TITLES",
+    "summary_table",
+    "text_stats",
+    "findings",
+    "metrics_dict",
+    "breakdown",
+    "results_markdown",
+    "plot_pck_curves",
+    "plot_training_curves",
+    "qualitative_figure",
+]
+
+GROUP_TITLES = {
+    "main": "Descriptions scored by the Point Localizer (paper Table 1 layout)",
+    "gaussian": "Ablation: Gaussian attention mask in the descriptor (paper Table 3 layout)",
+    "adaptation": "Ablation: LM adaptation in the localizer, GT descriptions (paper Table 4 layout)",
+    "chance": "Chance",
+}
+
+
+def summary_table(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig]) -> pd.DataFrame:
+    """One line per row: label, group, PCK@0.1, PCK@0.2, mPCK (in %) and n, in the params' row order."""
+    lines = []
+    for name, cfg in rows.items():
+        if name not in preds:
+            continue
+        t = pck_table(preds[name]).iloc[0]
+        lines.append({"row": name, "Method": cfg.label, "groups": list(cfg.groups), "PCK@0.1": t["PCK@0.1"],
+                      "PCK@0.2": t["PCK@0.2"], "mPCK": t["mPCK"], "n": int(t["n"])})
+    return pd.DataFrame(lines)
+
+
+def text_stats(df: pd.DataFrame) -> dict[str, float]:
+    """Mean words and the fraction of texts with all four coarse-to-fine levels."""
+    texts = df["text"].astype(str)
+    four = [all(levels_present(t, category=c, part=p).values())
+            for t, c, p in zip(texts, df["category"], df["part"])]
+    return {"words_mean": float(texts.str.split().str.len().mean()), "four_levels": float(np.mean(four))}
+
+
+def findings(summary: pd.DataFrame) -> list[dict]:
+    """The paper's expected findings, each checked against the measured numbers (rows missing: skipped)."""
+    m = dict(zip(summary["row"], summary["mPCK"]))
+    checks = []
+
+    def check(name: str, needed: list[str], ok: bool | None, detail: str) -> None:
+        if all(r in m for r in needed):
+            checks.append({"finding": name, "holds": bool(ok), "numbers": detail})
+
+    g = lambda r: m.get(r, float("nan"))  # noqa: E731
+    check("TP within 3 mPCK points of GT description", ["tp", "gt"], g("gt") - g("tp") <= 3,
+          f"TP {g('tp'):.1f} vs GT {g('gt'):.1f}")
+    for base in ("template", "object_level"):
+        check(f"{base} baseline at least 15 points below TP", ["tp", base], g("tp") - g(base) >= 15,
+              f"TP {g('tp'):.1f} vs {base} {g(base):.1f}")
+    check("w/o Gaussian mask below TP", ["tp", "no_gaussian"], g("no_gaussian") < g("tp"),
+          f"TP {g('tp'):.1f} vs w/o Gaussian {g('no_gaussian'):.1f}")
+    check("w/o LLM adaptation below the adapted localizer", ["gt", "frozen_lm"], g("frozen_lm") < g("gt"),
+          f"adapted {g('gt'):.1f} vs frozen {g('frozen_lm'):.1f}")
+    chance = max((g(r) for r in ("centre", "uniform") if r in m), default=None)
+    if chance is not None and "tp" in m:
+        check("TP far above chance (by 20+ points)", ["tp"], g("tp") - chance >= 20,
+              f"TP {g('tp'):.1f} vs best chance {chance:.1f}")
+    return checks
+
+
+def breakdown(df: pd.DataFrame, by: str) -> pd.DataFrame:
+    return pck_table(df, by=[by])
+
+
+def metrics_dict(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig]) -> dict:
+    """DVC metrics: per row PCK@0.1, PCK@0.2, mPCK (%), n, and text statistics for rows with texts."""
+    out: dict = {}
+    summary = summary_table(preds, rows)
+    for line in summary.to_dict("records"):
+        entry = {"pck@0.1": round(line["PCK@0.1"], 2), "pck@0.2": round(line["PCK@0.2"], 2),
+                 "mpck": round(line["mPCK"], 2), "n": line["n"]}
+        if rows[line["row"]].texts is not TextSource.none:
+            entry.update({k: round(v, 4) for k, v in text_stats(preds[line["row"]]).items()})
+        out[line["row"]] = entry
+    return {"evaluation": out}
+
+
+def _md_table(df: pd.DataFrame, cols: list[str]) -> str:
+    head = "| " + " | ".join(cols) + " |\n|" + "|".join("---" for _ in cols) + "|\n"
+    body = ""
+    for rec in df[cols].to_dict("records"):
+        body += "| " + " | ".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in rec.values()) + " |\n"
+    return head + body
+
+
+def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig],
+                     breakdown_rows: list[str], examples: list[dict] | None = None,
+                     extra_sections: list[str] | None = None) -> str:
+    """reports/results.md: the tables laid out like the paper's, the findings check, breakdowns, examples."""
+    summary = summary_table(preds, rows)
+    parts = ["# Results\n", "PCK@t: distance between predicted and true point, with x divided by the image width and "
+             "y by the height, below t. mPCK = mean of PCK@0.1 and PCK@0.2. All numbers in %, on the test split; "
+             "every row is scored by the same trained Point Localizer unless the row says otherwise.\n"]
+    for group, title in GROUP_TITLES.items():
+        sub = summary[summary["groups"].map(lambda gs: group in gs)]
+        if len(sub):
+            parts.append(f"## {title}\n\n" + _md_table(sub, ["Method", "PCK@0.1", "PCK@0.2", "mPCK", "n"]))
+    checks = findings(summary)
+    if checks:
+        parts.append("## The paper's findings on our data\n\n" + _md_table(
+            pd.DataFrame(checks).assign(holds=lambda d: d["holds"].map({True: "yes", False: "**no**"})),
+            ["finding", "holds", "numbers"]))
+    text_rows = [n for n in preds if rows[n].texts is not TextSource.none]
+    if text_rows:
+        stats = pd.DataFrame([{"Method": rows[n].label, **text_stats(preds[n])} for n in text_rows])
+        stats["four_levels"] *= 100
+        parts.append("## Texts\n\nMean words per text and the % of texts with all four levels (object, part, "
+                     "point, local look) found by the description parser.\n\n"
+                     + _md_table(stats.rename(columns={"words_mean": "mean words", "four_levels": "% four levels"}),
+                                 ["Method", "mean words", "% four levels"]))
+    for name in breakdown_rows:
+        if name not in preds:
+            continue
+        for by in ("source", "category", "part"):
+            t = breakdown(preds[name], by)
+            parts.append(f"## {rows[name].label}, per {by}\n\n" + _md_table(t, [by, "PCK@0.1", "PCK@0.2", "mPCK", "n"]))
+    if examples:
+        lines = ["## Examples\n"]
+        for ex in examples:
+            lines.append(f"**{ex['kp_id']}** ({ex['category']}, {ex['part']})\n")
+            for label, text, d in ex["texts"]:
+                lines.append(f"- *{label}* (error {d:.3f}): {text}")
+            lines.append("")
+        parts.append("\n".join(lines))
+    parts.extend(extra_sections or [])
+    return "\n".join(parts) + "\n"
+
+
+def plot_pck_curves(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for name, df in preds.items():
+        curve = pck_curve(df["dist"].to_numpy())
+        style = ":" if "chance" in rows[name].groups else "-"
+        ax.plot(curve["threshold"], 100 * curve["pck"], style, label=rows[name].label)
+    for t in (0.1, 0.2):
+        ax.axvline(t, color="grey", lw=0.5)
+    ax.set(xlabel="threshold t (image-normalised)", ylabel="PCK@t (%)", xlim=(0, 0.3), ylim=(0, 100),
+           title="PCK curves on the test split")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
+
+
+def plot_training_curves(live_dirs: dict[str, Path], path: Path) -> list[str]:
+    """One panel per dvclive metric file found (loss, mean_dist, ...), a line per training run; returns the
+    runs that had curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves: dict[str, dict[str, pd.DataFrame]] = {}
+    for run, d in live_dirs.items():
+        for f in sorted((Path(d) / "plots" / "metrics").glob("*.tsv")):
+            if f.stem == "lr":
+                continue
+            curves.setdefault(f.stem, {})[run] = pd.read_csv(f, sep="\t")
+    if not curves:
+        return []
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
+    for ax, (metric, runs) in zip(axes[0], sorted(curves.items())):
+        for run, df in runs.items():
+            ax.plot(df["step"], df[metric], label=run)
+        ax.set(xlabel="optimiser step", title=metric)
+        if metric == "loss":
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+    return sorted({r for runs in curves.values() for r in runs})
+
+
+_COLOURS = ["tab:red", "tab:blue", "tab:orange", "tab:purple", "tab:brown"]
+
+
+def qualitative_figure(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig], names: list[str],
+                       n: int, seed: int, path: Path) -> list[dict]:
+    """A grid of test images: the true point (green) and each named row's prediction, texts beneath (like the
+    paper's Figure 5). Returns the examples drawn (for the markdown)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    names = [r for r in names if r in preds]
+    if not names or n == 0:
+        return []
+    base = preds[names[0]].set_index("kp_id")
+    common = sorted(set.intersection(*(set(preds[r]["kp_id"]) for r in names)))
+    pick = list(np.random.default_rng(seed).permutation(common)[:n])
+    cols = min(4, len(pick))
+    nrows = int(np.ceil(len(pick) / cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 5.6 * nrows), squeeze=False)
+    examples = []
+    for ax, kp in zip(axes.flat, pick):
+        s = base.loc[kp]
+        img = np.asarray(Image.open(s["file"]).convert("RGB"))
+        h, w = img.shape[:2]
+        ax.imshow(img)
+        ax.plot(s["x_norm"] * w, s["y_norm"] * h, "o", ms=9, mfc="none", mec="lime", mew=2.5, label="true point")
+        texts, lines = [], []
+        for colour, r in zip(_COLOURS, names):
+            p = preds[r].set_index("kp_id").loc[kp]
+            ax.plot(p["x_pred"] * w, p["y_pred"] * h, "x", ms=9, mew=2.5, color=colour, label=rows[r].label)
+            texts.append((rows[r].label, str(p["text"]), float(p["dist"])))
+            lines.append(textwrap.fill(f"{rows[r].label}: {p['text']}", 62))
+        ax.set_title(f"{s['category']} / {s['part']}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0, -0.03, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=6.2)
+        examples.append({"kp_id": kp, "category": s["category"], "part": s["part"], "texts": texts})
+    for ax in list(axes.flat)[len(pick):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6, loc="upper right")
+    fig.tight_layout(h_pad=9)
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+    return examples
