@@ -11,6 +11,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TP_NO_PROGRESS"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import torch  # noqa: E402
+
+# The tests' models are tiny: one thread is faster than two for their small matrices, and on a shared 2-core
+# machine two spinning threads per process slow everything down many times over.
+torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = Path(os.environ.get("TP_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures"))
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from talking_points.pipeline.config import ConfigError, SynthesizeConfig
+from talking_points.pipeline.config import ConfigError, SynthBackend, SynthesizeConfig
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.colours import NAMES
 from talking_points.pipeline.data.errors import BadInput, OnError
@@ -567,8 +567,8 @@ def test_backend_factory():
     assert isinstance(make_backend(SynthesizeConfig()), GroundedBackend)
     with pytest.raises(ConfigError, match="unknown"):
         make_backend(SynthesizeConfig().model_copy(update={"backend": "nope"}))
-    with pytest.raises(ConfigError, match="not implemented"):
-        make_backend(SynthesizeConfig(backend="hf", hf={"model": "x"}))
+    with pytest.raises(ConfigError, match="needs a 'synthesize.hf' section"):
+        make_backend(SynthesizeConfig().model_copy(update={"backend": SynthBackend.hf}))
     with pytest.raises(ValueError, match="dark_below"):
         SynthesizeConfig(dark_below=0.7, bright_above=0.6)
 

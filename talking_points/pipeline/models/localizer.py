@@ -11,7 +11,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from talking_points.pipeline.models.adaptation import LmAdaptation, LoraSettings, adapt_lm, decoder_of
+from talking_points.pipeline.models.adaptation import base_lm, LmAdaptation, LoraSettings, adapt_lm, decoder_of
 from talking_points.pipeline.models.base import PointVLM
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.descriptor import mlp
@@ -42,8 +42,13 @@ class PointLocalizer(PointModel):
         d_lm = vlm.config.lm_hidden_size
         self.text2vision = mlp([d_lm, d_lm, cfg.proj_dim], act=nn.ReLU)
         self.head = mlp([cfg.proj_dim, *cfg.head_dims, 2], act=nn.ReLU)
-        vlm.vision.requires_grad_(cfg.train_vision)
+        vlm.vision.requires_grad_(False)
+        if cfg.train_vision:  # only the layers below the image tokens' map: the localizer reads nothing else
+            for p in vlm.vision.parameters_feeding(tuple(vlm.config.image_size), [vlm.config.token_stride]):
+                p.requires_grad_(True)
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
+        # the localizer reads hidden states, never the LM's output head: keep it out of the trainable set
+        base_lm(vlm.lm).get_output_embeddings().requires_grad_(False)
 
     def forward(self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Predicted normalised (x, y) per row, (B, 2) in (0, 1); images as in `PointDescriptor.embed_prompt`."""

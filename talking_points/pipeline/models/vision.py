@@ -53,6 +53,24 @@ class MultiScaleBackbone(nn.Module):
             self.train(was)
         return [m.shape[1] for m in maps]
 
+    def parameters_feeding(self, image_size: tuple[int, int], strides: list[int]) -> list[nn.Parameter]:
+        """The parameters that the maps at `strides` depend on (a model reading only some maps can freeze the
+        rest, which would otherwise sit in the optimiser without ever receiving a gradient)."""
+        params = list(self.parameters())
+        flags = [p.requires_grad for p in params]
+        was = self.training
+        try:
+            self.requires_grad_(True)
+            self.eval()
+            maps = self(torch.zeros(1, 3, *image_size))
+            out = sum(maps[self.strides.index(s)].sum() for s in strides)
+            grads = torch.autograd.grad(out, params, allow_unused=True)
+        finally:
+            for p, f in zip(params, flags):
+                p.requires_grad_(f)
+            self.train(was)
+        return [p for p, g in zip(params, grads) if g is not None]
+
     def forward(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
         h, w = pixel_values.shape[-2:]
         if self.kind is BackboneKind.cnn:

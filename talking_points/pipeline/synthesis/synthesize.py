@@ -1,13 +1,21 @@
 """The synthesize step: keypoint rows -> checked descriptions, per-pass outputs and a report.
 
-Rows are checked first (`facts.row_facts`); a bad row becomes `BadInput` naming its kp_id and is skipped
-or raised according to `SynthesizeConfig.on_error`. The good rows go to the configured backend in
-batches of `batch_size`; each output row carries `valid` from the backend's faithfulness check.
+Rows are checked first (`facts.row_facts`, then the backend's `check_row`, e.g. that the image file is
+there); a bad row becomes `BadInput` naming its kp_id (or file) and is skipped or raised according to
+`SynthesizeConfig.on_error`. The good rows go to the configured backend in batches of `batch_size`; each
+output row carries `valid` from the backend's faithfulness check.
+
+With a shard folder (the model-backed backends), every finished batch is written there at once
+(`shards.RowShards`) and rows already in it under the same settings are taken from it, not generated
+again, so a crashed run resumes where it stopped. A backend with `drop_invalid` has its invalid rows left
+out of the descriptions (the report still counts them).
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +33,7 @@ from talking_points.pipeline.synthesis.base import (
     word_bins,
 )
 from talking_points.pipeline.synthesis.facts import row_facts
+from talking_points.pipeline.synthesis.shards import RowShards, row_key
 from talking_points.pipeline.synthesis.vocabulary import WordBins
 
 __all__ = ["PASSES", "SynthesisResult", "usable_rows", "synthesize", "length_stats"]
@@ -46,14 +55,19 @@ class SynthesisResult:
     report: dict
 
 
-def usable_rows(keypoints: pd.DataFrame, bins: WordBins, skips: SkipLog) -> pd.DataFrame:
-    """The rows that pass `row_facts` and whose kp_id is not a repeat; the others go to `skips`."""
+def usable_rows(
+    keypoints: pd.DataFrame, bins: WordBins, skips: SkipLog, check: Callable[[dict], None] | None = None
+) -> pd.DataFrame:
+    """The rows that pass `row_facts` (and `check`, when given) and whose kp_id is not a repeat; the others
+    go to `skips`."""
     keep, seen = [], set()
     for i, row in enumerate(keypoints.to_dict("records")):
         try:
             f = row_facts(row, bins)
             if f.kp_id in seen:
                 raise BadInput(f.kp_id, "duplicate kp_id", "the keypoint appears more than once")
+            if check is not None:
+                check(row)
         except BadInput as err:
             skips.handle(err)
             continue
@@ -95,38 +109,66 @@ def _issue_summary(issues: list[tuple[str, list[str]]]) -> dict:
     return {"by_kind": dict(kinds), "examples": examples}
 
 
+def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
+    chunk: list[int] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def synthesize(
-    keypoints: pd.DataFrame, cfg: SynthesizeConfig, backend: DescriptionBackend | None = None
+    keypoints: pd.DataFrame,
+    cfg: SynthesizeConfig,
+    backend: DescriptionBackend | None = None,
+    shard_dir: str | os.PathLike | None = None,
 ) -> SynthesisResult:
-    """Describe every usable keypoint row with the configured (or given) backend."""
+    """Describe every usable keypoint row with the configured (or given) backend; with `shard_dir`, write
+    finished batches there and reuse the rows already there (see the module docstring)."""
     backend = backend or make_backend(cfg)
     bins = word_bins(cfg)
     skips = SkipLog(policy=cfg.on_error)
-    rows = usable_rows(keypoints, bins, skips)
-    starts = range(0, len(rows), cfg.batch_size)
-    frames, issues = [], []
-    for start in track(starts, f"synthesize ({backend.name})", unit="batch"):
-        batch = rows.iloc[start : start + cfg.batch_size]
-        out, problems = backend.describe_checked(batch, cfg.seed)
-        frames.append(out)
-        issues += [(k, p) for k, p in zip(out["kp_id"], problems) if p]
-    descriptions = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame({c: pd.Series(dtype=object) for c in DESCRIPTION_COLUMNS})
-    )
+    rows = usable_rows(keypoints, bins, skips, check=backend.check_row)
+    records = rows.to_dict("records")
+    store = RowShards(shard_dir) if shard_dir is not None else None
+    fingerprint = backend.fingerprint(cfg.seed)
+    keys = [row_key(r, fingerprint) for r in records] if store else []
+    done = store.load(set(keys)) if store else {}
+    pending = [i for i in range(len(records)) if not store or keys[i] not in done]
+    fresh: dict[int, tuple[dict, list[str]]] = {}
+    progress = track(pending, f"synthesize ({backend.name})", unit="row")
+    for idx in _chunks(progress, cfg.batch_size):
+        out, problems = backend.describe_checked(rows.iloc[idx], cfg.seed)
+        if store:
+            store.write(out, [keys[i] for i in idx], problems)
+        for i, rec, p in zip(idx, out.to_dict("records"), problems):
+            fresh[i] = (rec, p)
+    ordered = [fresh[i] if i in fresh else done[keys[i]] for i in range(len(records))]
+    issues = [(rec["kp_id"], p) for rec, p in ordered if p]
+    descriptions = pd.DataFrame([rec for rec, _ in ordered], columns=list(DESCRIPTION_COLUMNS))
     if len(descriptions):
         descriptions["valid"] = descriptions["valid"].astype(bool)
+    valid_fraction = float(descriptions["valid"].mean()) if len(descriptions) else None
+    dropped = 0
+    if backend.drop_invalid and len(descriptions):
+        dropped = int((~descriptions["valid"]).sum())
+        descriptions = descriptions[descriptions["valid"]].reset_index(drop=True)
     passes = descriptions[["kp_id", *PASS_COLUMNS, "backend"]].copy()
     report = {
         "rows_in": int(len(keypoints)),
         "rows_out": int(len(descriptions)),
+        "rows_generated": len(fresh),
+        "rows_resumed": len(records) - len(fresh),
+        "dropped_invalid": dropped,
         "backend": backend.name,
         "model": backend.model,
         "prompt_version": backend.prompt_version,
         "seed": cfg.seed,
         "sampling": backend.sampling(cfg.seed),
-        "valid_fraction": float(descriptions["valid"].mean()) if len(descriptions) else None,
+        "valid_fraction": valid_fraction,
         "invalid": _issue_summary(issues),
         "words": length_stats(descriptions["description"]),
         "template_words": length_stats(descriptions["template"]),

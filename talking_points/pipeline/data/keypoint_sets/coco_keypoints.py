@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -45,6 +45,7 @@ from talking_points.pipeline.data.adapters.common import (
 )
 from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
 from talking_points.pipeline.data.keypoint_sets.layouts import KeypointLayout, PartGranularity, layout_of
+from talking_points.pipeline.data.tables import validate
 
 __all__ = [
     "POSE_SAMPLES",
@@ -100,8 +101,13 @@ class PoseSamples:
     layouts: dict[str, int]  # layout name -> animals read with it
 
 
-def _known(value: Any, ids: set) -> bool:
-    return isinstance(value, (int, str)) and not isinstance(value, bool) and value in ids
+def _id(value: Any) -> bool:
+    """Usable as a json id: an integer or a string."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _known(value: Any, ids: Container) -> bool:
+    return _id(value) and value in ids
 
 
 def _number(value: Any) -> bool:
@@ -122,7 +128,7 @@ def _categories(data: Mapping, where: Path) -> dict[Any, _Category]:
         raise BadInput(where, MALFORMED_JSON, "no 'categories' list")
     out = {}
     for c in cats:
-        if not isinstance(c, dict) or "id" not in c or not isinstance(c.get("name"), str):
+        if not isinstance(c, dict) or not _id(c.get("id")) or not isinstance(c.get("name"), str):
             raise BadInput(where, MALFORMED_JSON, f"category without id/name: {str(c)[:120]}")
         names = c.get("keypoints")
         names = tuple(str(n) for n in names) if isinstance(names, list) else ()
@@ -138,7 +144,7 @@ def _images(data: Mapping, where: Path, skips: SkipLog) -> list[dict]:
     for k, im in enumerate(images):
         ok = (
             isinstance(im, dict)
-            and "id" in im
+            and _id(im.get("id"))
             and isinstance(im.get("file_name"), str)
             and im["file_name"]
             and isinstance(im.get("width"), int)
@@ -161,7 +167,7 @@ def _annotation_problem(ann: Any, image_ids: set, cats: Mapping[Any, _Category])
         return MALFORMED_ROW, "an annotation needs an integer id"
     if not _known(ann.get("image_id"), image_ids):
         return MALFORMED_ROW, f"image_id {ann.get('image_id')!r} is not among the (good) images"
-    if ann.get("category_id") not in cats:
+    if not _known(ann.get("category_id"), cats):
         return UNKNOWN_LABEL, f"category_id {ann.get('category_id')!r} is not in categories"
     cat = cats[ann["category_id"]]
     if cat.layout is None:
@@ -173,7 +179,8 @@ def _annotation_problem(ann: Any, image_ids: set, cats: Mapping[Any, _Category])
     if any(v not in (0, 1, 2) for v in kps[2::3]):
         return MALFORMED_ROW, "keypoint visibility must be 0, 1 or 2"
     box = ann.get("bbox")
-    if not (isinstance(box, list) and len(box) == 4 and all(_number(v) for v in box) and box[2] > 0 and box[3] > 0):
+    box_ok = isinstance(box, list) and len(box) == 4 and all(_number(v) for v in box)
+    if not (box_ok and box[2] > 0 and box[3] > 0):
         return MALFORMED_ROW, f"bbox must be [x, y, w, h] with w, h > 0, got {box!r}"
     if not _number(ann.get("area", 0.0)):
         return MALFORMED_ROW, f"area must be a number, got {ann.get('area')!r}"
@@ -293,10 +300,10 @@ def read_coco_keypoints(
             if check_images:
                 size = image_size(file)
                 if size != (image["width"], image["height"]):
-                    raise BadInput(file, SIZE_MISMATCH, f"file is {size[0]}x{size[1]}, json says "
-                                   f"{image['width']}x{image['height']} (annotations {[a['id'] for a in anns]})")
-        except BadInput as err:
-            skips.handle(err)
+                    said = f"{image['width']}x{image['height']}"
+                    raise BadInput(file, SIZE_MISMATCH, f"file is {size[0]}x{size[1]}, json says {said}")
+        except BadInput as err:  # the image is bad: name the annotations lost with it
+            skips.handle(BadInput(err.where, err.reason, f"{err.detail}; annotations {[a['id'] for a in anns]}"))
             continue
         base = {"image_id": f"{source}/{stem}", "source": source, "file": str(file),
                 "width": int(image["width"]), "height": int(image["height"])}
@@ -310,5 +317,5 @@ def read_coco_keypoints(
                 skips.handle(err)
                 continue
             used_layouts[cat.layout.name] = used_layouts.get(cat.layout.name, 0) + 1
-    table = pd.DataFrame(rows, columns=POSE_SAMPLES.names)
+    table = validate(pd.DataFrame(rows, columns=POSE_SAMPLES.names), POSE_SAMPLES, str(path)).to_pandas()
     return PoseSamples(table=table, skips=skips, layouts=used_layouts)

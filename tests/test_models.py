@@ -1,0 +1,230 @@
+"""The two point models on a tiny base built here: learning, parameter groups, masks, padding, artifacts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from talking_points.pipeline.models.adaptation import LmAdaptation, LoraSettings
+from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, build_tiny_base
+from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
+from talking_points.pipeline.models.inference import GenerationConfig, describe, localize, prompt_format
+from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer
+from talking_points.pipeline.models.point_decoder import AttentionMask, PointDecoderConfig, gaussian_key_mask
+from talking_points.pipeline.models.prompts import seg_positions
+from talking_points.pipeline.training.steps import descriptor_collate, descriptor_step, localizer_collate, localizer_step
+
+TEXTS = [
+    "The point is on the leftmost dog, near the bottom edge; on its head, in the upper right of the head; "
+    "slightly left of the head's centre; in a small dark, dotted patch.",
+    "The point is on the only car; on its front wheel; at the centre of the wheel; in a smooth black patch.",
+    "The point is on the second cat from the right; on its tail; near the tip of the tail; in a bright patch.",
+] * 30
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    cfg = TinyBaseConfig(image_size=(64, 64), vision_init="scratch", depth_multiplier=0.35, vocab_size=300,
+                         lm=TinyLMConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128))
+    vlm, tok = build_tiny_base(TEXTS, cfg, seed=0)
+    out = tmp_path_factory.mktemp("base")
+    vlm.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def descriptor_cfg(**kw) -> DescriptorConfig:
+    return DescriptorConfig(decoder=PointDecoderConfig(dim=32, layers=2, heads=2, **kw.pop("decoder", {})),
+                            max_description_tokens=48, **kw)
+
+
+def localizer_cfg(**kw) -> LocalizerConfig:
+    return LocalizerConfig(proj_dim=16, head_dims=[32, 16], max_description_tokens=48,
+                           lora=LoraSettings(r=4, alpha=8, dropout=0.0), **kw)
+
+
+def batch(n: int = 4, seed: int = 0) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 64, 64), generator=g, dtype=torch.uint8)
+    points = torch.rand(n, 2, generator=g) * 0.8 + 0.1
+    return [{"index": i, "image": images[i], "point": points[i], "description": TEXTS[i]} for i in range(n)]
+
+
+def groups_of(model, names: list[str]) -> dict[str, list[torch.nn.Parameter]]:
+    out = {n: [] for n in names}
+    for pname, p in model.named_parameters():
+        if p.requires_grad:
+            g = next((n for n in names if n in pname), None)
+            assert g is not None, f"trainable parameter {pname} belongs to no expected group"
+            out[g].append(p)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["descriptor", "localizer"])
+def test_every_trainable_group_changes_after_a_step(base_dir, kind):
+    torch.manual_seed(0)
+    if kind == "descriptor":
+        model, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="lora", train_vision=True))
+        names = ["decoder.", "kpt_proj.", "region_proj.", "lora_", "modules_to_save", "vlm.vision.", "vlm.projector."]
+        collate, step = descriptor_collate(prompt_format(model, tok)), descriptor_step
+    else:
+        model, tok = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation="lora", train_vision=True))
+        names = ["text2vision.", "modules_to_save", "lora_", "head.", "vlm.vision.", "vlm.projector."]
+        collate, step = localizer_collate(prompt_format(model, tok)), localizer_step
+    groups = groups_of(model, names)
+    assert all(groups.values()), {k: len(v) for k, v in groups.items()}
+    before = {k: [p.detach().clone() for p in ps] for k, ps in groups.items()}
+    opt = torch.optim.AdamW([p for ps in groups.values() for p in ps], lr=1e-3, weight_decay=0.0)
+    model.train()
+    # two steps: LoRA's B starts at zero, so A only receives gradient from the second step on
+    for _ in range(2):
+        loss, _ = step(model, collate(batch()))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    for k, ps in groups.items():
+        changed = sum(not torch.equal(a, p.detach()) for a, p in zip(before[k], ps))
+        assert changed == len(ps), f"{kind}: {len(ps) - changed} of {len(ps)} parameters of group {k} did not change"
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad and "lora_" not in n]
+    assert any("vlm.lm" in n for n in frozen), "LoRA should leave the LM's base weights frozen"
+
+
+@pytest.mark.parametrize("kind", ["descriptor", "localizer"])
+def test_loss_falls_on_a_fixed_batch(base_dir, kind):
+    torch.manual_seed(0)
+    if kind == "descriptor":
+        model, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="full"))
+        collate, step = descriptor_collate(prompt_format(model, tok)), descriptor_step
+    else:
+        model, tok = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation="lora"))
+        collate, step = localizer_collate(prompt_format(model, tok)), localizer_step
+    b = collate(batch(4, seed=1))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    model.train()
+    losses = []
+    for _ in range(30):
+        loss, _ = step(model, b)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(float(loss.detach()))
+    # the descriptor memorises 4 texts; the localizer's MSE starts near 0.05 (sigmoid outputs near the centre)
+    limit = 0.3 if kind == "descriptor" else 0.6
+    assert losses[-1] < limit * losses[0], f"{kind} loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+
+
+def test_gaussian_mask_shape_and_no_empty_rows():
+    keys = [torch.tensor([[x, y] for y in (0.25, 0.75) for x in (0.25, 0.75)]),
+            torch.tensor([[0.5, 0.5]])]
+    pts = torch.tensor([[0.25, 0.25], [0.99, 0.01], [5.0, 5.0]])  # last one far outside the image
+    mask = gaussian_key_mask(pts, keys, sigma=0.01, threshold=0.5)
+    assert mask.shape == (3, 5) and mask.dtype == torch.bool
+    assert mask.any(dim=1).all()  # never an empty row
+    assert mask[0].tolist() == [True, False, False, False, True]  # only the key on the point + nearest coarse key
+    radius = 0.1 * math.sqrt(2 * math.log(1 / 0.1))  # sigma 0.1, threshold 0.1: ~0.215
+    wide = gaussian_key_mask(torch.tensor([[0.25, 0.25]]), keys, sigma=0.1, threshold=0.1)
+    d = (keys[0] - torch.tensor([0.25, 0.25])).norm(dim=1)
+    assert wide[0, :4].tolist() == (d <= radius).tolist()
+
+
+def test_descriptor_has_no_nans_with_a_tiny_sigma_or_points_off_the_image(base_dir):
+    model, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(decoder={"sigma": 1e-4, "threshold": 0.99}))
+    b = descriptor_collate(prompt_format(model, tok))(batch(3))
+    b["point"] = torch.tensor([[0.5, 0.5], [-0.5, 1.5], [1.0, 0.0]])
+    out = model(b["image"], b["point"], b["input_ids"], b["attention_mask"], b["labels"])
+    assert torch.isfinite(out.loss) and torch.isfinite(out.logits).all()
+
+
+def test_attention_mask_switch_changes_the_point_features(base_dir):
+    torch.manual_seed(0)
+    with_mask, _ = PointDescriptor.from_base(base_dir, descriptor_cfg())
+    torch.manual_seed(0)
+    without, _ = PointDescriptor.from_base(base_dir, descriptor_cfg(decoder={"attention_mask": "none"}))
+    assert without.cfg.decoder.attention_mask is AttentionMask.none
+    with_mask.eval(), without.eval()
+    imgs = torch.stack([it["image"] for it in batch(2)])
+    feats = with_mask.vlm.encode_image(with_mask.vlm.normalize(imgs))
+    pts = torch.tensor([[0.2, 0.2], [0.8, 0.7]])
+    with torch.no_grad():
+        a = with_mask.decoder(feats.maps, pts)[0]
+        b = without.decoder(feats.maps, pts)[0]
+    assert not torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["lora", "full", "frozen"])
+def test_save_load_round_trip_is_exact(base_dir, tmp_path, mode):
+    torch.manual_seed(0)
+    desc, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation=mode))
+    loc, _ = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation=mode))
+    for m in (desc, loc):  # move every trainable weight away from its initial value first
+        with torch.no_grad():
+            for p in m.parameters():
+                if p.requires_grad:
+                    p.add_(0.01 * torch.randn_like(p))
+    desc.save_pretrained(tmp_path / "d", tok)
+    loc.save_pretrained(tmp_path / "l", tok)
+    desc2, tok2 = PointDescriptor.from_pretrained(tmp_path / "d")
+    loc2, _ = PointLocalizer.from_pretrained(tmp_path / "l")
+    b = descriptor_collate(prompt_format(desc, tok))(batch(2))
+    lb = localizer_collate(prompt_format(loc, tok))(batch(2))
+    for m in (desc, desc2, loc, loc2):
+        m.eval()
+    with torch.no_grad():
+        assert torch.equal(desc(b["image"], b["point"], b["input_ids"], b["attention_mask"]).logits,
+                           desc2(b["image"], b["point"], b["input_ids"], b["attention_mask"]).logits)
+        assert torch.equal(loc(lb["image"], lb["input_ids"], lb["attention_mask"]),
+                           loc2(lb["image"], lb["input_ids"], lb["attention_mask"]))
+    assert tok2.convert_ids_to_tokens(desc2.vlm.config.seg_token_id) == "<SEG>"
+
+
+def test_seg_position_and_prediction_under_left_and_right_padding(base_dir):
+    loc, tok = PointLocalizer.from_base(base_dir, localizer_cfg())
+    loc.eval()
+    fmt = prompt_format(loc, tok)
+    texts = ["the head of the dog", TEXTS[0]]  # very different lengths, so one row is padded
+    right, left = fmt.localizer_batch(texts, padding_side="right"), fmt.localizer_batch(texts, padding_side="left")
+    seg = loc.vlm.config.seg_token_id
+    for b in (right, left):
+        pos = seg_positions(b.input_ids, seg)
+        assert (b.input_ids[torch.arange(2), pos] == seg).all()
+    assert (seg_positions(right.input_ids, seg) != seg_positions(left.input_ids, seg)).any()
+    imgs = torch.stack([it["image"] for it in batch(2)])
+    with torch.no_grad():
+        a, c = loc(imgs, right.input_ids, right.attention_mask), loc(imgs, left.input_ids, left.attention_mask)
+        single = loc(imgs[:1], *[t[:1, : int(right.attention_mask[0].sum())] for t in (right.input_ids,
+                                                                                        right.attention_mask)])
+    assert torch.allclose(a, c, atol=1e-5)
+    assert torch.allclose(a[:1], single, atol=1e-5)
+
+
+def test_batched_generation_matches_one_by_one(base_dir):
+    torch.manual_seed(0)
+    desc, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="full"))
+    items = batch(3, seed=2)
+    imgs = torch.stack([it["image"] for it in items]).numpy()
+    pts = torch.stack([it["point"] for it in items]).numpy()
+    gen = GenerationConfig(max_new_tokens=12, batch_size=3)
+    batched = describe(desc, tok, imgs, pts, gen)
+    single = [describe(desc, tok, imgs[i : i + 1], pts[i : i + 1], gen.model_copy(update={"batch_size": 1}))[0]
+              for i in range(3)]
+    assert batched == single and len(batched) == 3
+
+
+def test_inference_api_shapes(base_dir):
+    loc, tok = PointLocalizer.from_base(base_dir, localizer_cfg())
+    items = batch(5)
+    imgs = torch.stack([it["image"] for it in items]).numpy()
+    pred = localize(loc, tok, imgs, [it["description"] for it in items], batch_size=2)
+    assert pred.shape == (5, 2) and ((pred > 0) & (pred < 1)).all()
+
+
+def test_invalid_configs_fail_with_the_field_named():
+    with pytest.raises(ValueError, match="divisible"):
+        TinyLMConfig(hidden_size=65, heads=2)
+    with pytest.raises(ValueError, match="token_stride"):
+        TinyBaseConfig(token_stride=4)
+    with pytest.raises(ValueError):
+        DescriptorConfig(lm_adaptation="sometimes")
+    assert LmAdaptation("frozen") is LmAdaptation.frozen
