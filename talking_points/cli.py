@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from talking_points.stages import evaluate, infer, ingest, init_models, mine, profile, split, synthesize, train
+from talking_points.stages import evaluate, grpo, infer, ingest, init_models, mine, profile, split, synthesize, train
 
 app = typer.Typer(
     name="tp",
@@ -23,6 +23,9 @@ app.command("train-descriptor")(train.descriptor)
 app.command("train-localizer")(train.localizer)
 app.command("evaluate")(evaluate.main)
 app.command("report")(evaluate.report)
+app.command("ap10k-data")(grpo.data)
+app.command("grpo")(grpo.train)
+app.command("evaluate-grpo")(grpo.evaluate)
 app.command("describe")(infer.describe)
 app.command("localize")(infer.localize)
 app.command("profile")(profile.main)

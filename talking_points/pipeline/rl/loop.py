@@ -1,0 +1,450 @@
+"""Localizer-as-reward GRPO of the Point Descriptor: a small loop of our own (no trl).
+
+One step, for a batch of B keypoints of the training family:
+
+1. sample G descriptions per keypoint from the policy (`sample_completions`: one vision pass per keypoint,
+   the LM's generate with num_return_sequences = G, temperature / top_p from the config, top_k off);
+2. the frozen localizer (any `Locate` function) reads every text and places a point; reward = −MSE to the
+   keypoint (`grpo.localization_rewards`); advantages normalised within each group (`grpo.group_advantages`);
+3. log-probs of the sampled tokens under the policy (with gradient) and the reference (without);
+4. loss = `grpo.grpo_loss` (policy term + β · k3 KL), backward, gradient clipping, one AdamW step.
+
+The policy and the reference (`prepare_policy` turns a loaded SFT descriptor into the policy, in place):
+
+* The SFT LM becomes a plain transformers LM first: an SFT LoRA (the paper's setting) is merged into its
+  weights (peft merge_and_unload); a fully fine-tuned or frozen LM is taken as it is.
+* trainable `lora` and `lora+last_blocks` add *fresh* LoRA adapters (`GRPOTrainConfig.lora`) on top of that
+  LM with peft. Their B matrices start at zero, so the policy starts equal to the SFT descriptor. With the tiny
+  default (the SFT LM fully fine-tuned) this is what "lora" means: new adapters on the fine-tuned LM.
+* `last_blocks` and `lora+last_blocks` also train the base weights of the LM's last `n_last_blocks` decoder
+  blocks; `full` trains every weight of the descriptor (no adapters).
+* The reference is the SFT descriptor: the same model with the adapters disabled (peft `disable_adapter`) and,
+  where base weights train, those weights swapped for a frozen copy taken before training
+  (`torch.func.functional_call`). So only the trained base weights are held twice (all of them under `full`).
+
+The model stays in eval mode throughout (no dropout, BatchNorm statistics fixed): sampling, the policy's
+log-probs and the reference's differ only by their weights, and the KL is exactly 0 before the first step.
+Sampling never emits the prompt's placeholder tokens (<image>, <kpt>, <region>), which the descriptor's
+embedding would try to fill with features.
+
+Saving (`export_descriptor`): the adapters are merged into the LM and the descriptor gets lm_adaptation
+`full`, so `save_pretrained` writes the whole LM and `PointDescriptor.from_pretrained` loads the result like
+any descriptor.
+
+Resume: every `checkpoint_every` steps the trainable weights, the optimiser state and the step are written
+(a step-N folder, then state.json pointing at it, renamed into place; older folders removed after). A step's
+keypoints and its sampling RNG depend only on (seed, step), so a resumed run replays the same steps and ends
+at the same step count.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from peft import PeftModel
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.func import functional_call
+
+from talking_points.pipeline.models.adaptation import LmAdaptation, adapt_lm, decoder_of
+from talking_points.pipeline.models.descriptor import PointDescriptor
+from talking_points.pipeline.models.inference import prompt_format
+from talking_points.pipeline.models.localizer import PointLocalizer
+from talking_points.pipeline.models.prompts import PromptFormat, position_ids
+from talking_points.pipeline.progress import track
+from talking_points.pipeline.rl.config import GRPOTrainConfig
+from talking_points.pipeline.rl.grpo import (
+    Trainable,
+    group_advantages,
+    grpo_loss,
+    localization_rewards,
+    token_logprobs,
+)
+from talking_points.pipeline.training.data import PointSamples
+from talking_points.pipeline.training.loop import EpochSampler
+
+__all__ = [
+    "Completions",
+    "GRPOResult",
+    "Locate",
+    "Policy",
+    "completion_inputs",
+    "export_descriptor",
+    "grpo_step",
+    "localizer_locate",
+    "policy_logprobs",
+    "prepare_policy",
+    "reference_logprobs",
+    "sample_completions",
+    "step_rows",
+    "step_seed",
+    "total_steps",
+    "train_grpo",
+]
+
+Locate = Callable[[np.ndarray, list[str]], np.ndarray]
+"""(prompt row of every text (N,), texts) -> the frozen localizer's normalised points (N, 2)."""
+
+
+def localizer_locate(localizer: PointLocalizer, tokenizer, prompts: PointSamples, batch_size: int) -> Locate:
+    """The frozen `localizer` as a `Locate` over the rows of `prompts` (images at the localizer's size).
+
+    The localizer is put in eval mode with every weight frozen; batches go to its device.
+    """
+    localizer.eval()
+    localizer.requires_grad_(False)
+    fmt = prompt_format(localizer, tokenizer)
+    device = next(localizer.parameters()).device
+
+    @torch.no_grad()
+    def locate(rows: np.ndarray, texts: list[str]) -> np.ndarray:
+        out = []
+        for s in range(0, len(texts), batch_size):
+            images = torch.stack([prompts[int(r)]["image"] for r in rows[s : s + batch_size]]).to(device)
+            b = fmt.localizer_batch(list(texts[s : s + batch_size]), padding_side="right")
+            out.append(localizer(images, b.input_ids.to(device), b.attention_mask.to(device)).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
+
+    return locate
+
+
+# ------------------------------------------------------------------------------------ policy and reference
+
+
+def _is_adapter(name: str) -> bool:
+    """A peft adapter weight (LoRA matrices, or the trained copy of a modules_to_save module)."""
+    return "lora_" in name or ".modules_to_save." in name
+
+
+@dataclass
+class Policy:
+    """The descriptor being trained and what is needed to evaluate its SFT reference."""
+
+    model: PointDescriptor
+    trainable: dict[str, nn.Parameter]  # name -> parameter, in a fixed order (the optimiser's)
+    frozen: dict[str, torch.Tensor]  # SFT values of the trained base (non-adapter) weights
+    has_adapters: bool
+
+    def reference(self):
+        """Context in which the model computes the reference: adapters disabled (frozen weights: see
+        `reference_logprobs`)."""
+        lm = self.model.vlm.lm
+        return lm.disable_adapter() if self.has_adapters and isinstance(lm, PeftModel) else nullcontext()
+
+
+def prepare_policy(model: PointDescriptor, cfg: GRPOTrainConfig) -> Policy:
+    """Make a loaded SFT descriptor the GRPO policy in place (see the module doc) and return it.
+
+    Raises ValueError when n_last_blocks exceeds the LM's decoder blocks.
+    """
+    lm = model.vlm.lm
+    if isinstance(lm, PeftModel):  # SFT LoRA: fold it into the weights, the SFT descriptor is then a plain LM
+        lm = lm.merge_and_unload()
+    model.cfg = model.cfg.model_copy(update={"lm_adaptation": LmAdaptation.full})
+    model.requires_grad_(False)
+    mode = cfg.trainable
+    adapters = mode in (Trainable.lora, Trainable.lora_last_blocks)
+    blocks = mode in (Trainable.last_blocks, Trainable.lora_last_blocks)
+    if adapters:
+        lm = adapt_lm(lm, LmAdaptation.lora, cfg.lora)
+    elif mode not in (Trainable.last_blocks, Trainable.full):
+        raise ValueError(f"unknown trainable set {mode!r}")
+    model.vlm.lm = lm
+    model.requires_grad_(False)
+    block_params: set[int] = set()
+    if blocks:
+        layers = decoder_of(lm).layers
+        if cfg.n_last_blocks > len(layers):
+            raise ValueError(f"n_last_blocks {cfg.n_last_blocks} exceeds the LM's {len(layers)} decoder blocks")
+        block_params = {id(p) for p in layers[len(layers) - cfg.n_last_blocks :].parameters()}
+    trainable: dict[str, nn.Parameter] = {}
+    for name, p in model.named_parameters():
+        if mode is Trainable.full or (adapters and _is_adapter(name)) or (id(p) in block_params and
+                                                                          not _is_adapter(name)):
+            p.requires_grad_(True)
+            trainable[name] = p
+    if not trainable:
+        raise ValueError(f"trainable {mode.value!r} selects no weights of the descriptor")
+    frozen = {n: p.detach().clone() for n, p in trainable.items() if not _is_adapter(n)}
+    model.eval()
+    return Policy(model=model, trainable=trainable, frozen=frozen, has_adapters=adapters)
+
+
+def export_descriptor(policy: Policy) -> PointDescriptor:
+    """The policy as a plain descriptor (adapters merged into the LM, lm_adaptation full), ready for
+    `save_pretrained`. The policy must not be trained further afterwards."""
+    model = policy.model
+    if isinstance(model.vlm.lm, PeftModel):
+        model.vlm.lm = model.vlm.lm.merge_and_unload()
+    model.cfg = model.cfg.model_copy(update={"lm_adaptation": LmAdaptation.full})
+    model.requires_grad_(False)
+    return model
+
+
+class _CompletionLogits(nn.Module):
+    """Logits predicting the last `n` tokens of prompt + completion rows (the LM head runs on those only)."""
+
+    def __init__(self, model: PointDescriptor):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images, points, input_ids, attention_mask, n: int) -> torch.Tensor:
+        embeds = self.model.embed_prompt(images, points, input_ids)
+        out = self.model.vlm.lm(inputs_embeds=embeds, attention_mask=attention_mask,
+                                position_ids=position_ids(attention_mask), logits_to_keep=n + 1)
+        return out.logits[:, :-1]
+
+
+def policy_logprobs(policy: Policy, images, points, input_ids, attention_mask, completion: torch.Tensor,
+                    temperature: float) -> torch.Tensor:
+    """log π_θ of every completion token, (N, T) with gradient; `input_ids` end with `completion` (N, T)."""
+    logits = _CompletionLogits(policy.model)(images, points, input_ids, attention_mask, completion.shape[1])
+    return token_logprobs(logits, completion, temperature)
+
+
+@torch.no_grad()
+def reference_logprobs(policy: Policy, images, points, input_ids, attention_mask, completion: torch.Tensor,
+                       temperature: float) -> torch.Tensor:
+    """log π_ref (the SFT descriptor) of every completion token, (N, T), no gradient."""
+    scorer = _CompletionLogits(policy.model)
+    args = (images, points, input_ids, attention_mask, completion.shape[1])
+    with policy.reference():
+        if policy.frozen:
+            logits = functional_call(scorer, {f"model.{n}": v for n, v in policy.frozen.items()}, args)
+        else:
+            logits = scorer(*args)
+    return token_logprobs(logits, completion, temperature)
+
+
+# ------------------------------------------------------------------------------------------------ sampling
+
+
+@dataclass
+class Completions:
+    tokens: torch.Tensor  # (N, T) sampled ids, prompt-major groups; pad after the first EOS
+    mask: torch.Tensor  # (N, T) 1 up to and including the first EOS (all 1 for a row cut at max_new_tokens)
+    texts: list[str]  # decoded valid tokens, special tokens dropped, stripped
+
+
+def _valid_mask(tokens: torch.Tensor, eos: int) -> torch.Tensor:
+    is_eos = (tokens == eos).long()
+    return ((is_eos.cumsum(dim=1) - is_eos) == 0).long()
+
+
+@torch.no_grad()
+def sample_completions(model: PointDescriptor, fmt: PromptFormat, tokenizer, images: torch.Tensor,
+                       points: torch.Tensor, cfg: GRPOTrainConfig) -> Completions:
+    """G = cfg.group_size sampled descriptions of each of the B points: (B * G) rows, prompt-major."""
+    b = fmt.descriptor_batch(None, len(points), padding_side="left")
+    c = model.vlm.config
+    device = images.device
+    tokens = model.generate(
+        images, points, b.input_ids.to(device), b.attention_mask.to(device),
+        do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0, max_new_tokens=cfg.max_new_tokens,
+        num_return_sequences=cfg.group_size, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        suppress_tokens=[c.image_token_id, c.kpt_token_id, c.region_token_id],
+    )
+    mask = _valid_mask(tokens, tokenizer.eos_token_id)
+    texts = [tokenizer.decode(row[m.bool()].tolist(), skip_special_tokens=True).strip()
+             for row, m in zip(tokens.cpu(), mask.cpu())]
+    return Completions(tokens=tokens, mask=mask, texts=texts)
+
+
+def completion_inputs(prefix: list[int], tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """input_ids and attention_mask of descriptor prompt + completion rows (the prompt is the same for all)."""
+    n = tokens.shape[0]
+    head = torch.tensor(prefix, dtype=tokens.dtype, device=tokens.device).expand(n, -1)
+    ids = torch.cat([head, tokens], dim=1)
+    attention = torch.cat([torch.ones_like(head), mask.to(tokens.dtype)], dim=1)
+    return ids, attention
+
+
+# ---------------------------------------------------------------------------------------------------- step
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The sampling seed of one step: a function of (seed, step) only."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
+def step_rows(n: int, batch_size: int, seed: int, step: int) -> list[int]:
+    """Prompt rows of `step`: epoch-wise permutations seeded by (seed, epoch) (`EpochSampler`), in batches."""
+    sampler = EpochSampler(n, seed, batch_size)
+    epoch, k = divmod(step, sampler.batches_per_epoch)
+    sampler.set_epoch(epoch)
+    return list(sampler)[k * batch_size : (k + 1) * batch_size]
+
+
+def grpo_step(policy: Policy, fmt: PromptFormat, tokenizer, images: torch.Tensor, points: torch.Tensor,
+              rows: np.ndarray, locate: Locate, cfg: GRPOTrainConfig,
+              optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """One GRPO update on B prompts (images (B, 3, H, W) uint8, points (B, 2)); returns its metrics."""
+    g = cfg.group_size
+    comp = sample_completions(policy.model, fmt, tokenizer, images, points, cfg)
+    pred = torch.as_tensor(np.asarray(locate(np.repeat(rows, g), comp.texts), np.float32))
+    rewards = localization_rewards(pred, points.detach().cpu().float().repeat_interleave(g, dim=0))
+    adv = group_advantages(rewards, g, cfg.eps, cfg.adv_clip).to(images.device)
+    prefix = fmt.descriptor_prefix()
+    micro = cfg.micro_batch or len(points)
+    n_seq = len(comp.texts)
+    totals = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0}
+    for start in range(0, len(points), micro):
+        seq = slice(start * g, min(start + micro, len(points)) * g)
+        mask = comp.mask[seq]
+        t = int(mask.sum(dim=1).max())
+        tokens, mask = comp.tokens[seq, :t], mask[:, :t]
+        ids, attention = completion_inputs(prefix, tokens, mask)
+        imgs = images[start : start + micro].repeat_interleave(g, dim=0)
+        pts = points[start : start + micro].repeat_interleave(g, dim=0)
+        ref = reference_logprobs(policy, imgs, pts, ids, attention, tokens, cfg.temperature)
+        logps = policy_logprobs(policy, imgs, pts, ids, attention, tokens, cfg.temperature)
+        out = grpo_loss(logps, ref, adv[seq], mask, cfg.beta, cfg.kl_clamp)
+        share = tokens.shape[0] / n_seq
+        (out.total * share).backward()
+        for k, v in (("loss", out.total), ("policy_loss", out.policy), ("kl", out.kl)):
+            totals[k] += float(v.detach()) * share
+    params = list(policy.trainable.values())
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip else float("inf"))
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    lengths = comp.mask.sum(dim=1).float()
+    groups = rewards.reshape(-1, g)
+    return {
+        **totals,
+        "reward_mean": float(rewards.mean()),
+        "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+        "reward_group_std": float(groups.std(dim=1).mean()),
+        "length_tokens": float(lengths.mean()),
+        "length_words": float(np.mean([len(t.split()) for t in comp.texts])),
+        "finished": float((comp.tokens == tokenizer.eos_token_id).any(dim=1).float().mean()),
+        "grad_norm": float(grad_norm),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- loop
+
+
+@dataclass
+class GRPOResult:
+    steps: int
+    total_steps: int
+    resumed_from: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _save_checkpoint(ckpt: Path, policy: Policy, optimizer: torch.optim.Optimizer, step: int, total: int) -> None:
+    """Write step-<n>/, then point state.json at it (atomic rename), then drop older step folders."""
+    name = f"step-{step:07d}"
+    folder = ckpt / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    save_file({n: p.detach().cpu().contiguous() for n, p in policy.trainable.items()},
+              str(folder / "trainable.safetensors"))
+    torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+    tmp = ckpt / "state.json.tmp"
+    tmp.write_text(json.dumps({"step": step, "total_steps": total, "dir": name}))
+    tmp.replace(ckpt / "state.json")
+    for old in ckpt.glob("step-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_checkpoint(ckpt: Path, policy: Policy, optimizer: torch.optim.Optimizer, total: int) -> int:
+    """Restore the last checkpoint under `ckpt` (if any); returns its step (0 without one)."""
+    state_file = ckpt / "state.json"
+    if not state_file.exists():
+        return 0
+    state = json.loads(state_file.read_text())
+    if state.get("total_steps") != total:
+        raise ValueError(f"{ckpt}: checkpoint was for {state.get('total_steps')} steps, this run plans {total}; "
+                         "delete the checkpoint folder to start over")
+    folder = ckpt / state["dir"]
+    weights = load_file(str(folder / "trainable.safetensors"))
+    if set(weights) != set(policy.trainable):
+        raise ValueError(f"{folder}: checkpoint weights do not match the trainable set (was `trainable` changed?)")
+    with torch.no_grad():
+        for n, p in policy.trainable.items():
+            p.copy_(weights[n])
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True,
+                                         map_location=next(iter(policy.trainable.values())).device))
+    return int(state["step"])
+
+
+def _batch(prompts: PointSamples, rows: list[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    items = [prompts[i] for i in rows]
+    images = torch.stack([it["image"] for it in items]).to(device)
+    points = torch.stack([it["point"] for it in items]).to(device)
+    return images, points
+
+
+def total_steps(n_prompts: int, cfg: GRPOTrainConfig) -> int:
+    """Steps of a run over `n_prompts` keypoints: max_steps, else epochs × whole batches per epoch."""
+    per_epoch = n_prompts // cfg.batch_size
+    if per_epoch == 0:
+        raise ValueError(f"{n_prompts} training keypoints are fewer than one batch of {cfg.batch_size}")
+    return cfg.max_steps or cfg.epochs * per_epoch
+
+
+def train_grpo(
+    policy: Policy,
+    tokenizer,
+    fmt: PromptFormat,
+    prompts: PointSamples,
+    locate: Locate,
+    cfg: GRPOTrainConfig,
+    checkpoint_dir: str | Path,
+    live_dir: str | Path | None = None,
+    description: str = "grpo",
+) -> GRPOResult:
+    """Train `policy` in place on `prompts` (image + normalised keypoint rows) with rewards from `locate`.
+
+    Resumes from `checkpoint_dir` when it holds a checkpoint of the same plan.
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    total = total_steps(len(prompts), cfg)
+    device = next(policy.model.parameters()).device
+    optimizer = torch.optim.AdamW(list(policy.trainable.values()), lr=cfg.lr, weight_decay=0.0)
+    ckpt = Path(checkpoint_dir)
+    step = _load_checkpoint(ckpt, policy, optimizer, total)
+    resumed_from = step
+    live = None
+    if live_dir is not None:
+        from dvclive import Live
+
+        live = Live(dir=str(live_dir), resume=step > 0, save_dvc_exp=False, dvcyaml=None)
+    history: list[dict[str, float]] = []
+    running: dict[str, float] = {}
+    n_running = 0
+    policy.model.eval()
+    for step in track(range(step, total), description, total=total - step, unit="step"):
+        rows = step_rows(len(prompts), cfg.batch_size, cfg.seed, step)
+        images, points = _batch(prompts, rows, device)
+        torch.manual_seed(step_seed(cfg.seed, step))
+        metrics = grpo_step(policy, fmt, tokenizer, images, points, np.asarray(rows), locate, cfg, optimizer)
+        for k, v in metrics.items():
+            running[k] = running.get(k, 0.0) + v
+        n_running += 1
+        done = step + 1
+        if done % cfg.log_every == 0 or done == total:
+            point = {k: v / n_running for k, v in running.items()}
+            history.append({"step": done, **point})
+            if live is not None:
+                live.step = done
+                for k, v in point.items():
+                    live.log_metric(k, v)
+                live.next_step()
+            running, n_running = {}, 0
+        if done % cfg.checkpoint_every == 0 and done < total:
+            _save_checkpoint(ckpt, policy, optimizer, done, total)
+    if live is not None:
+        live.end()
+    return GRPOResult(steps=total, total_steps=total, resumed_from=resumed_from, history=history)

@@ -1,0 +1,165 @@
+"""The DVC pipeline on the smoke profile, in a scratch git clone: param invalidation, remote sharing,
+profiles, and an interrupted training run that resumes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's tp and dvc
+
+
+def run(args: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "TP_NO_PROGRESS": "1",
+           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+def copy_repo(dest: Path) -> Path:
+    """The repository's tracked files (as a fresh clone would have them) in a new git repo at `dest`."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split("\n")
+    for f in filter(None, files):
+        src = REPO / f
+        if src.is_file() and not f.startswith(("data/", "models/", "reports/")) and f != "dvc.lock":
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    run(["git", "init", "-q"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "init"], dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def smoke_repo(tmp_path_factory) -> Path:
+    repo = copy_repo(tmp_path_factory.mktemp("repo"))
+    run(["tp", "profile", "smoke"], repo)
+    run(["dvc", "repro", "split"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "smoke data"], repo)
+    return repo
+
+
+def would_run(repo: Path, target: str = "split") -> set[str]:
+    out = run(["dvc", "repro", "--dry", target], repo).stdout
+    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")}
+
+
+def edit_params(repo: Path, section: str, key: str, value) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params[section][key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_fresh_run_is_up_to_date_and_has_the_tables(smoke_repo):
+    assert would_run(smoke_repo) == set()
+    for f in ("data/split/train.parquet", "data/split/test.parquet", "data/mined/keypoints.parquet",
+              "data/synthesized/descriptions.parquet", "data/ingested/pw_a/parts.parquet"):
+        assert (smoke_repo / f).is_file(), f
+
+
+def ran(repo: Path, target: str = "split") -> set[str]:
+    """The stages `dvc repro` actually executed (not skipped, not restored from the run cache)."""
+    out = run(["dvc", "repro", target], repo).stdout
+    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")}
+
+
+def test_a_mining_param_reruns_mining_and_downstream_only(smoke_repo):
+    original = (smoke_repo / "params.yaml").read_text()
+    try:
+        edit_params(smoke_repo, "mine", "top_k", 1)
+        assert would_run(smoke_repo) == {"mine"}  # the first stale stage; the rest depend on its output
+        assert ran(smoke_repo) == {"mine", "synthesize", "split"}  # ingest untouched
+        (smoke_repo / "params.yaml").write_text(original)
+        edit_params(smoke_repo, "synthesize", "seed", 7)
+        assert ran(smoke_repo) == {"synthesize", "split"}
+    finally:
+        (smoke_repo / "params.yaml").write_text(original)
+        run(["dvc", "repro", "split"], smoke_repo)  # back to the committed outputs (from the run cache)
+    assert would_run(smoke_repo) == set()
+
+
+def test_one_source_param_invalidates_only_that_source(smoke_repo):
+    original = (smoke_repo / "params.yaml").read_text()
+    try:
+        params = yaml.safe_load(original)
+        params["ingest"]["sources"]["pw_b"]["seed"] = 99
+        (smoke_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        stale = would_run(smoke_repo)
+        assert "ingest@pw_b" in stale and "ingest@pw_a" not in stale  # mine reads ingest.sources: stale too
+    finally:
+        (smoke_repo / "params.yaml").write_text(original)
+
+
+def test_push_to_a_remote_and_pull_into_another_clone_without_recompute(smoke_repo, tmp_path):
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "-f", "shared", str(remote)], smoke_repo)
+    run(["dvc", "push", "--with-deps", "split"], smoke_repo)  # the data half (the models were not built here)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(smoke_repo), str(clone)], tmp_path)
+    run(["dvc", "remote", "add", "-d", "-f", "shared", str(remote)], clone)
+    run(["dvc", "pull", "--with-deps", "split"], clone)
+    assert (clone / "data/split/train.parquet").read_bytes() == (smoke_repo / "data/split/train.parquet").read_bytes()
+    assert would_run(clone) == set()  # nothing to recompute
+    status = run(["dvc", "status", "--with-deps", "split"], clone).stdout
+    assert "changed" not in status
+
+
+def test_profiles(tmp_path):
+    repo = copy_repo(tmp_path / "r")
+    assert (REPO / "profiles/default.yaml").read_text() == (REPO / "params.yaml").read_text(), \
+        "profiles/default.yaml must equal params.yaml (the default profile)"
+    run(["tp", "profile", "smoke"], repo)
+    assert (repo / "params.yaml").read_text() == (repo / "profiles/smoke.yaml").read_text()
+    bad = run(["tp", "profile", "nonesuch"], repo, check=False)
+    assert bad.returncode != 0 and "nonesuch" in bad.stdout + bad.stderr
+
+
+def test_bad_params_fail_with_the_key_named(smoke_repo, tmp_path):
+    params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
+    params["mine"]["top_k"] = 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(params))
+    res = run(["tp", "mine", "--params", str(bad), "--out", str(tmp_path / "m")], smoke_repo, check=False)
+    assert res.returncode == 1
+    assert "mine.top_k" in res.stdout + res.stderr and "Traceback" not in res.stdout + res.stderr
+
+
+def test_training_killed_mid_run_resumes_to_the_same_step_count(smoke_repo):
+    run(["tp", "init-models"], smoke_repo)
+    out, ckpt = smoke_repo / "models/loc_resume", smoke_repo / "models/loc_resume.ckpt"
+    params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
+    params["train_localizer"]["train"].update(epochs=3, checkpoint_every=2, log_every=1)
+    pfile = smoke_repo / "resume_params.yaml"
+    pfile.write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "TP_NO_PROGRESS": "1"}
+    cmd = ["tp", "train-localizer", "--params", str(pfile), "--out", str(out), "--live", str(smoke_repo / "live_r")]
+    proc = subprocess.Popen(cmd, cwd=smoke_repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (ckpt / "state.json").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "training ended before the first checkpoint; make the run longer"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() and (ckpt / "state.json").exists()
+    run(cmd, smoke_repo)
+    import json
+
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["resumed_from"] >= 2
+    uninterrupted = json.loads((out / "train.json").read_text())["steps"]
+    n_train = len(__import__("pandas").read_parquet(smoke_repo / "data/split/train.parquet"))
+    assert uninterrupted == 3 * (n_train // 8)
+    assert not ckpt.exists()
