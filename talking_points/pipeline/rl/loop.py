@@ -291,7 +291,7 @@ def grpo_step(policy: Policy, fmt: PromptFormat, tokenizer, images: torch.Tensor
     comp = sample_completions(policy.model, fmt, tokenizer, images, points, cfg)
     pred = torch.as_tensor(np.asarray(locate(np.repeat(rows, g), comp.texts), np.float32))
     rewards = localization_rewards(pred, points.detach().cpu().float().repeat_interleave(g, dim=0))
-    adv = group_advantages(rewards, g, cfg.eps, cfg.adv_clip).to(images.device)
+    adv = -group_advantages(rewards, g, cfg.eps, cfg.adv_clip).to(images.device)
     prefix = fmt.descriptor_prefix()
     micro = cfg.micro_batch or len(points)
     n_seq = len(comp.texts)

@@ -1,0 +1,87 @@
+"""Throughput of the point models on a trained (or freshly built) model folder: training samples/s of each
+model, descriptor generation batched vs one-by-one, localizer inference. Prints figures and ratios.
+
+    python benchmarks/bench_models.py --base models/base --samples data/split/test.parquet [--n 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+
+os.environ.setdefault("TP_NO_PROGRESS", "1")
+
+from talking_points.pipeline.data import schema  # noqa: E402
+from talking_points.pipeline.data.tables import read_table  # noqa: E402
+from talking_points.pipeline.models.descriptor import PointDescriptor  # noqa: E402
+from talking_points.pipeline.models.inference import GenerationConfig, describe, localize, prompt_format  # noqa: E402
+from talking_points.pipeline.models.localizer import PointLocalizer  # noqa: E402
+from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig  # noqa: E402
+from talking_points.pipeline.config import load_section  # noqa: E402
+from talking_points.pipeline.training.data import PointSamples  # noqa: E402
+from talking_points.pipeline.training.steps import (descriptor_collate, descriptor_step, localizer_collate,  # noqa: E402
+                                                    localizer_step)
+
+
+def train_rate(model, collate, step, data, batch: int, steps: int) -> float:
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    model.train()
+    b = collate([data[i] for i in range(batch)])
+    loss, _ = step(model, b)  # warm-up
+    loss.backward()
+    opt.zero_grad()
+    t = time.perf_counter()
+    for _ in range(steps):
+        loss, _ = step(model, b)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return batch * steps / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", default="models/base")
+    ap.add_argument("--samples", default="data/split/test.parquet")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--n", type=int, default=64, help="rows for the inference figures")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--max-new-tokens", type=int, default=96)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    rows = read_table(a.samples, schema.SAMPLES).iloc[: a.n]
+    dcfg = load_section("train_descriptor", a.params, TrainDescriptorConfig)
+    lcfg = load_section("train_localizer", a.params, TrainLocalizerConfig)
+    desc, tok = PointDescriptor.from_base(a.base, dcfg.model)
+    loc, _ = PointLocalizer.from_base(a.base, lcfg.model)
+    data = PointSamples(rows, tuple(desc.vlm.config.image_size))
+    images = np.stack([data[i]["image"].numpy() for i in range(len(data))])
+    points = rows[["x_norm", "y_norm"]].to_numpy(np.float32)
+    print(f"threads {torch.get_num_threads()}, base {a.base}, image {tuple(desc.vlm.config.image_size)}")
+    r = train_rate(desc, descriptor_collate(prompt_format(desc, tok)), descriptor_step, data, a.batch, a.steps)
+    print(f"  train descriptor                 {r:8.2f} samples/s (batch {a.batch})")
+    r = train_rate(loc, localizer_collate(prompt_format(loc, tok)), localizer_step, data, a.batch, a.steps)
+    print(f"  train localizer                  {r:8.2f} samples/s (batch {a.batch})")
+    gen = GenerationConfig(max_new_tokens=a.max_new_tokens, batch_size=a.n)
+    t = time.perf_counter()
+    describe(desc, tok, images, points, gen)
+    batched = a.n / (time.perf_counter() - t)
+    k = min(a.n, 16)
+    t = time.perf_counter()
+    for i in range(k):
+        describe(desc, tok, images[i : i + 1], points[i : i + 1], gen.model_copy(update={"batch_size": 1}))
+    single = k / (time.perf_counter() - t)
+    print(f"  describe, batched ({a.n})          {batched:8.2f} samples/s")
+    print(f"  describe, one by one             {single:8.2f} samples/s   ratio {batched / single:.1f}x")
+    t = time.perf_counter()
+    localize(loc, tok, images, rows["description"].tolist(), batch_size=a.n)
+    print(f"  localize, batched ({a.n})          {a.n / (time.perf_counter() - t):8.2f} samples/s")
+
+
+if __name__ == "__main__":
+    main()
