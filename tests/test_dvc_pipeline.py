@@ -163,3 +163,24 @@ def test_training_killed_mid_run_resumes_to_the_same_step_count(smoke_repo):
     n_train = len(__import__("pandas").read_parquet(smoke_repo / "data/split/train.parquet"))
     assert uninterrupted == 3 * (n_train // 8)
     assert not ckpt.exists()
+
+
+def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
+    """`dvc repro` on the smoke profile: models, every evaluation row, and the reports (offline plots)."""
+    run(["dvc", "repro"], smoke_repo, timeout=1500)
+    metrics = __import__("json").loads((smoke_repo / "reports/metrics.json").read_text())["evaluation"]
+    params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
+    assert set(metrics) == set(params["evaluate"]["rows"])
+    assert all(0 <= m["mpck"] <= 100 for m in metrics.values())
+    md = (smoke_repo / "reports/results.md").read_text()
+    assert "| Method | PCK@0.1 | PCK@0.2 | mPCK | n |" in md
+    for f in ("reports/plots/pck_curves.png", "reports/plots/training_curves.png", "reports/figures/qualitative.png"):
+        assert (smoke_repo / f).read_bytes()[:4] == b"\x89PNG", f
+    shown = run(["dvc", "metrics", "show"], smoke_repo).stdout
+    assert "evaluation.tp.mpck" in shown
+    html_dir = smoke_repo / "plots_html"
+    run(["dvc", "plots", "show", "-o", str(html_dir)], smoke_repo)
+    html = (html_dir / "index.html").read_text()
+    assert "<img" in html and "cdn" not in html.lower() and "<script src=\"http" not in html
+    assert would_run(smoke_repo, "report") == set()
+    assert not (smoke_repo / "data/eval/.resume").exists() or not any((smoke_repo / "data/eval/.resume").iterdir())

@@ -213,9 +213,7 @@ def test_reference_is_the_sft_descriptor_and_training_leaves_it_unchanged(sft_di
     fmt = prompt_format(model, tok)
     images, points = _batch(PointSamples(prompts, (64, 64), ()))
     comp = loop.sample_completions(model, fmt, tok, images, points, cfg)
-    ids, attention = loop.completion_inputs(fmt.descriptor_prefix(), comp.tokens, comp.mask)
-    imgs, pts = images.repeat_interleave(cfg.group_size, 0), points.repeat_interleave(cfg.group_size, 0)
-    args = (imgs, pts, ids, attention, comp.tokens, cfg.temperature)
+    args = (fmt.descriptor_prefix(), images, points, comp.tokens, comp.mask, cfg.temperature)
     ref0 = loop.reference_logprobs(policy, *args)
     with torch.no_grad():
         pol0 = loop.policy_logprobs(policy, *args)
@@ -223,6 +221,8 @@ def test_reference_is_the_sft_descriptor_and_training_leaves_it_unchanged(sft_di
     # before any step the policy is the SFT descriptor: KL exactly zero, reference = policy
     assert torch.allclose(pol0[valid], ref0[valid], atol=1e-6)
     # and the reference agrees with the SFT descriptor loaded on its own (its own log-prob API)
+    ids, attention = loop.completion_inputs(fmt.descriptor_prefix(), comp.tokens, comp.mask)
+    imgs, pts = images.repeat_interleave(cfg.group_size, 0), points.repeat_interleave(cfg.group_size, 0)
     labels = torch.where(attention.bool(), ids, torch.full_like(ids, -100))
     labels[:, : len(fmt.descriptor_prefix())] = -100
     own = sft.token_logprobs(imgs, pts, ids, attention, labels)[:, -comp.tokens.shape[1] :]

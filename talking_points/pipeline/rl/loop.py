@@ -189,38 +189,55 @@ def export_descriptor(policy: Policy) -> PointDescriptor:
 
 
 class _CompletionLogits(nn.Module):
-    """Logits predicting the last `n` tokens of prompt + completion rows (the LM head runs on those only)."""
+    """Logits predicting each completion token of G completions per prompt.
+
+    The prompt part (image tokens, point features) is embedded once per prompt and repeated for its G
+    completions; the completion tokens are embedded as plain tokens. The LM head runs on the completion
+    positions only.
+    """
 
     def __init__(self, model: PointDescriptor):
         super().__init__()
         self.model = model
 
-    def forward(self, images, points, input_ids, attention_mask, n: int) -> torch.Tensor:
-        embeds = self.model.embed_prompt(images, points, input_ids)
-        out = self.model.vlm.lm(inputs_embeds=embeds, attention_mask=attention_mask,
-                                position_ids=position_ids(attention_mask), logits_to_keep=n + 1)
+    def forward(self, images, points, prefix_ids, tokens, mask) -> torch.Tensor:
+        b, n, t = len(points), tokens.shape[0], tokens.shape[1]
+        if n % b:
+            raise ValueError(f"{n} completions do not split into groups over {b} prompts")
+        head = self.model.embed_prompt(images, points, prefix_ids).repeat_interleave(n // b, dim=0)
+        tail = self.model.vlm.lm.get_input_embeddings()(tokens).to(head.dtype)
+        attention = torch.cat([torch.ones(n, head.shape[1], dtype=mask.dtype, device=mask.device), mask], dim=1)
+        out = self.model.vlm.lm(inputs_embeds=torch.cat([head, tail], dim=1), attention_mask=attention,
+                                position_ids=position_ids(attention), logits_to_keep=t + 1)
         return out.logits[:, :-1]
 
 
-def policy_logprobs(policy: Policy, images, points, input_ids, attention_mask, completion: torch.Tensor,
+def _prefix_ids(prefix: list[int], n: int, device: torch.device) -> torch.Tensor:
+    return torch.tensor(prefix, dtype=torch.long, device=device).expand(n, -1)
+
+
+def policy_logprobs(policy: Policy, prefix: list[int], images, points, tokens: torch.Tensor, mask: torch.Tensor,
                     temperature: float) -> torch.Tensor:
-    """log π_θ of every completion token, (N, T) with gradient; `input_ids` end with `completion` (N, T)."""
-    logits = _CompletionLogits(policy.model)(images, points, input_ids, attention_mask, completion.shape[1])
-    return token_logprobs(logits, completion, temperature)
+    """log π_θ of every completion token, (N, T) with gradient, for B prompts (descriptor prompt `prefix`,
+    images (B, 3, H, W), points (B, 2)) and their N = B · G completions `tokens` (N, T) with `mask`."""
+    ids = _prefix_ids(prefix, len(points), tokens.device)
+    logits = _CompletionLogits(policy.model)(images, points, ids, tokens, mask)
+    return token_logprobs(logits, tokens, temperature)
 
 
 @torch.no_grad()
-def reference_logprobs(policy: Policy, images, points, input_ids, attention_mask, completion: torch.Tensor,
+def reference_logprobs(policy: Policy, prefix: list[int], images, points, tokens: torch.Tensor, mask: torch.Tensor,
                        temperature: float) -> torch.Tensor:
-    """log π_ref (the SFT descriptor) of every completion token, (N, T), no gradient."""
+    """log π_ref (the SFT descriptor) of every completion token, (N, T), no gradient (arguments as
+    `policy_logprobs`)."""
     scorer = _CompletionLogits(policy.model)
-    args = (images, points, input_ids, attention_mask, completion.shape[1])
+    args = (images, points, _prefix_ids(prefix, len(points), tokens.device), tokens, mask)
     with policy.reference():
         if policy.frozen:
             logits = functional_call(scorer, {f"model.{n}": v for n, v in policy.frozen.items()}, args)
         else:
             logits = scorer(*args)
-    return token_logprobs(logits, completion, temperature)
+    return token_logprobs(logits, tokens, temperature)
 
 
 # ------------------------------------------------------------------------------------------------ sampling
@@ -259,7 +276,8 @@ def sample_completions(model: PointDescriptor, fmt: PromptFormat, tokenizer, ima
 
 
 def completion_inputs(prefix: list[int], tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """input_ids and attention_mask of descriptor prompt + completion rows (the prompt is the same for all)."""
+    """input_ids and attention_mask of descriptor prompt + completion rows, as the descriptor's own forward
+    takes them (the prompt is the same for all rows)."""
     n = tokens.shape[0]
     head = torch.tensor(prefix, dtype=tokens.dtype, device=tokens.device).expand(n, -1)
     ids = torch.cat([head, tokens], dim=1)
@@ -291,7 +309,7 @@ def grpo_step(policy: Policy, fmt: PromptFormat, tokenizer, images: torch.Tensor
     comp = sample_completions(policy.model, fmt, tokenizer, images, points, cfg)
     pred = torch.as_tensor(np.asarray(locate(np.repeat(rows, g), comp.texts), np.float32))
     rewards = localization_rewards(pred, points.detach().cpu().float().repeat_interleave(g, dim=0))
-    adv = -group_advantages(rewards, g, cfg.eps, cfg.adv_clip).to(images.device)
+    adv = group_advantages(rewards, g, cfg.eps, cfg.adv_clip).to(images.device)
     prefix = fmt.descriptor_prefix()
     micro = cfg.micro_batch or len(points)
     n_seq = len(comp.texts)
@@ -301,11 +319,9 @@ def grpo_step(policy: Policy, fmt: PromptFormat, tokenizer, images: torch.Tensor
         mask = comp.mask[seq]
         t = int(mask.sum(dim=1).max())
         tokens, mask = comp.tokens[seq, :t], mask[:, :t]
-        ids, attention = completion_inputs(prefix, tokens, mask)
-        imgs = images[start : start + micro].repeat_interleave(g, dim=0)
-        pts = points[start : start + micro].repeat_interleave(g, dim=0)
-        ref = reference_logprobs(policy, imgs, pts, ids, attention, tokens, cfg.temperature)
-        logps = policy_logprobs(policy, imgs, pts, ids, attention, tokens, cfg.temperature)
+        args = (prefix, images[start : start + micro], points[start : start + micro], tokens, mask, cfg.temperature)
+        ref = reference_logprobs(policy, *args)
+        logps = policy_logprobs(policy, *args)
         out = grpo_loss(logps, ref, adv[seq], mask, cfg.beta, cfg.kl_clamp)
         share = tokens.shape[0] / n_seq
         (out.total * share).backward()

@@ -1,0 +1,158 @@
+"""PCK metric by hand, the evaluation rows' config, resumable shards and the report writers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from talking_points.pipeline.evaluation import report as rep
+from talking_points.pipeline.evaluation.config import EvalRowConfig, EvaluateConfig, Predictor, TextSource
+from talking_points.pipeline.evaluation.predict import chance_points, prediction_frame, texts_for
+from talking_points.pipeline.evaluation.shards import ShardStore
+from talking_points.pipeline.metrics.pck import mpck, normalised_distance, pck, pck_curve, pck_table
+
+
+def test_pck_by_hand_on_a_non_square_image():
+    # 200 x 100 image: 20 px in x is 0.1, 10 px in y is 0.1
+    true = np.array([[100.0, 50.0]] * 4)
+    pred = np.array([[119.0, 50.0], [100.0, 70.0], [130.0, 50.0], [100.0, 50.0]])
+    d = normalised_distance(pred, true, width=200, height=100)
+    assert d == pytest.approx([0.095, 0.2, 0.15, 0.0])
+    assert pck(d, 0.1) == 0.5  # 0.095 and 0.0
+    assert pck(d, 0.2) == 0.75  # 0.2 itself is not below 0.2
+    assert mpck(d) == pytest.approx(0.625)
+    per_image = normalised_distance(pred[:2], true[:2], width=np.array([200, 400]), height=np.array([100, 50]))
+    assert per_image == pytest.approx([0.095, 0.4])
+
+
+def test_pck_boundary_is_strict_and_curve_is_monotone():
+    d = np.array([0.1, 0.1 - 1e-9, 0.2])
+    assert pck(d, 0.1) == pytest.approx(1 / 3)
+    assert np.isnan(pck(np.array([]), 0.1))
+    curve = pck_curve(np.random.default_rng(0).random(50) * 0.4)
+    assert curve["threshold"].iloc[0] == 0 and curve["threshold"].iloc[-1] == pytest.approx(0.3)
+    assert (np.diff(curve["pck"]) >= 0).all() and curve["pck"].iloc[0] == 0
+    with pytest.raises(ValueError, match="both"):
+        normalised_distance(d[:, None].repeat(2, 1), d[:, None].repeat(2, 1), width=10)
+
+
+def test_pck_table_groups_in_percent():
+    df = pd.DataFrame({"dist": [0.05, 0.15, 0.25, 0.05], "source": ["a", "a", "b", "b"]})
+    t = pck_table(df, by=["source"]).set_index("source")
+    assert t.loc["a", "PCK@0.1"] == 50 and t.loc["a", "PCK@0.2"] == 100 and t.loc["a", "mPCK"] == 75
+    assert t.loc["b", "mPCK"] == 50 and t.loc["b", "n"] == 2
+
+
+def test_row_configs_reject_inconsistent_rows():
+    with pytest.raises(ValueError, match="descriptor"):
+        EvalRowConfig(label="x", texts="generated", localizer="m")
+    with pytest.raises(ValueError, match="localizer"):
+        EvalRowConfig(label="x", texts="gt")
+    with pytest.raises(ValueError, match="texts: none"):
+        EvalRowConfig(label="x", texts="gt", predictor="centre")
+    with pytest.raises(ValueError, match="figure_rows"):
+        EvaluateConfig(rows={"gt": {"label": "GT", "texts": "gt", "localizer": "m"}},
+                       report={"figure_rows": ["tp"], "breakdown_rows": [], "reference": "gt"})
+
+
+def samples(n: int = 6) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({
+        "kp_id": [f"img{i // 2}#k{i % 2}" for i in range(n)], "image_id": [f"img{i // 2}" for i in range(n)],
+        "source": ["pw"] * n, "file": ["none.png"] * n, "width": [200] * n, "height": [100] * n,
+        "category": ["dog", "cat"] * (n // 2), "part": ["head", "tail"] * (n // 2),
+        "x_norm": rng.random(n), "y_norm": rng.random(n),
+        "description": [f"The point is on the dog; on its head; at the centre; in a dark patch {i}" for i in range(n)],
+        "template": ["the head of the dog"] * n, "level_object": ["The point is on the dog"] * n,
+    })
+
+
+def test_text_sources_and_chance_points():
+    s = samples()
+    assert texts_for(EvalRowConfig(label="t", texts="template", localizer="m"), s, None, None)[0] == "the head of the dog"
+    assert texts_for(EvalRowConfig(label="o", texts="object_level", localizer="m"), s, None, None)[0] == \
+        "The point is on the dog"
+    gen = EvalRowConfig(label="g", texts="generated", descriptor="d", localizer="m")
+    assert texts_for(gen, s, np.zeros((6, 3, 4, 4)), lambda im, pts: [f"{p[0]:.2f}" for p in pts])[0] == \
+        f"{s.x_norm[0]:.2f}"
+    centre = chance_points(Predictor.centre, s.kp_id.tolist(), 0)
+    assert (centre == 0.5).all()
+    u1 = chance_points(Predictor.uniform, s.kp_id.tolist(), 0)
+    u2 = chance_points(Predictor.uniform, s.kp_id.tolist()[3:], 0)  # per-id seeding: chunking does not matter
+    assert np.allclose(u1[3:], u2) and not np.allclose(u1, chance_points(Predictor.uniform, s.kp_id.tolist(), 1))
+
+
+def test_shards_resume_and_reset_on_a_new_fingerprint(tmp_path):
+    calls = []
+
+    def compute(chunk):
+        calls.append(chunk)
+        if chunk == 2 and len(calls) < 4:
+            raise RuntimeError("crash")
+        return pd.DataFrame({"chunk": [chunk]})
+
+    store = ShardStore(tmp_path / "s", "fp1")
+    with pytest.raises(RuntimeError):
+        store.run([0, 1, 2, 3], compute)
+    assert calls == [0, 1, 2] and store.n_done(4) == 2
+    out = ShardStore(tmp_path / "s", "fp1").run([0, 1, 2, 3], compute)
+    assert calls == [0, 1, 2, 2, 3] and out["chunk"].tolist() == [0, 1, 2, 3]
+    ShardStore(tmp_path / "s", "fp2").run([0, 1, 2, 3], compute)
+    assert calls[-4:] == [0, 1, 2, 3]  # a new fingerprint recomputes everything
+
+
+def fake_predictions() -> tuple[dict, dict]:
+    s = samples(40)
+    rows = {
+        "tp": EvalRowConfig(label="TP", groups=["main", "gaussian"], texts="generated", descriptor="d", localizer="l"),
+        "gt": EvalRowConfig(label="GT", groups=["main", "adaptation"], texts="gt", localizer="l"),
+        "template": EvalRowConfig(label="Template", texts="template", localizer="l"),
+        "centre": EvalRowConfig(label="Centre", groups=["chance"], texts="none", predictor="centre"),
+    }
+    rng = np.random.default_rng(1)
+    truth = s[["x_norm", "y_norm"]].to_numpy()
+    preds = {}
+    for name, noise in [("tp", 0.05), ("gt", 0.04), ("template", 0.3)]:
+        preds[name] = prediction_frame(s, s["description"].tolist(), truth + rng.normal(0, noise, truth.shape))
+    preds["centre"] = prediction_frame(s, [""] * len(s), chance_points(Predictor.centre, s.kp_id.tolist(), 0))
+    return preds, rows
+
+
+def test_report_tables_metrics_and_findings():
+    preds, rows = fake_predictions()
+    summary = rep.summary_table(preds, rows)
+    assert summary["row"].tolist() == ["tp", "gt", "template", "centre"]
+    d = preds["tp"]["dist"].to_numpy()
+    assert summary.set_index("row").loc["tp", "mPCK"] == pytest.approx(100 * mpck(d))
+    metrics = rep.metrics_dict(preds, rows)["evaluation"]
+    assert set(metrics) == set(rows) and "four_levels" in metrics["gt"] and "four_levels" not in metrics["centre"]
+    json.dumps(metrics)
+    checks = {c["finding"]: c["holds"] for c in rep.findings(summary)}
+    m = summary.set_index("row")["mPCK"]
+    assert checks["TP within 3 mPCK points of GT description"] == bool(m["gt"] - m["tp"] <= 3)
+    assert checks["template baseline at least 15 points below TP"] is True
+    md = rep.results_markdown(preds, rows, ["tp"])
+    assert "| Method | PCK@0.1 | PCK@0.2 | mPCK | n |" in md
+    assert md.count("## ") >= 5 and "per category" in md and "Chance" in md
+
+
+def test_plots_and_figure_are_written(tmp_path):
+    from PIL import Image
+
+    preds, rows = fake_predictions()
+    img = tmp_path / "img.png"
+    Image.new("RGB", (200, 100), (90, 120, 90)).save(img)
+    for df in preds.values():
+        df["file"] = str(img)
+    rep.plot_pck_curves(preds, rows, tmp_path / "pck.png")
+    examples = rep.qualitative_figure(preds, rows, ["tp", "gt", "template"], 3, 0, tmp_path / "q.png")
+    assert len(examples) == 3 and len(examples[0]["texts"]) == 3
+    for f in ("pck.png", "q.png"):
+        assert (tmp_path / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    live = tmp_path / "live" / "run" / "plots" / "metrics"
+    live.mkdir(parents=True)
+    pd.DataFrame({"step": [10, 20], "loss": [2.0, 1.0]}).to_csv(live / "loss.tsv", sep="\t", index=False)
+    assert rep.plot_training_curves({"run": live.parents[1]}, tmp_path / "t.png") == ["run"]
