@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from talking_points.stages import evaluate, grpo, infer, ingest, init_models, mine, profile, split, synthesize, train
+from talking_points.stages import (
+    evaluate,
+    grpo,
+    infer,
+    ingest,
+    init_models,
+    mine,
+    profile,
+    split,
+    synthesize,
+    train,
+)
 
 app = typer.Typer(
     name="tp",

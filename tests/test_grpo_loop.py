@@ -102,7 +102,9 @@ def varied_locate(rows: np.ndarray, texts: list[str]) -> np.ndarray:
 def head_locate(points: np.ndarray):
     """A fake localizer that finds the keypoint only when the text says 'head'."""
     def locate(rows: np.ndarray, texts: list[str]) -> np.ndarray:
-        return np.array([points[r] if "head" in t.split() else [0.0, 0.0] for r, t in zip(rows, texts)], np.float32)
+        found = ["head" in t.split() for t in texts]
+        hits = [points[r] if ok else [0.0, 0.0] for r, ok in zip(rows, found, strict=True)]
+        return np.array(hits, np.float32)
 
     return locate
 
@@ -179,7 +181,7 @@ def test_only_the_trainable_set_gets_gradients_and_changes(sft_dir, prompts, mod
 
     class Recorder(torch.optim.AdamW):
         def step(self, closure=None):
-            grads.update({n: (None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()})
+            grads.update({n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()})
             return super().step(closure)
 
     opt = Recorder(list(policy.trainable.values()), lr=cfg.lr)
@@ -190,10 +192,10 @@ def test_only_the_trainable_set_gets_gradients_and_changes(sft_dir, prompts, mod
     frozen_names = names - set(policy.trainable)
     assert all(grads[n] is None for n in frozen_names)
     assert all(torch.equal(before[n], p) for n, p in model.named_parameters() if n in frozen_names)
-    moved = [n for n, p in model.named_parameters() if n in policy.trainable and not torch.equal(before[n], p)]
+    moved = [n for n, p in policy.trainable.items() if not torch.equal(before[n], p)]
     with_grad = [n for n in policy.trainable if grads[n] is not None and grads[n].abs().sum() > 0]
     assert with_grad and set(with_grad) <= set(moved)
-    if "lora" in mode:  # B starts at zero, so the first step moves every B (A gets its gradient from step 2 on)
+    if "lora" in mode:  # B starts at zero: the first step moves every B (A gets its gradient from step 2 on)
         assert all(n in moved for n in policy.trainable if "lora_B" in n)
     if "last_blocks" in mode:
         assert any(".layers.1." in n and "lora_" not in n for n in moved)
@@ -243,7 +245,7 @@ def test_an_sft_lora_descriptor_is_merged_before_new_adapters(base_dir, prompts,
     torch.manual_seed(0)
     model, tok = PointDescriptor.from_base(base_dir, descriptor_cfg("lora"))
     with torch.no_grad():  # an SFT adapter that is not zero
-        for n, p in model.named_parameters():
+        for p in model.parameters():
             if p.requires_grad:
                 p.add_(0.05 * torch.randn_like(p))
     model.save_pretrained(tmp_path / "lora_sft", tok)
@@ -252,8 +254,8 @@ def test_an_sft_lora_descriptor_is_merged_before_new_adapters(base_dir, prompts,
     policy = loop.prepare_policy(policy_model, train_cfg(trainable="lora"))
     sft.eval()
     images, points = _batch(PointSamples(prompts, (64, 64), ()))
-    assert torch.allclose(text_logprob(sft, tok, images, points, A), text_logprob(policy.model, tok, images, points, A),
-                          atol=1e-4)
+    expected = text_logprob(sft, tok, images, points, A)
+    assert torch.allclose(text_logprob(policy.model, tok, images, points, A), expected, atol=1e-4)
     assert all("lora_" in n for n in policy.trainable)
 
 
@@ -266,12 +268,16 @@ def test_grpo_raises_the_probability_of_the_rewarded_description(sft_dir, prompt
     data = PointSamples(prompts, (64, 64), ())
     images, points = _batch(data)
     model.eval()
-    gap_before = (text_logprob(model, tok, images, points, A) - text_logprob(model, tok, images, points, B)).mean()
+    def gap() -> torch.Tensor:
+        a, b = (text_logprob(model, tok, images, points, text) for text in (A, B))
+        return (a - b).mean()
+
+    gap_before = gap()
     cfg = train_cfg(max_steps=8, lr=3e-3, beta=0.0)
     policy = loop.prepare_policy(model, cfg)
     result = loop.train_grpo(policy, tok, prompt_format(model, tok), data, head_locate(points.numpy()), cfg,
                              tmp_path / "ckpt", tmp_path / "live")
-    gap_after = (text_logprob(model, tok, images, points, A) - text_logprob(model, tok, images, points, B)).mean()
+    gap_after = gap()
     assert result.steps == 8 and len(result.history) == 8
     assert gap_after > gap_before + 0.3, (float(gap_before), float(gap_after))
     # reward goes up on average, and the curves are logged
@@ -320,8 +326,8 @@ def test_resume_after_an_interruption_ends_at_the_same_step_and_weights(sft_dir,
     with pytest.raises(ValueError, match="checkpoint was for 4 steps"):
         model, tok = PointDescriptor.from_pretrained(sft_dir)
         other = cfg.model_copy(update={"max_steps": 6})
-        loop.train_grpo(loop.prepare_policy(model, other), tok, prompt_format(model, tok), data, varied_locate,
-                        other, tmp_path / "ckpt")
+        policy = loop.prepare_policy(model, other)
+        loop.train_grpo(policy, tok, prompt_format(model, tok), data, varied_locate, other, tmp_path / "ckpt")
 
 
 def test_micro_batches_give_the_same_gradient(sft_dir, prompts):
@@ -332,16 +338,21 @@ def test_micro_batches_give_the_same_gradient(sft_dir, prompts):
         model, tok = PointDescriptor.from_pretrained(sft_dir)
         cfg = train_cfg(micro_batch=micro, grad_clip=None, trainable="full")
         policy = loop.prepare_policy(model, cfg)
-        seen = {}
+        seen: dict[str, torch.Tensor] = {}
+        grads.append(seen)
 
         class Recorder(torch.optim.SGD):
+            def __init__(self, named: dict[str, torch.nn.Parameter], into: dict[str, torch.Tensor]):
+                super().__init__(list(named.values()), lr=0.0)
+                self.named, self.into = named, into
+
             def step(self, closure=None):
-                seen.update({n: p.grad.clone() for n, p in policy.trainable.items() if p.grad is not None})
+                self.into.update({n: p.grad.clone() for n, p in self.named.items() if p.grad is not None})
 
         torch.manual_seed(1)
-        loop.grpo_step(policy, prompt_format(model, tok), tok, images, points, np.arange(N_PROMPTS), varied_locate,
-                       cfg, Recorder(list(policy.trainable.values()), lr=0.0))
-        grads.append(seen)
+        fmt = prompt_format(model, tok)
+        loop.grpo_step(policy, fmt, tok, images, points, np.arange(N_PROMPTS), varied_locate, cfg,
+                       Recorder(policy.trainable, seen))
     assert set(grads[0]) == set(grads[1]) and grads[0]
     assert all(torch.allclose(grads[0][n], grads[1][n], atol=1e-6, rtol=1e-4) for n in grads[0])
 
@@ -356,10 +367,10 @@ def test_exported_descriptor_loads_and_matches_the_policy(sft_dir, prompts, tmp_
     policy = loop.prepare_policy(model, cfg)
     images, points = _batch(PointSamples(prompts, (64, 64), ()))
     opt = torch.optim.AdamW(list(policy.trainable.values()), lr=cfg.lr)
+    fmt = prompt_format(model, tok)
     for step in range(2):
         torch.manual_seed(step)
-        loop.grpo_step(policy, prompt_format(model, tok), tok, images, points, np.arange(N_PROMPTS), varied_locate,
-                       cfg, opt)
+        loop.grpo_step(policy, fmt, tok, images, points, np.arange(N_PROMPTS), varied_locate, cfg, opt)
     trained = text_logprob(model, tok, images, points, A)
     loop.export_descriptor(policy).save_pretrained(tmp_path / "grpo", tok)
     loaded, _ = PointDescriptor.from_pretrained(tmp_path / "grpo")
@@ -419,3 +430,19 @@ def test_stages_end_to_end_on_a_tiny_synthetic_ap10k(sft_dir, base_dir, tmp_path
     md = Path(f"reports/sections/grpo_{d.value}.md").read_text()
     assert "| Method | PCK@0.1 | PCK@0.2 | mPCK |" in md and "Bovidae → Canidae" in md
     assert "After RL" in md and "Zero-shot" in md
+
+
+def test_data_stage_names_a_missing_family(tmp_path, monkeypatch, capsys):
+    import typer
+
+    from talking_points.stages import grpo as stage
+
+    monkeypatch.chdir(tmp_path)
+    params = {"grpo": {"data": {"synthetic": {"n_images": 2, "width": 64, "height": 64,
+                                              "families": ["Bovidae"]}}}}
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(typer.Exit):
+        stage.data(Path("data/ap10k"), Path("params.yaml"))
+    assert not Path("data/ap10k").exists()  # nothing half-written
+    err = " ".join(capsys.readouterr().err.split())
+    assert "grpo.data gives no cross-family split" in err and "Canidae" in err

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import typer
 
-from talking_points.pipeline.config import SynthesizeConfig, load_section
+from talking_points.pipeline.config import ConfigError, SynthesizeConfig, load_section
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.keypoint_sets.coco_keypoints import POSE_SAMPLES, read_coco_keypoints
 from talking_points.pipeline.data.keypoint_sets.cross_family import Direction, cross_family_split
@@ -36,7 +36,7 @@ from talking_points.stages.common import PARAMS_OPTION, console, print_counts, p
 
 SECTION = "grpo"
 _DIRECTION = typer.Argument(..., help="cross-family setting: which family trains, which tests")
-_DATA = typer.Option(Path("data/ap10k"), help="folder written by `tp ap10k-data`")
+_DATA = typer.Option(Path("data/ap10k"), "--data", help="folder written by `tp ap10k-data`")
 
 #: the rows of the evaluation table: key -> label
 METHODS = {
@@ -88,7 +88,8 @@ def ap10k_samples(cfg: AP10KDataConfig, work: Path, final: Path) -> tuple[dict[s
         "source": cfg.source.value,
         "layouts": pose.layouts,
         "keypoints_per_family": {str(k): int(v) for k, v in samples.groupby("family").size().items()},
-        "images_per_family": {str(k): int(v) for k, v in samples.groupby("family")["image_id"].nunique().items()},
+        "images_per_family": {str(k): int(v)
+                              for k, v in samples.groupby("family")["image_id"].nunique().items()},
         "skipped": {"annotations": pose.skips.as_dict(), "rows": row_skips.as_dict(),
                     "descriptions": described.skips.as_dict()},
         "descriptions_valid_fraction": described.report["valid_fraction"],
@@ -101,13 +102,13 @@ def data(
     out: Path = typer.Option(Path("data/ap10k"), help="output folder"),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """Write the AP-10K keypoints for GRPO: the synthetic AP-10K (grpo.data.source synthetic: PartWorld animals
-    in AP-10K's layout, rendered into OUT/synthetic) or a real AP-10K json (source coco).
+    """Write the AP-10K keypoints for GRPO: the synthetic AP-10K (grpo.data.source synthetic: PartWorld
+    animals in AP-10K's layout, rendered into OUT/synthetic) or a real AP-10K json (source coco).
 
-    OUT gets pose_samples.parquet (one row per labelled keypoint, with its family), keypoints.parquet (KEYPOINTS
-    rows of the visible ones), and per direction of grpo.directions <direction>/train.parquet and test.parquet
-    (SAMPLES rows: train family / test family, no image in both; descriptions from the grounded synthesis,
-    used as the evaluation's reference row), plus report.json. Written atomically.
+    OUT gets pose_samples.parquet (one row per labelled keypoint, with its family), keypoints.parquet
+    (KEYPOINTS rows of the visible ones), and for both directions <direction>/train.parquet and
+    test.parquet (SAMPLES rows: train family / test family, no image in both; descriptions from the grounded
+    synthesis, used as the evaluation's reference row), plus report.json. Written atomically.
     """
     section = load_section(SECTION, params, GRPOSection)
     cfg = section.data
@@ -118,13 +119,17 @@ def data(
         write_table(tables["keypoints"], tmp / "keypoints.parquet", schema.KEYPOINTS, "ap10k keypoints")
         samples = tables["samples"]
         report["directions"] = {}
-        for direction in section.directions:
-            split = cross_family_split(samples, direction, cfg.split_seed, cfg.max_train_images,
-                                       cfg.max_test_images)
+        for direction in Direction:
+            try:
+                split = cross_family_split(samples, direction, cfg.split_seed, cfg.max_train_images,
+                                           cfg.max_test_images)
+            except ValueError as err:
+                raise ConfigError(f"{params}: grpo.data gives no cross-family split: {err}") from None
             counts = {"mixed_images": split.mixed_images}
             for part, rows in (("train", split.train), ("test", split.test)):
                 rows = rows.drop(columns=["family"]).assign(split=part)
-                write_table(rows, _split_file(tmp, direction, part), schema.SAMPLES, f"{direction.value} {part}")
+                write_table(rows, _split_file(tmp, direction, part), schema.SAMPLES,
+                            f"{direction.value} {part}")
                 counts.update({f"{part}_rows": len(rows), f"{part}_images": int(rows["image_id"].nunique())})
             report["directions"][direction.value] = counts
         write_json(report, tmp / "report.json")
@@ -143,7 +148,7 @@ def _device() -> torch.device:
 @stage
 def train(
     direction: Direction = _DIRECTION,
-    data_dir: Path = typer.Option(Path("data/ap10k"), "--data", help="folder written by `tp ap10k-data`"),
+    data_dir: Path = _DATA,
     out: Path = typer.Option(None, help="output folder (default: models/grpo_<direction>)"),
     live: Path = typer.Option(None, help="dvclive folder (default: reports/grpo/live_<direction>)"),
     params: Path = PARAMS_OPTION,
@@ -171,7 +176,7 @@ def train(
     size, loc_size = (tuple(m.vlm.config.image_size) for m in (descriptor, localizer))
     prompts = PointSamples(rows, size, ())
     loc_prompts = prompts if loc_size == size else PointSamples(rows, loc_size, ())
-    locate = localizer_locate(localizer, loc_tok, loc_prompts, section.evaluate.localizer_batch_size)
+    locate = localizer_locate(localizer, loc_tok, loc_prompts, cfg.reward_batch_size)
     n_train = sum(p.numel() for p in policy.trainable.values())
     console.print(f"{name}: {len(prompts)} keypoints, {n_train / 1e6:.3f}M trainable parameters "
                   f"({cfg.trainable.value}), G = {cfg.group_size}")
@@ -179,8 +184,8 @@ def train(
                         description=f"grpo {direction.value}")
     summary = {"kind": "grpo", "direction": direction.value, "sft_descriptor": section.descriptor,
                "localizer": section.localizer, "rows": len(prompts), "steps": result.steps,
-               "resumed_from": result.resumed_from, "trainable": cfg.trainable.value, "trainable_params": n_train,
-               "config": cfg.model_dump(mode="json")}
+               "resumed_from": result.resumed_from, "trainable": cfg.trainable.value,
+               "trainable_params": n_train, "config": cfg.model_dump(mode="json")}
     if result.history:
         summary.update(first=result.history[0], last=result.history[-1])
     model = export_descriptor(policy).to("cpu")
@@ -218,8 +223,11 @@ def method_table(preds: pd.DataFrame) -> pd.DataFrame:
 
 
 def _md_table(df: pd.DataFrame, cols: list[str]) -> str:
+    def cell(v) -> str:
+        return f"{v:.1f}" if isinstance(v, float) else str(v)
+
     head = "| " + " | ".join(cols) + " |\n|" + "|".join("---" for _ in cols) + "|\n"
-    return head + "".join("| " + " | ".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in rec) + " |\n"
+    return head + "".join("| " + " | ".join(cell(v) for v in rec) + " |\n"
                           for rec in df[cols].itertuples(index=False))
 
 
@@ -240,14 +248,15 @@ def examples(preds: pd.DataFrame, n: int, seed: int) -> list[dict]:
 def section_markdown(direction: Direction, table: pd.DataFrame, train_info: dict, exs: list[dict]) -> str:
     """The report section of one direction: the paper's Table 2/7 layout, text statistics, examples."""
     train_family, test_family = (f.value for f in direction.families)
+    n_test = int(table["n"].iloc[0]) if len(table) else 0
     lines = [f"## AP-10K cross-family adaptation: {train_family} → {test_family} (paper Table 2/7 layout)\n",
-             f"GRPO on {train_family} keypoints ({train_info.get('rows', '?')} keypoints, "
-             f"{train_info.get('steps', '?')} steps, trainable {train_info.get('trainable', '?')}); tested on "
-             f"{test_family} ({int(table['n'].iloc[0]) if len(table) else 0} keypoints). Every description is "
-             "localized by the same frozen Point Localizer; PCK in %.\n",
+             f"GRPO on {train_family} ({train_info.get('rows', '?')} keypoints, "
+             f"{train_info.get('steps', '?')} steps, trainable {train_info.get('trainable', '?')}); "
+             f"tested on {test_family} ({n_test} keypoints). Every description is localized by the same "
+             "frozen Point Localizer; PCK in %.\n",
              _md_table(table, ["Method", "PCK@0.1", "PCK@0.2", "mPCK"]),
-             "Mean words per description and % with all four levels (object, part, point, local look) found by "
-             "the description parser:\n",
+             "Mean words per description and % with all four levels (object, part, point, local look) found "
+             "by the description parser:\n",
              _md_table(table, ["Method", "mean words", "% four levels"])]
     if exs:
         lines.append(f"### Examples ({test_family})\n")
@@ -261,7 +270,7 @@ def section_markdown(direction: Direction, table: pd.DataFrame, train_info: dict
 @stage
 def evaluate(
     direction: Direction = _DIRECTION,
-    data_dir: Path = typer.Option(Path("data/ap10k"), "--data", help="folder written by `tp ap10k-data`"),
+    data_dir: Path = _DATA,
     model: Path = typer.Option(None, help="GRPO descriptor (default: models/grpo_<direction>)"),
     out: Path = typer.Option(None, help="predictions parquet (default: data/grpo_eval/<direction>.parquet)"),
     metrics: Path = typer.Option(None, help="metrics json (default: reports/grpo/<direction>.json)"),
@@ -269,12 +278,12 @@ def evaluate(
                                      "reports/sections/grpo_<direction>.md)"),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """Zero-shot SFT descriptor vs GRPO descriptor on the direction's held-out family: each writes a description
-    of every test keypoint (greedy, grpo.evaluate.generation), the frozen localizer places it; the grounded GT
-    descriptions are scored too, as a reference.
+    """Zero-shot SFT descriptor vs GRPO descriptor on the direction's held-out family: each writes a
+    description of every test keypoint (grpo.evaluate.generation), the frozen localizer places it; the
+    grounded GT descriptions are scored too, as a reference.
 
     Works in resumable shards under data/grpo_eval/.resume/<direction>/. Writes the predictions (a `method`
-    column), the metrics json (PCK@0.1/0.2, mPCK, mean words, four-level fraction, examples) and the markdown
+    column), the metrics json (PCK@0.1/0.2, mPCK, mean words, four-level fraction per method) and the markdown
     section that `tp report` appends to reports/results.md.
     """
     section = load_section(SECTION, params, GRPOSection)
@@ -290,8 +299,8 @@ def evaluate(
     if ecfg.limit:
         samples = samples.iloc[: ecfg.limit]
     samples = samples.reset_index(drop=True)
-    descriptors = {"zero_shot": PointDescriptor.from_pretrained(section.descriptor, section.trust_remote_code),
-                   "grpo": PointDescriptor.from_pretrained(model, section.trust_remote_code)}
+    descriptors = {key: PointDescriptor.from_pretrained(folder, section.trust_remote_code)
+                   for key, folder in (("zero_shot", section.descriptor), ("grpo", model))}
     localizer, loc_tok = PointLocalizer.from_pretrained(section.localizer, section.trust_remote_code)
     loc_size = tuple(localizer.vlm.config.image_size)
 
@@ -319,7 +328,8 @@ def evaluate(
     }).encode()).hexdigest()
     store = ShardStore(Path("data/grpo_eval/.resume") / d, fingerprint)
     chunks = [samples.iloc[s : s + ecfg.chunk_size] for s in range(0, len(samples), ecfg.chunk_size)]
-    preds = store.run(chunks, compute, lambda it: track(it, f"evaluate-grpo {d}", total=len(chunks), unit="shard"))
+    preds = store.run(chunks, compute,
+                      lambda it: track(it, f"evaluate-grpo {d}", total=len(chunks), unit="shard"))
     with atomic_path(out) as tmp:
         preds.to_parquet(tmp, index=False)
     store.clear()
@@ -327,14 +337,15 @@ def evaluate(
     train_file = Path(model) / "train.json"
     train_info = json.loads(train_file.read_text()) if train_file.exists() else {}
     exs = examples(preds, ecfg.examples, ecfg.seed)
-    write_json({"direction": d, "train_family": direction.families[0].value,
-                "test_family": direction.families[1].value, "grpo_steps": train_info.get("steps"),
-                "methods": {r["method"]: {"label": r["Method"], "pck@0.1": round(r["PCK@0.1"], 2),
+    # numbers only (DVC metrics); the labels and example texts are in the section
+    write_json({"grpo_steps": train_info.get("steps"),
+                "methods": {r["method"]: {"pck@0.1": round(r["PCK@0.1"], 2),
                                           "pck@0.2": round(r["PCK@0.2"], 2), "mpck": round(r["mPCK"], 2),
-                                          "n": r["n"], "words_mean": round(r["mean words"], 2),
+                                          "n": r["n"],
+                                          "words_mean": round(r["mean words"], 2),
                                           "four_levels": round(r["% four levels"] / 100, 4)}
-                            for r in table.to_dict("records")},
-                "examples": exs}, metrics)
+                            for r in table.to_dict("records")}}, metrics)
     with atomic_path(section_out) as tmp:
         tmp.write_text(section_markdown(direction, table, train_info, exs))
-    print_counts(f"evaluate-grpo {d}", {f"{r['method']} mPCK": round(r["mPCK"], 1) for r in table.to_dict("records")})
+    print_counts(f"evaluate-grpo {d}",
+                 {f"{r['method']} mPCK": round(r["mPCK"], 1) for r in table.to_dict("records")})

@@ -96,9 +96,10 @@ class GRPOTrainConfig(GRPOConfig):
     lora: LoraSettings = Field(default_factory=grpo_lora_default,
                                description="the fresh adapters added under trainable lora / lora+last_blocks")
     max_steps: int | None = Field(None, ge=1, description="stop after this many steps (overrides epochs)")
-    micro_batch: int | None = Field(None, ge=1, description="prompts per forward/backward pass (gradients are "
-                                    "accumulated up to batch_size); null = batch_size")
+    micro_batch: int | None = Field(None, ge=1, description="prompts per forward/backward pass (gradients "
+                                    "are accumulated up to batch_size); null = batch_size")
     grad_clip: float | None = Field(1.0, gt=0)
+    reward_batch_size: int = Field(64, ge=1, description="texts per batch of the frozen localizer")
     log_every: int = Field(5, ge=1, description="steps between dvclive points")
     checkpoint_every: int = Field(50, ge=1, description="steps between resumable checkpoints")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default)")
@@ -106,7 +107,8 @@ class GRPOTrainConfig(GRPOConfig):
     @model_validator(mode="after")
     def _loop(self) -> GRPOTrainConfig:
         if "directions" in self.model_fields_set:
-            raise ValueError("directions: set the directions as the keys of grpo.directions, not in grpo.train")
+            raise ValueError("directions: set the directions as the keys of grpo.directions, not in "
+                             "grpo.train")
         if self.micro_batch is not None and self.batch_size % self.micro_batch:
             raise ValueError(f"micro_batch ({self.micro_batch}) must divide batch_size ({self.batch_size})")
         return self
@@ -129,7 +131,8 @@ class GRPOEvalConfig(BaseModel):
 class GRPOSection(Section):
     """The whole `grpo` section."""
 
-    descriptor: str = Field("models/descriptor", description="the SFT descriptor folder (policy start, reference)")
+    descriptor: str = Field("models/descriptor",
+                            description="the SFT descriptor folder (policy start, reference)")
     localizer: str = Field("models/localizer", description="the frozen localizer folder (reward, evaluation)")
     trust_remote_code: bool = False
     data: AP10KDataConfig = AP10KDataConfig()

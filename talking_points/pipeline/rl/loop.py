@@ -14,8 +14,8 @@ The policy and the reference (`prepare_policy` turns a loaded SFT descriptor int
 * The SFT LM becomes a plain transformers LM first: an SFT LoRA (the paper's setting) is merged into its
   weights (peft merge_and_unload); a fully fine-tuned or frozen LM is taken as it is.
 * trainable `lora` and `lora+last_blocks` add *fresh* LoRA adapters (`GRPOTrainConfig.lora`) on top of that
-  LM with peft. Their B matrices start at zero, so the policy starts equal to the SFT descriptor. With the tiny
-  default (the SFT LM fully fine-tuned) this is what "lora" means: new adapters on the fine-tuned LM.
+  LM with peft. Their B matrices start at zero, so the policy starts equal to the SFT descriptor. With the
+  tiny default (the SFT LM fully fine-tuned) this is what "lora" means: new adapters on the fine-tuned LM.
 * `last_blocks` and `lora+last_blocks` also train the base weights of the LM's last `n_last_blocks` decoder
   blocks; `full` trains every weight of the descriptor (no adapters).
 * The reference is the SFT descriptor: the same model with the adapters disabled (peft `disable_adapter`) and,
@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +109,8 @@ def localizer_locate(localizer: PointLocalizer, tokenizer, prompts: PointSamples
         for s in range(0, len(texts), batch_size):
             images = torch.stack([prompts[int(r)]["image"] for r in rows[s : s + batch_size]]).to(device)
             b = fmt.localizer_batch(list(texts[s : s + batch_size]), padding_side="right")
-            out.append(localizer(images, b.input_ids.to(device), b.attention_mask.to(device)).float().cpu().numpy())
+            pred = localizer(images, b.input_ids.to(device), b.attention_mask.to(device))
+            out.append(pred.float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
 
     return locate
@@ -148,7 +149,6 @@ def prepare_policy(model: PointDescriptor, cfg: GRPOTrainConfig) -> Policy:
     if isinstance(lm, PeftModel):  # SFT LoRA: fold it into the weights, the SFT descriptor is then a plain LM
         lm = lm.merge_and_unload()
     model.cfg = model.cfg.model_copy(update={"lm_adaptation": LmAdaptation.full})
-    model.requires_grad_(False)
     mode = cfg.trainable
     adapters = mode in (Trainable.lora, Trainable.lora_last_blocks)
     blocks = mode in (Trainable.last_blocks, Trainable.lora_last_blocks)
@@ -162,14 +162,18 @@ def prepare_policy(model: PointDescriptor, cfg: GRPOTrainConfig) -> Policy:
     if blocks:
         layers = decoder_of(lm).layers
         if cfg.n_last_blocks > len(layers):
-            raise ValueError(f"n_last_blocks {cfg.n_last_blocks} exceeds the LM's {len(layers)} decoder blocks")
+            raise ValueError(f"n_last_blocks {cfg.n_last_blocks} exceeds the LM's {len(layers)} decoder "
+                             "blocks")
         block_params = {id(p) for p in layers[len(layers) - cfg.n_last_blocks :].parameters()}
-    trainable: dict[str, nn.Parameter] = {}
-    for name, p in model.named_parameters():
-        if mode is Trainable.full or (adapters and _is_adapter(name)) or (id(p) in block_params and
-                                                                          not _is_adapter(name)):
-            p.requires_grad_(True)
-            trainable[name] = p
+
+    def selected(name: str, p: nn.Parameter) -> bool:
+        if mode is Trainable.full:
+            return True
+        return adapters if _is_adapter(name) else id(p) in block_params
+
+    trainable = {name: p for name, p in model.named_parameters() if selected(name, p)}
+    for p in trainable.values():
+        p.requires_grad_(True)
     if not trainable:
         raise ValueError(f"trainable {mode.value!r} selects no weights of the descriptor")
     frozen = {n: p.detach().clone() for n, p in trainable.items() if not _is_adapter(n)}
@@ -206,7 +210,8 @@ class _CompletionLogits(nn.Module):
             raise ValueError(f"{n} completions do not split into groups over {b} prompts")
         head = self.model.embed_prompt(images, points, prefix_ids).repeat_interleave(n // b, dim=0)
         tail = self.model.vlm.lm.get_input_embeddings()(tokens).to(head.dtype)
-        attention = torch.cat([torch.ones(n, head.shape[1], dtype=mask.dtype, device=mask.device), mask], dim=1)
+        ones = torch.ones(n, head.shape[1], dtype=mask.dtype, device=mask.device)
+        attention = torch.cat([ones, mask], dim=1)
         out = self.model.vlm.lm(inputs_embeds=torch.cat([head, tail], dim=1), attention_mask=attention,
                                 position_ids=position_ids(attention), logits_to_keep=t + 1)
         return out.logits[:, :-1]
@@ -216,8 +221,8 @@ def _prefix_ids(prefix: list[int], n: int, device: torch.device) -> torch.Tensor
     return torch.tensor(prefix, dtype=torch.long, device=device).expand(n, -1)
 
 
-def policy_logprobs(policy: Policy, prefix: list[int], images, points, tokens: torch.Tensor, mask: torch.Tensor,
-                    temperature: float) -> torch.Tensor:
+def policy_logprobs(policy: Policy, prefix: list[int], images: torch.Tensor, points: torch.Tensor,
+                    tokens: torch.Tensor, mask: torch.Tensor, temperature: float) -> torch.Tensor:
     """log π_θ of every completion token, (N, T) with gradient, for B prompts (descriptor prompt `prefix`,
     images (B, 3, H, W), points (B, 2)) and their N = B · G completions `tokens` (N, T) with `mask`."""
     ids = _prefix_ids(prefix, len(points), tokens.device)
@@ -226,8 +231,8 @@ def policy_logprobs(policy: Policy, prefix: list[int], images, points, tokens: t
 
 
 @torch.no_grad()
-def reference_logprobs(policy: Policy, prefix: list[int], images, points, tokens: torch.Tensor, mask: torch.Tensor,
-                       temperature: float) -> torch.Tensor:
+def reference_logprobs(policy: Policy, prefix: list[int], images: torch.Tensor, points: torch.Tensor,
+                       tokens: torch.Tensor, mask: torch.Tensor, temperature: float) -> torch.Tensor:
     """log π_ref (the SFT descriptor) of every completion token, (N, T), no gradient (arguments as
     `policy_logprobs`)."""
     scorer = _CompletionLogits(policy.model)
@@ -264,18 +269,19 @@ def sample_completions(model: PointDescriptor, fmt: PromptFormat, tokenizer, ima
     device = images.device
     tokens = model.generate(
         images, points, b.input_ids.to(device), b.attention_mask.to(device),
-        do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0, max_new_tokens=cfg.max_new_tokens,
-        num_return_sequences=cfg.group_size, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0,
+        max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.group_size,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
         suppress_tokens=[c.image_token_id, c.kpt_token_id, c.region_token_id],
     )
     mask = _valid_mask(tokens, tokenizer.eos_token_id)
     texts = [tokenizer.decode(row[m.bool()].tolist(), skip_special_tokens=True).strip()
-             for row, m in zip(tokens.cpu(), mask.cpu())]
+             for row, m in zip(tokens.cpu(), mask.cpu(), strict=True)]
     return Completions(tokens=tokens, mask=mask, texts=texts)
 
 
-def completion_inputs(prefix: list[int], tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def completion_inputs(prefix: list[int], tokens: torch.Tensor,
+                      mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """input_ids and attention_mask of descriptor prompt + completion rows, as the descriptor's own forward
     takes them (the prompt is the same for all rows)."""
     n = tokens.shape[0]
@@ -319,7 +325,8 @@ def grpo_step(policy: Policy, fmt: PromptFormat, tokenizer, images: torch.Tensor
         mask = comp.mask[seq]
         t = int(mask.sum(dim=1).max())
         tokens, mask = comp.tokens[seq, :t], mask[:, :t]
-        args = (prefix, images[start : start + micro], points[start : start + micro], tokens, mask, cfg.temperature)
+        prompts = slice(start, start + micro)
+        args = (prefix, images[prompts], points[prompts], tokens, mask, cfg.temperature)
         ref = reference_logprobs(policy, *args)
         logps = policy_logprobs(policy, *args)
         out = grpo_loss(logps, ref, adv[seq], mask, cfg.beta, cfg.kl_clamp)
@@ -356,7 +363,8 @@ class GRPOResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _save_checkpoint(ckpt: Path, policy: Policy, optimizer: torch.optim.Optimizer, step: int, total: int) -> None:
+def _save_checkpoint(ckpt: Path, policy: Policy, optimizer: torch.optim.Optimizer, step: int,
+                     total: int) -> None:
     """Write step-<n>/, then point state.json at it (atomic rename), then drop older step folders."""
     name = f"step-{step:07d}"
     folder = ckpt / name
@@ -380,12 +388,13 @@ def _load_checkpoint(ckpt: Path, policy: Policy, optimizer: torch.optim.Optimize
         return 0
     state = json.loads(state_file.read_text())
     if state.get("total_steps") != total:
-        raise ValueError(f"{ckpt}: checkpoint was for {state.get('total_steps')} steps, this run plans {total}; "
-                         "delete the checkpoint folder to start over")
+        raise ValueError(f"{ckpt}: checkpoint was for {state.get('total_steps')} steps, this run plans "
+                         f"{total}; delete the checkpoint folder to start over")
     folder = ckpt / state["dir"]
     weights = load_file(str(folder / "trainable.safetensors"))
     if set(weights) != set(policy.trainable):
-        raise ValueError(f"{folder}: checkpoint weights do not match the trainable set (was `trainable` changed?)")
+        raise ValueError(f"{folder}: checkpoint weights do not match the trainable set (was `trainable` "
+                         "changed?)")
     with torch.no_grad():
         for n, p in policy.trainable.items():
             p.copy_(weights[n])
@@ -430,18 +439,17 @@ def train_grpo(
     device = next(policy.model.parameters()).device
     optimizer = torch.optim.AdamW(list(policy.trainable.values()), lr=cfg.lr, weight_decay=0.0)
     ckpt = Path(checkpoint_dir)
-    step = _load_checkpoint(ckpt, policy, optimizer, total)
-    resumed_from = step
+    resumed_from = _load_checkpoint(ckpt, policy, optimizer, total)
     live = None
     if live_dir is not None:
         from dvclive import Live
 
-        live = Live(dir=str(live_dir), resume=step > 0, save_dvc_exp=False, dvcyaml=None)
+        live = Live(dir=str(live_dir), resume=resumed_from > 0, save_dvc_exp=False, dvcyaml=None)
     history: list[dict[str, float]] = []
     running: dict[str, float] = {}
     n_running = 0
     policy.model.eval()
-    for step in track(range(step, total), description, total=total - step, unit="step"):
+    for step in track(range(resumed_from, total), description, total=total - resumed_from, unit="step"):
         rows = step_rows(len(prompts), cfg.batch_size, cfg.seed, step)
         images, points = _batch(prompts, rows, device)
         torch.manual_seed(step_seed(cfg.seed, step))
