@@ -37,9 +37,9 @@ def main() -> None:
             t = time.perf_counter()
             res = ingest_source("pw", cfg, image_dir=src / "images", workers=workers)
             rates[f"generate+ingest, {workers} worker(s)"] = a.images / (time.perf_counter() - t)
-        write_table(res.images, src / "images.parquet", schema.IMAGES)
-        write_table(res.objects, src / "objects.parquet", schema.OBJECTS)
-        write_table(res.parts, src / "parts.parquet", schema.PARTS)
+        write_table(res.images, src / "images.parquet", schema.IMAGES, "images")
+        write_table(res.objects, src / "objects.parquet", schema.OBJECTS, "objects")
+        write_table(res.parts, src / "parts.parquet", schema.PARTS, "parts")
         for workers in (1, 2):
             t = time.perf_counter()
             mined = mine_sources([src], MineConfig(top_k=2, workers=workers))
