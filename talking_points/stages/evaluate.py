@@ -54,6 +54,10 @@ def main(
     if row not in cfg.rows:
         raise ConfigError(f"{params}: evaluate.rows has no {row!r} (has {sorted(cfg.rows)})")
     rcfg = cfg.rows[row]
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     out = out or Path("data/eval") / f"{row}.parquet"
     samples = read_table(test, schema.SAMPLES, "test split")
     if cfg.limit:

@@ -74,6 +74,7 @@ class EvaluateConfig(BaseModel):
     chunk_size: int = Field(128, ge=1, description="rows per resumable shard")
     localizer_batch_size: int = Field(64, ge=1)
     seed: int = 0
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default)")
     generation: GenerationConfig = GenerationConfig()
     rows: dict[str, EvalRowConfig]
     report: ReportConfig = ReportConfig()

@@ -42,14 +42,16 @@ def describe(model: PointDescriptor, tokenizer, images: np.ndarray, points: np.n
              gen: GenerationConfig = GenerationConfig(), progress: str | None = None) -> list[str]:
     """Descriptions of points (N, 2) normalised in images (N, 3, H, W) uint8 at the base's size."""
     model.eval()
+    dev = next(model.parameters()).device
     fmt = prompt_format(model, tokenizer)
     out: list[str] = []
     starts = range(0, len(points), gen.batch_size)
     for s in track(starts, progress, total=len(starts), unit="batch") if progress else starts:
-        imgs = torch.as_tensor(images[s : s + gen.batch_size])
-        pts = torch.as_tensor(points[s : s + gen.batch_size], dtype=torch.float32)
+        imgs = torch.as_tensor(images[s : s + gen.batch_size]).to(dev)
+        pts = torch.tensor(points[s : s + gen.batch_size], dtype=torch.float32, device=dev)
         b = fmt.descriptor_batch(None, len(pts), padding_side="left")
-        ids = model.generate(imgs, pts, b.input_ids, b.attention_mask, **gen.generate_kwargs(tokenizer))
+        ids = model.generate(imgs, pts, b.input_ids.to(dev), b.attention_mask.to(dev),
+                             **gen.generate_kwargs(tokenizer))
         out.extend(t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True))
     return out
 
@@ -59,10 +61,12 @@ def localize(model: PointLocalizer, tokenizer, images: np.ndarray, texts: list[s
              progress: str | None = None) -> np.ndarray:
     """Normalised (x, y) predictions (N, 2) for texts describing points in images (N, 3, H, W)."""
     model.eval()
+    dev = next(model.parameters()).device
     fmt = prompt_format(model, tokenizer)
     preds = []
     starts = range(0, len(texts), batch_size)
     for s in track(starts, progress, total=len(starts), unit="batch") if progress else starts:
         b = fmt.localizer_batch(list(texts[s : s + batch_size]), padding_side="right")
-        preds.append(model(torch.as_tensor(images[s : s + batch_size]), b.input_ids, b.attention_mask).float().numpy())
+        imgs = torch.as_tensor(images[s : s + batch_size]).to(dev)
+        preds.append(model(imgs, b.input_ids.to(dev), b.attention_mask.to(dev)).float().cpu().numpy())
     return np.concatenate(preds) if preds else np.zeros((0, 2), np.float32)
