@@ -67,6 +67,7 @@ from talking_points.pipeline.rl.grpo import (
     localization_rewards,
     token_logprobs,
 )
+from talking_points.pipeline.training.metric_log import MetricLog
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.loop import EpochSampler
 
@@ -440,35 +441,19 @@ def train_grpo(
     optimizer = torch.optim.AdamW(list(policy.trainable.values()), lr=cfg.lr, weight_decay=0.0)
     ckpt = Path(checkpoint_dir)
     resumed_from = _load_checkpoint(ckpt, policy, optimizer, total)
-    live = None
-    if live_dir is not None:
-        from dvclive import Live
-
-        live = Live(dir=str(live_dir), resume=resumed_from > 0, save_dvc_exp=False, dvcyaml=None)
-    history: list[dict[str, float]] = []
-    running: dict[str, float] = {}
-    n_running = 0
+    log = MetricLog(live_dir, resume=resumed_from > 0)
     policy.model.eval()
     for step in track(range(resumed_from, total), description, total=total - resumed_from, unit="step"):
         rows = step_rows(len(prompts), cfg.batch_size, cfg.seed, step)
         images, points = _batch(prompts, rows, device)
         torch.manual_seed(step_seed(cfg.seed, step))
         metrics = grpo_step(policy, fmt, tokenizer, images, points, np.asarray(rows), locate, cfg, optimizer)
-        for k, v in metrics.items():
-            running[k] = running.get(k, 0.0) + v
-        n_running += 1
+        log.add(metrics)
+        log.end_step()
         done = step + 1
         if done % cfg.log_every == 0 or done == total:
-            point = {k: v / n_running for k, v in running.items()}
-            history.append({"step": done, **point})
-            if live is not None:
-                live.step = done
-                for k, v in point.items():
-                    live.log_metric(k, v)
-                live.next_step()
-            running, n_running = {}, 0
+            log.flush(done)
         if done % cfg.checkpoint_every == 0 and done < total:
             _save_checkpoint(ckpt, policy, optimizer, done, total)
-    if live is not None:
-        live.end()
-    return GRPOResult(steps=total, total_steps=total, resumed_from=resumed_from, history=history)
+    log.end()
+    return GRPOResult(steps=total, total_steps=total, resumed_from=resumed_from, history=log.history)

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from talking_points.pipeline.progress import track
 from talking_points.pipeline.training.config import TrainConfig
+from talking_points.pipeline.training.metric_log import MetricLog
 
 __all__ = ["EpochSampler", "FitResult", "fit", "StepFn"]
 
@@ -121,14 +122,7 @@ def fit(
         scheduler.load_state_dict(state["scheduler"])
     resumed_from = step
 
-    live = None
-    if live_dir is not None and acc.is_main_process:
-        from dvclive import Live
-
-        live = Live(dir=str(live_dir), resume=step > 0, save_dvc_exp=False, dvcyaml=None)
-    history: list[dict[str, float]] = []
-    running: dict[str, float] = {}
-    n_running = 0
+    log = MetricLog(live_dir if acc.is_main_process else None, resume=step > 0)
 
     def batches() -> Iterator[dict]:
         epoch, skip = divmod(step * cfg.grad_accum, sampler.batches_per_epoch)
@@ -153,26 +147,16 @@ def fit(
                 optimizer.zero_grad()
             if acc.sync_gradients:
                 scheduler.step()
-            for k, v in {"loss": float(loss.detach()), **metrics}.items():
-                running[k] = running.get(k, 0.0) + v / cfg.grad_accum
-        n_running += 1
+            log.add({"loss": float(loss.detach()), **metrics}, 1 / cfg.grad_accum)
+        log.end_step()
         done = step + 1
         if done % cfg.log_every == 0 or done == total:
-            point = {k: v / n_running for k, v in running.items()}
-            point["lr"] = scheduler.get_last_lr()[0]
-            history.append({"step": done, **point})
-            if live is not None:
-                live.step = done
-                for k, v in point.items():
-                    live.log_metric(k, v)
-                live.next_step()
-            running, n_running = {}, 0
+            log.flush(done, {"lr": scheduler.get_last_lr()[0]})
         if done % cfg.checkpoint_every == 0 and done < total:
             _save_checkpoint(acc, ckpt, done, total, scheduler.state_dict())
-    if live is not None:
-        live.end()
+    log.end()
     acc.wait_for_everyone()
-    return FitResult(steps=total, total_steps=total, resumed_from=resumed_from, history=history)
+    return FitResult(steps=total, total_steps=total, resumed_from=resumed_from, history=log.history)
 
 
 def _save_checkpoint(acc: Accelerator, ckpt: Path, step: int, total: int, scheduler_state: dict) -> None:
