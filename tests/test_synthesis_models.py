@@ -318,13 +318,41 @@ def test_vllm_backend_imports_vllm_only_when_it_generates(checkpoints, rows):
         pytest.skip("vllm is installed: see test_vllm_backend_runs_the_tiny_checkpoints")
 
 
-def test_vllm_backend_runs_the_tiny_checkpoints(checkpoints, rows):
+def test_vllm_backend_with_hf_visual_engine_sees_what_hf_sees(checkpoints, rows):
+    """visual_engine: hf (for vLLM builds that cannot serve the VLM) runs the VLM passes through the hf
+    backend: same greedy answers, no vllm import needed for them, and the provenance says so."""
+    vlm, llm = checkpoints
+    sampling = {"vision_sampling": {"max_new_tokens": 6}}
+    cfg = SynthesizeConfig(backend="vllm", vllm={"vlm": str(vlm), "llm": str(llm), "visual_engine": "hf",
+                                                 "hf_vision_device": "cpu", "hf_vision_batch_size": 3,
+                                                 **sampling})
+    backend = make_backend(cfg)
+    hf = make_backend(hf_cfg(checkpoints))
+    images = [np.asarray(im) for im in backend.visual_inputs(rows.to_dict("records"))[0]]
+    prompts = [f"what is at point {i}?" for i in range(len(images))]
+    got = backend.see(images, prompts, cfg.vllm.vision_sampling, seed=0)
+    assert got == hf.see(images, prompts, cfg.vllm.vision_sampling, seed=0)
+    assert backend.hf_vision().cfg.vision_batch_size == 3
+    assert json.loads(backend.model)["visual_engine"] == "hf"
+    default = make_backend(SynthesizeConfig(backend="vllm", vllm={"vlm": str(vlm), "llm": str(llm)}))
+    assert json.loads(default.model)["visual_engine"] == "vllm"
+    assert backend.fingerprint(0) != default.fingerprint(0)  # resume keys differ by engine
+    with pytest.raises(ValueError, match="visual_engine"):
+        SynthesizeConfig(backend="vllm", vllm={"vlm": "a", "llm": "b", "visual_engine": "onnx"})
+
+
+@pytest.mark.parametrize("visual_engine", ["vllm", "hf"])
+def test_vllm_backend_runs_the_tiny_checkpoints(checkpoints, rows, visual_engine):
     pytest.importorskip("vllm")
     vlm, llm = checkpoints
     engine = {"gpu_memory_utilization": 0.2, "max_model_len": 4096, "enforce_eager": True}
     cfg = SynthesizeConfig(backend="vllm", vllm={
         "vlm": str(vlm), "llm": str(llm), "vlm_engine": engine, "llm_engine": engine,
+        "visual_engine": visual_engine,
         "vision_sampling": {"max_new_tokens": 6}, "text_sampling": {"max_new_tokens": 8}})
     result = synthesize(rows, cfg)
     d = validate(result.descriptions, schema.DESCRIPTIONS, "descriptions").to_pandas()
     assert list(d["kp_id"]) == list(rows["kp_id"]) and (d["backend"] == "vllm").all()
+    assert (d["model"].map(lambda m: json.loads(m)["visual_engine"]) == visual_engine).all()
+    for column in PASS_COLUMNS:
+        assert d[column].map(lambda t: isinstance(t, str)).all()

@@ -10,7 +10,7 @@ import pandas as pd
 
 from talking_points.pipeline.evaluation.config import EvalRowConfig, TextSource
 from talking_points.pipeline.metrics.pck import pck, pck_curve, pck_table
-from talking_points.pipeline.synthesis.parse import levels_present
+from talking_points.pipeline.synthesis.parse import normalise_name, parse_description
 
 __all__ = [
     "GROUP_TITLES",
@@ -46,11 +46,23 @@ def summary_table(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig]
 
 
 def text_stats(df: pd.DataFrame) -> dict[str, float]:
-    """Mean words and the fraction of texts with all four coarse-to-fine levels."""
+    """Form and grounding of the texts: mean words, the fraction with all four coarse-to-fine levels, the
+    fraction naming the point's object category and its part (read back by the description parser), and the
+    PCK@0.1 of the points whose text names both right vs the others (is the localizer using the names?)."""
     texts = df["text"].astype(str)
-    four = [all(levels_present(t, category=c, part=p).values())
-            for t, c, p in zip(texts, df["category"], df["part"])]
-    return {"words_mean": float(texts.str.split().str.len().mean()), "four_levels": float(np.mean(four))}
+    facts = [parse_description(t, category=c, part=p) for t, c, p in zip(texts, df["category"], df["part"])]
+    four = np.array([all(f.levels().values()) for f in facts])
+    category = np.array([f.category == normalise_name(c) for f, c in zip(facts, df["category"])])
+    part = np.array([f.part == normalise_name(p) for f, p in zip(facts, df["part"])])
+    both = category & part
+    near = df["dist"].to_numpy() < 0.1
+
+    def rate(mask: np.ndarray) -> float:
+        return float(near[mask].mean()) if mask.any() else float("nan")
+
+    return {"words_mean": float(texts.str.split().str.len().mean()), "four_levels": float(four.mean()),
+            "category_named": float(category.mean()), "part_named": float(part.mean()),
+            "pck@0.1_names_right": rate(both), "pck@0.1_names_wrong": rate(~both)}
 
 
 def findings(summary: pd.DataFrame) -> list[dict]:
@@ -124,11 +136,16 @@ def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConf
     text_rows = [n for n in preds if rows[n].texts is not TextSource.none]
     if text_rows:
         stats = pd.DataFrame([{"Method": rows[n].label, **text_stats(preds[n])} for n in text_rows])
-        stats["four_levels"] *= 100
-        parts.append("## Texts\n\nMean words per text and the % of texts with all four levels (object, part, "
-                     "point, local look) found by the description parser.\n\n"
-                     + _md_table(stats.rename(columns={"words_mean": "mean words", "four_levels": "% four levels"}),
-                                 ["Method", "mean words", "% four levels"]))
+        names = {"words_mean": "mean words", "four_levels": "% four levels", "category_named": "% right object",
+                 "part_named": "% right part", "pck@0.1_names_right": "PCK@0.1, both right",
+                 "pck@0.1_names_wrong": "PCK@0.1, not both"}
+        for col in list(names)[1:]:
+            stats[col] *= 100
+        parts.append("## Texts\n\nForm and grounding, read back by the description parser: mean words, the % of "
+                     "texts with all four levels (object, part, point, local look), the % naming the point's "
+                     "object category and its part, and PCK@0.1 of the points whose text names both right vs "
+                     "the rest (nan: no such point).\n\n"
+                     + _md_table(stats.rename(columns=names), ["Method", *names.values()]))
     for name in breakdown_rows:
         if name not in preds:
             continue

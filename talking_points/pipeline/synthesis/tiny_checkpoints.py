@@ -81,8 +81,9 @@ def build_tiny_checkpoints(folder: str | os.PathLike, seed: int = 0, init_range:
 
     folder = Path(folder)
     tokenizer = build_tokenizer()
+    # head_dim 32 (64 / 2 heads): the smallest head size vLLM's CPU attention supports
     text = dict(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, initializer_range=init_range, tie_word_embeddings=False,

