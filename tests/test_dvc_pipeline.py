@@ -168,13 +168,17 @@ def test_training_killed_mid_run_resumes_to_the_same_step_count(smoke_repo):
 def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
     """`dvc repro` on the smoke profile: models, every evaluation row, and the reports (offline plots)."""
     run(["dvc", "repro"], smoke_repo, timeout=1500)
-    metrics = __import__("json").loads((smoke_repo / "reports/metrics.json").read_text())["evaluation"]
+    everything = __import__("json").loads((smoke_repo / "reports/metrics.json").read_text())
+    metrics = everything["evaluation"]
     params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
     assert set(metrics) == set(params["evaluate"]["rows"])
+    assert set(everything["grpo"]) == set(params["grpo"]["directions"])
+    assert {"zero_shot", "grpo", "gt"} <= set(next(iter(everything["grpo"].values()))["methods"])
     assert all(0 <= m["mpck"] <= 100 for m in metrics.values())
     md = (smoke_repo / "reports/results.md").read_text()
     assert "| Method | PCK@0.1 | PCK@0.2 | mPCK | n |" in md
-    for f in ("reports/plots/pck_curves.png", "reports/plots/training_curves.png", "reports/figures/qualitative.png"):
+    for f in ("reports/plots/pck_curves.png", "reports/plots/training_curves.png", "reports/plots/grpo_curves.png",
+              "reports/figures/qualitative.png"):
         assert (smoke_repo / f).read_bytes()[:4] == b"\x89PNG", f
     shown = run(["dvc", "metrics", "show"], smoke_repo).stdout
     assert "evaluation.tp.mpck" in shown

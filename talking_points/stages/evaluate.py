@@ -108,10 +108,12 @@ def report(
     predictions: Path = typer.Option(Path("data/eval"), help="folder of the rows' prediction parquets"),
     train_logs: Path = typer.Option(Path("reports/train"), help="folder of the training runs' dvclive logs"),
     out: Path = typer.Option(Path("reports"), help="reports folder"),
+    grpo: Path = typer.Option(Path("reports/grpo"), help="folder of evaluate-grpo's <direction>.json metrics and "
+                              "the GRPO runs' dvclive logs (live_<direction>); absent: no GRPO part"),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """Write reports/metrics.json, reports/results.md, reports/plots/{pck_curves,training_curves}.png and
-    reports/figures/qualitative.png from the saved predictions (no model is run)."""
+    """Write reports/metrics.json, reports/results.md, reports/plots/{pck_curves,training_curves,grpo_curves}.png
+    and reports/figures/qualitative.png from the saved predictions (no model is run)."""
     cfg = load_section("evaluate", params, EvaluateConfig)
     preds = {}
     for name in cfg.rows:
@@ -132,7 +134,15 @@ def report(
     with atomic_path(out / "figures" / "qualitative.png") as tmp:
         examples = rep.qualitative_figure(preds, cfg.rows, cfg.report.figure_rows, cfg.report.examples,
                                           cfg.report.seed, tmp)
-    write_json(rep.metrics_dict(preds, cfg.rows), out / "metrics.json")
+    grpo_runs = {d.name.removeprefix("live_"): d for d in sorted(grpo.glob("live_*")) if d.is_dir()}
+    with atomic_path(out / "plots" / "grpo_curves.png") as tmp:
+        if not rep.plot_training_curves(grpo_runs, tmp, log_loss=False):
+            tmp.write_bytes(b"")
+    metrics = rep.metrics_dict(preds, cfg.rows)
+    grpo_metrics = {f.stem: json.loads(f.read_text()) for f in sorted(grpo.glob("*.json"))}
+    if grpo_metrics:
+        metrics["grpo"] = grpo_metrics
+    write_json(metrics, out / "metrics.json")
     md = rep.results_markdown(preds, cfg.rows, cfg.report.breakdown_rows, examples[:3], extra)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(md)

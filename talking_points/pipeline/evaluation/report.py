@@ -185,9 +185,9 @@ def plot_pck_curves(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfi
     plt.close(fig)
 
 
-def plot_training_curves(live_dirs: dict[str, Path], path: Path) -> list[str]:
+def plot_training_curves(live_dirs: dict[str, Path], path: Path, log_loss: bool = True) -> list[str]:
     """One panel per dvclive metric file found (loss, mean_dist, ...), a line per training run; returns the
-    runs that had curves."""
+    runs that had curves. `log_loss`: loss on a log axis (not for GRPO, whose loss can be negative)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -196,17 +196,21 @@ def plot_training_curves(live_dirs: dict[str, Path], path: Path) -> list[str]:
     curves: dict[str, dict[str, pd.DataFrame]] = {}
     for run, d in live_dirs.items():
         for f in sorted((Path(d) / "plots" / "metrics").glob("*.tsv")):
-            if f.stem == "lr":
+            if f.stem in ("lr", "finished"):
                 continue
             curves.setdefault(f.stem, {})[run] = pd.read_csv(f, sep="\t")
     if not curves:
         return []
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
-    for ax, (metric, runs) in zip(axes[0], sorted(curves.items())):
+    cols = min(4, len(curves))
+    rows = -(-len(curves) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(curves):]:
+        ax.set_visible(False)
+    for ax, (metric, runs) in zip(axes.flat, sorted(curves.items())):
         for run, df in runs.items():
             ax.plot(df["step"], df[metric], label=run)
         ax.set(xlabel="optimiser step", title=metric)
-        if metric == "loss":
+        if metric == "loss" and log_loss:
             ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.tight_layout()
