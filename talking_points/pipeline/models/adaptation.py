@@ -8,7 +8,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-__all__ = ["LmAdaptation", "LoraSettings", "adapt_lm", "decoder_of", "base_lm"]
+__all__ = ["LmAdaptation", "LoraSettings", "PointModelSettings", "adapt_lm", "decoder_of", "base_lm"]
 
 
 class LmAdaptation(str, Enum):
@@ -29,6 +29,17 @@ class LoraSettings(BaseModel):
         description="LM modules trained in full next to the adapters (the new special tokens' embeddings)",
     )
 
+
+
+class PointModelSettings(BaseModel):
+    """What the descriptor's and the localizer's configs share: how the LM and the vision backbone train."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lm_adaptation: LmAdaptation = LmAdaptation.lora
+    lora: LoraSettings = LoraSettings()
+    train_vision: bool = Field(False, description="also fine-tune the vision backbone (tiny default: yes)")
+    max_description_tokens: int = Field(96, ge=8)
 
 def adapt_lm(lm: nn.Module, mode: LmAdaptation, lora: LoraSettings | None = None) -> nn.Module:
     """Return the LM prepared for `mode`: requires_grad set, LoRA injected (a `PeftModel`) for `lora`."""

@@ -8,10 +8,9 @@ with the standard LM loss on the description tokens only and generates with its 
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from talking_points.pipeline.models.adaptation import LmAdaptation, LoraSettings, adapt_lm
+from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm
 from talking_points.pipeline.models.base import PointVLM
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.point_decoder import PointDecoderConfig, PointQueryDecoder
@@ -29,14 +28,8 @@ def mlp(dims: list[int], act: type[nn.Module] = nn.GELU) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class DescriptorConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DescriptorConfig(PointModelSettings):
     decoder: PointDecoderConfig = PointDecoderConfig()
-    lm_adaptation: LmAdaptation = LmAdaptation.lora
-    lora: LoraSettings = LoraSettings()
-    train_vision: bool = Field(False, description="also fine-tune the vision backbone (tiny default: yes)")
-    max_description_tokens: int = Field(96, ge=8)
 
 
 class PointDescriptor(PointModel):

@@ -8,10 +8,10 @@ and a sigmoid: normalised (x, y). Trained with MSE.
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
-from talking_points.pipeline.models.adaptation import base_lm, LmAdaptation, LoraSettings, adapt_lm, decoder_of
+from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm, base_lm, decoder_of
 from talking_points.pipeline.models.base import PointVLM
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.descriptor import mlp
@@ -20,15 +20,9 @@ from talking_points.pipeline.models.prompts import position_ids, seg_positions
 __all__ = ["LocalizerConfig", "PointLocalizer"]
 
 
-class LocalizerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LocalizerConfig(PointModelSettings):
     proj_dim: int = Field(256, ge=2, description="output of the text-to-vision projection")
     head_dims: list[int] = Field([512, 128], description="hidden sizes of the MLP before the 2 outputs")
-    lm_adaptation: LmAdaptation = LmAdaptation.lora
-    lora: LoraSettings = LoraSettings()
-    train_vision: bool = False
-    max_description_tokens: int = Field(96, ge=8)
 
 
 class PointLocalizer(PointModel):

@@ -48,6 +48,13 @@ def _load_error(key: str, name: str, exc: Exception) -> ConfigError:
     )
 
 
+
+def _pad_left(tokenizer: Any) -> None:
+    """Batched generation continues every row from its last prompt token: pad on the left."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
 def generation_config(model: Any, sampling: SamplingConfig, pad_token_id: int | None) -> Any:
     """The model's own generation config (end-of-turn tokens included) with `sampling` applied."""
     gc = copy.deepcopy(model.generation_config)
@@ -120,9 +127,7 @@ class HFBackend(ModelBackend):
             if tokenizer is None or getattr(processor, "chat_template", None) is None:
                 raise ConfigError(f"{key}: {name!r} has no processor with a tokenizer and a chat template; "
                                   "use an image-text-to-text chat checkpoint such as llava-hf/llava-1.5-7b-hf")
-            tokenizer.padding_side = "left"
-            if tokenizer.pad_token is None:
-                tokenizer.pad_token = tokenizer.eos_token
+            _pad_left(tokenizer)
             self._vision = (processor, self._place(model))
         return self._vision
 
@@ -141,9 +146,7 @@ class HFBackend(ModelBackend):
             if getattr(tokenizer, "chat_template", None) is None:
                 raise ConfigError(f"{key}: the tokenizer of {name!r} has no chat template; use an instruct/chat "
                                   "checkpoint such as meta-llama/Llama-3.3-70B-Instruct")
-            tokenizer.padding_side = "left"
-            if tokenizer.pad_token is None:
-                tokenizer.pad_token = tokenizer.eos_token
+            _pad_left(tokenizer)
             self._text = (tokenizer, self._place(model))
         return self._text
 
