@@ -446,3 +446,52 @@ def test_data_stage_names_a_missing_family(tmp_path, monkeypatch, capsys):
     assert not Path("data/ap10k").exists()  # nothing half-written
     err = " ".join(capsys.readouterr().err.split())
     assert "grpo.data gives no cross-family split" in err and "Canidae" in err
+
+
+def test_evaluate_stage_gives_each_model_its_own_input_size(sft_dir, tmp_path, monkeypatch):
+    """A descriptor and a localizer built on bases with different image sizes (64x64 vs 64x96) each get the
+    images at their own size in `tp evaluate` (they used to share the descriptor's, which the localizer rejects)."""
+    from talking_points.stages import evaluate as eval_stage
+    from talking_points.stages import grpo as grpo_stage
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    cfg = TinyBaseConfig(image_size=(64, 96), vision_init="scratch", depth_multiplier=0.35, vocab_size=300,
+                         lm=TinyLMConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128))
+    vlm, tok = build_tiny_base([A, B] * 20, cfg, seed=0)
+    vlm.save_pretrained(tmp_path / "wide_base")
+    tok.save_pretrained(tmp_path / "wide_base")
+    loc, loc_tok = PointLocalizer.from_base(tmp_path / "wide_base", LocalizerConfig(
+        proj_dim=16, head_dims=[32, 16], max_description_tokens=48))
+    loc.save_pretrained(tmp_path / "models" / "wide_localizer", loc_tok)
+    assert tuple(PointDescriptor.from_pretrained(sft_dir)[0].vlm.config.image_size) == (64, 64)
+
+    params = {
+        "grpo": {"descriptor": str(sft_dir), "localizer": "models/wide_localizer",
+                 "data": {"source": "synthetic", "synthetic": {"n_images": 6, "seed": 0, "width": 96, "height": 72}},
+                 "directions": {"bovidae_to_canidae": {}}},
+        "evaluate": {"limit": 5, "chunk_size": 4, "generation": {"max_new_tokens": 8, "batch_size": 8},
+                     "rows": {"mixed": {"label": "descriptor 64x64 -> localizer 64x96", "texts": "generated",
+                                        "descriptor": str(sft_dir), "localizer": "models/wide_localizer"}},
+                     "report": {"reference": "mixed", "figure_rows": ["mixed"], "breakdown_rows": ["mixed"]}},
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    grpo_stage.data(Path("data/ap10k"), Path("params.yaml"))  # a small samples table with real image files
+    test = Path("data/ap10k/bovidae_to_canidae/test.parquet")
+    n = min(5, len(pd.read_parquet(test)))
+    eval_stage.main("mixed", test, Path("data/eval/mixed.parquet"), Path("params.yaml"))
+    preds = pd.read_parquet("data/eval/mixed.parquet")
+    assert len(preds) == n and preds["text"].str.len().gt(0).all()
+    assert preds[["x_pred", "y_pred"]].apply(lambda c: c.between(0, 1)).all().all()
+
+
+def test_images_by_size_decodes_once_per_size(prompts):
+    from talking_points.pipeline.data.errors import BadInput
+    from talking_points.pipeline.training.data import ImagesBySize
+
+    images = ImagesBySize(prompts["file"].tolist())
+    square, wide = images.at((64, 64)), images.at((32, 48))
+    assert square.shape == (N_PROMPTS, 3, 64, 64) and wide.shape == (N_PROMPTS, 3, 32, 48)
+    assert square.dtype == np.uint8 and images.at((64, 64)) is square  # decoded once
+    with pytest.raises(BadInput, match="missing.png"):
+        ImagesBySize(["missing.png"]).at((8, 8))

@@ -7,7 +7,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import typer
 
@@ -23,7 +22,7 @@ from talking_points.pipeline.models.descriptor import PointDescriptor
 from talking_points.pipeline.models.inference import describe, localize
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.progress import track
-from talking_points.pipeline.training.data import load_image
+from talking_points.pipeline.training.data import ImagesBySize
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage, write_json
 
 _TEST = typer.Option(Path("data/split/test.parquet"), help="test samples")
@@ -36,6 +35,11 @@ def _model_stamp(folder: str | None) -> str:
     f = Path(folder) / "train.json"
     return f.read_text() if f.exists() else str(sorted(p.name for p in Path(folder).glob("*")))
 
+
+
+def _input_size(model: tuple) -> tuple[int, int]:
+    """(H, W) that a loaded (model, tokenizer) pair takes its images at."""
+    return tuple(model[0].vlm.config.image_size)
 
 @stage
 def main(
@@ -69,15 +73,16 @@ def main(
         descriptor = PointDescriptor.from_pretrained(rcfg.descriptor)
     if rcfg.predictor is Predictor.localizer:
         localizer = PointLocalizer.from_pretrained(rcfg.localizer)
-    size = tuple((descriptor or localizer)[0].vlm.config.image_size) if (descriptor or localizer) else None
 
     def compute(chunk: pd.DataFrame) -> pd.DataFrame:
-        images = np.stack([load_image(f, size) for f in chunk["file"]]) if size else None
+        # each model gets the images at its own base's input size (the two may be built on different bases)
+        images = ImagesBySize(chunk["file"].tolist())
         describe_fn = (lambda im, pts: describe(descriptor[0], descriptor[1], im, pts, cfg.generation)) \
             if descriptor else None
-        texts = texts_for(rcfg, chunk, images, describe_fn)
+        texts = texts_for(rcfg, chunk, images.at(_input_size(descriptor)) if descriptor else None, describe_fn)
         if localizer:
-            pred = localize(localizer[0], localizer[1], images, texts, cfg.localizer_batch_size)
+            pred = localize(localizer[0], localizer[1], images.at(_input_size(localizer)), texts,
+                            cfg.localizer_batch_size)
         else:
             pred = chance_points(rcfg.predictor, chunk["kp_id"].tolist(), cfg.seed)
         return prediction_frame(chunk, texts, pred)

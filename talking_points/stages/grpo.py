@@ -31,7 +31,7 @@ from talking_points.pipeline.progress import track
 from talking_points.pipeline.rl.config import AP10KDataConfig, AP10KSource, GRPOSection
 from talking_points.pipeline.rl.loop import export_descriptor, localizer_locate, prepare_policy, train_grpo
 from talking_points.pipeline.synthesis.synthesize import synthesize
-from talking_points.pipeline.training.data import PointSamples, load_image
+from talking_points.pipeline.training.data import ImagesBySize, PointSamples
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, print_skips, stage, write_json
 
 SECTION = "grpo"
@@ -305,20 +305,14 @@ def evaluate(
     loc_size = tuple(localizer.vlm.config.image_size)
 
     def compute(chunk: pd.DataFrame) -> pd.DataFrame:
-        cache: dict[tuple, np.ndarray] = {}
-
-        def images(size: tuple) -> np.ndarray:
-            if size not in cache:
-                cache[size] = np.stack([load_image(f, size) for f in chunk["file"]])
-            return cache[size]
-
+        images = ImagesBySize(chunk["file"].tolist())
         points = chunk[["x_norm", "y_norm"]].to_numpy(np.float32)
-        texts = {key: describe(m, tok, images(tuple(m.vlm.config.image_size)), points, ecfg.generation)
+        texts = {key: describe(m, tok, images.at(tuple(m.vlm.config.image_size)), points, ecfg.generation)
                  for key, (m, tok) in descriptors.items()}
         texts["gt"] = chunk["description"].astype(str).tolist()
         frames = []
         for key, t in texts.items():
-            pred = localize(localizer, loc_tok, images(loc_size), t, ecfg.localizer_batch_size)
+            pred = localize(localizer, loc_tok, images.at(loc_size), t, ecfg.localizer_batch_size)
             frames.append(prediction_frame(chunk, t, pred).assign(method=key))
         return pd.concat(frames, ignore_index=True)
 

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from talking_points.pipeline.data.errors import BadInput
 
-__all__ = ["load_image", "PointSamples", "stack"]
+__all__ = ["load_image", "ImagesBySize", "PointSamples", "stack"]
 
 
 def load_image(file: str, size: tuple[int, int]) -> np.ndarray:
@@ -22,6 +22,22 @@ def load_image(file: str, size: tuple[int, int]) -> np.ndarray:
     rgb = cv2.cvtColor(cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(rgb.transpose(2, 0, 1))
 
+
+
+class ImagesBySize:
+    """The images of a list of files, decoded once per input size asked for: a descriptor and a localizer built
+    on different bases take different (H, W), and each must get its own. Lives as long as the object."""
+
+    def __init__(self, files: list[str]):
+        self.files = list(files)
+        self._by_size: dict[tuple[int, int], np.ndarray] = {}
+
+    def at(self, size: tuple[int, int]) -> np.ndarray:
+        """(N, 3, H, W) uint8 of every file at size = (H, W)."""
+        size = (int(size[0]), int(size[1]))
+        if size not in self._by_size:
+            self._by_size[size] = np.stack([load_image(f, size) for f in self.files])
+        return self._by_size[size]
 
 class PointSamples(Dataset):
     """Rows of a samples table: image (uint8, base size), normalised point, text columns, ids.
