@@ -450,7 +450,8 @@ def test_data_stage_names_a_missing_family(tmp_path, monkeypatch, capsys):
 
 def test_evaluate_stage_gives_each_model_its_own_input_size(sft_dir, tmp_path, monkeypatch):
     """A descriptor and a localizer built on bases with different image sizes (64x64 vs 64x96) each get the
-    images at their own size in `tp evaluate` (they used to share the descriptor's, which the localizer rejects)."""
+    images at their own size in `tp evaluate` (they used to share the descriptor's, which the localizer
+    rejects)."""
     from talking_points.stages import evaluate as eval_stage
     from talking_points.stages import grpo as grpo_stage
 
@@ -468,7 +469,8 @@ def test_evaluate_stage_gives_each_model_its_own_input_size(sft_dir, tmp_path, m
 
     params = {
         "grpo": {"descriptor": str(sft_dir), "localizer": "models/wide_localizer",
-                 "data": {"source": "synthetic", "synthetic": {"n_images": 6, "seed": 0, "width": 96, "height": 72}},
+                 "data": {"source": "synthetic",
+                          "synthetic": {"n_images": 6, "seed": 0, "width": 96, "height": 72}},
                  "directions": {"bovidae_to_canidae": {}}},
         "evaluate": {"limit": 5, "chunk_size": 4, "generation": {"max_new_tokens": 8, "batch_size": 8},
                      "rows": {"mixed": {"label": "descriptor 64x64 -> localizer 64x96", "texts": "generated",

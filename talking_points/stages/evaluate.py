@@ -36,11 +36,6 @@ def _model_stamp(folder: str | None) -> str:
     return f.read_text() if f.exists() else str(sorted(p.name for p in Path(folder).glob("*")))
 
 
-
-def _input_size(model: tuple) -> tuple[int, int]:
-    """(H, W) that a loaded (model, tokenizer) pair takes its images at."""
-    return tuple(model[0].vlm.config.image_size)
-
 @stage
 def main(
     row: str = typer.Argument(..., help="row name, a key of evaluate.rows"),
@@ -79,9 +74,9 @@ def main(
         images = ImagesBySize(chunk["file"].tolist())
         describe_fn = (lambda im, pts: describe(descriptor[0], descriptor[1], im, pts, cfg.generation)) \
             if descriptor else None
-        texts = texts_for(rcfg, chunk, images.at(_input_size(descriptor)) if descriptor else None, describe_fn)
+        texts = texts_for(rcfg, chunk, images.at(descriptor[0].input_size) if descriptor else None, describe_fn)
         if localizer:
-            pred = localize(localizer[0], localizer[1], images.at(_input_size(localizer)), texts,
+            pred = localize(localizer[0], localizer[1], images.at(localizer[0].input_size), texts,
                             cfg.localizer_batch_size)
         else:
             pred = chance_points(rcfg.predictor, chunk["kp_id"].tolist(), cfg.seed)
@@ -108,6 +103,14 @@ def main(
                   "mPCK": round(t["mPCK"], 1)})
 
 
+
+def _curves_png(runs: dict[str, Path], path: Path, logs: Path, log_loss: bool = True) -> None:
+    """The runs' dvclive curves as a PNG; an empty file (the declared DVC plot exists) when there are none."""
+    with atomic_path(path) as tmp:
+        if not rep.plot_training_curves(runs, tmp, log_loss=log_loss):
+            console.print(f"no training logs under {logs}; {path.name} is empty")
+            tmp.write_bytes(b"")
+
 @stage
 def report(
     predictions: Path = typer.Option(Path("data/eval"), help="folder of the rows' prediction parquets"),
@@ -132,17 +135,12 @@ def report(
     with atomic_path(out / "plots" / "pck_curves.png") as tmp:
         rep.plot_pck_curves(preds, cfg.rows, tmp)
     runs = {d.name: d for d in sorted(train_logs.glob("*")) if d.is_dir()}
-    with atomic_path(out / "plots" / "training_curves.png") as tmp:
-        if not rep.plot_training_curves(runs, tmp):
-            console.print(f"no training logs under {train_logs}; training_curves.png is empty")
-            tmp.write_bytes(b"")
+    _curves_png(runs, out / "plots" / "training_curves.png", train_logs)
     with atomic_path(out / "figures" / "qualitative.png") as tmp:
         examples = rep.qualitative_figure(preds, cfg.rows, cfg.report.figure_rows, cfg.report.examples,
                                           cfg.report.seed, tmp)
     grpo_runs = {d.name.removeprefix("live_"): d for d in sorted(grpo.glob("live_*")) if d.is_dir()}
-    with atomic_path(out / "plots" / "grpo_curves.png") as tmp:
-        if not rep.plot_training_curves(grpo_runs, tmp, log_loss=False):
-            tmp.write_bytes(b"")
+    _curves_png(grpo_runs, out / "plots" / "grpo_curves.png", grpo, log_loss=False)
     metrics = rep.metrics_dict(preds, cfg.rows)
     grpo_metrics = {f.stem: json.loads(f.read_text()) for f in sorted(grpo.glob("*.json"))}
     if grpo_metrics:

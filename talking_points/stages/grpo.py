@@ -173,7 +173,7 @@ def train(
     localizer, loc_tok = PointLocalizer.from_pretrained(section.localizer, section.trust_remote_code)
     policy = prepare_policy(descriptor.to(device), cfg)
     localizer.to(device)
-    size, loc_size = (tuple(m.vlm.config.image_size) for m in (descriptor, localizer))
+    size, loc_size = descriptor.input_size, localizer.input_size
     prompts = PointSamples(rows, size, ())
     loc_prompts = prompts if loc_size == size else PointSamples(rows, loc_size, ())
     locate = localizer_locate(localizer, loc_tok, loc_prompts, cfg.reward_batch_size)
@@ -302,12 +302,12 @@ def evaluate(
     descriptors = {key: PointDescriptor.from_pretrained(folder, section.trust_remote_code)
                    for key, folder in (("zero_shot", section.descriptor), ("grpo", model))}
     localizer, loc_tok = PointLocalizer.from_pretrained(section.localizer, section.trust_remote_code)
-    loc_size = tuple(localizer.vlm.config.image_size)
+    loc_size = localizer.input_size
 
     def compute(chunk: pd.DataFrame) -> pd.DataFrame:
         images = ImagesBySize(chunk["file"].tolist())
         points = chunk[["x_norm", "y_norm"]].to_numpy(np.float32)
-        texts = {key: describe(m, tok, images.at(tuple(m.vlm.config.image_size)), points, ecfg.generation)
+        texts = {key: describe(m, tok, images.at(m.input_size), points, ecfg.generation)
                  for key, (m, tok) in descriptors.items()}
         texts["gt"] = chunk["description"].astype(str).tolist()
         frames = []

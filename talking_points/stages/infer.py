@@ -41,7 +41,7 @@ def describe(
     """Describe a point of an image: `tp describe --image I --x X --y Y` prints the description;
     `tp describe --points P.parquet --out D.parquet` describes every row (batched generation with KV cache)."""
     m, tok = PointDescriptor.from_pretrained(model)
-    size = tuple(m.vlm.config.image_size)
+    size = m.input_size
     gen = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size)
     if points is not None:
         if out is None:
@@ -77,7 +77,7 @@ def localize(
     """Find the pixel a description talks about: `tp localize --image I --text "..."` prints x y in pixels;
     `tp localize --texts T.parquet --out P.parquet` localizes every row."""
     m, tok = PointLocalizer.from_pretrained(model)
-    size = tuple(m.vlm.config.image_size)
+    size = m.input_size
     if texts is not None:
         if out is None:
             raise typer.BadParameter("--texts needs --out")

@@ -30,7 +30,6 @@ class LoraSettings(BaseModel):
     )
 
 
-
 class PointModelSettings(BaseModel):
     """What the descriptor's and the localizer's configs share: how the LM and the vision backbone train."""
 
@@ -40,6 +39,7 @@ class PointModelSettings(BaseModel):
     lora: LoraSettings = LoraSettings()
     train_vision: bool = Field(False, description="also fine-tune the vision backbone (tiny default: yes)")
     max_description_tokens: int = Field(96, ge=8)
+
 
 def adapt_lm(lm: nn.Module, mode: LmAdaptation, lora: LoraSettings | None = None) -> nn.Module:
     """Return the LM prepared for `mode`: requires_grad set, LoRA injected (a `PeftModel`) for `lora`."""

@@ -12,8 +12,8 @@ from torch import nn
 
 from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm
 from talking_points.pipeline.models.base import PointVLM
-from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.point_decoder import PointDecoderConfig, PointQueryDecoder
+from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.prompts import IGNORE, position_ids
 
 __all__ = ["DescriptorConfig", "PointDescriptor", "mlp"]

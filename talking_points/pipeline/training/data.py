@@ -23,7 +23,6 @@ def load_image(file: str, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1))
 
 
-
 class ImagesBySize:
     """The images of a list of files, decoded once per input size asked for: a descriptor and a localizer built
     on different bases take different (H, W), and each must get its own. Lives as long as the object."""
@@ -38,6 +37,7 @@ class ImagesBySize:
         if size not in self._by_size:
             self._by_size[size] = np.stack([load_image(f, size) for f in self.files])
         return self._by_size[size]
+
 
 class PointSamples(Dataset):
     """Rows of a samples table: image (uint8, base size), normalised point, text columns, ids.
