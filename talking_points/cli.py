@@ -11,6 +11,7 @@ from talking_points.stages import (
     ingest,
     init_models,
     mine,
+    pretrain_vision,
     profile,
     split,
     synthesize,
@@ -29,6 +30,7 @@ app.command("ingest")(ingest.main)
 app.command("mine")(mine.main)
 app.command("synthesize")(synthesize.main)
 app.command("split")(split.main)
+app.command("pretrain-vision")(pretrain_vision.main)
 app.command("init-models")(init_models.main)
 app.command("train-descriptor")(train.descriptor)
 app.command("train-localizer")(train.localizer)

@@ -37,6 +37,9 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     model, tok = model_cls.from_base(cfg.base, cfg.model, cfg.trust_remote_code)
     samples = read_table(train, schema.SAMPLES, "train split")
     data = PointSamples(samples, model.input_size, (cfg.text_column,))
+    if not cfg.model.train_vision:  # frozen tower: its features once per image, not once per step
+        model.eval()
+        data.cache_vision(model.vision_features, progress=f"{name}: frozen vision features")
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     console.print(f"{kind} {name}: {len(data)} rows, {n_train / 1e6:.2f}M trainable parameters")
     result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg.text_column), cfg.train, ckpt, live,

@@ -17,9 +17,9 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedConfig, PreTrainedModel
 
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
-from talking_points.pipeline.models.vision import BackboneKind, MultiScaleBackbone
+from talking_points.pipeline.models.vision import BackboneKind, MultiScaleBackbone, normalize_images
 
-__all__ = ["PointVLMConfig", "PointVLM", "ImageFeatures"]
+__all__ = ["PointVLMConfig", "PointVLM", "ImageFeatures", "VisionFeatures"]
 
 
 class PointVLMConfig(PreTrainedConfig):
@@ -33,6 +33,9 @@ class PointVLMConfig(PreTrainedConfig):
     feature_channels: list[int] | tuple[int, ...] = ()  # channels of those maps (set when the base is built)
     token_stride: int = 16  # which map becomes the LM's image tokens
     vit_layer: int = -2
+    neck_dim: int = 0  # > 0: the cnn carries a pixel decoder of this width (the maps are its levels)
+    dense_categories: list[str] | tuple[str, ...] = ()  # classes of the tower's dense heads (pretrain-vision)
+    dense_parts: list[str] | tuple[str, ...] = ()
     image_size: list[int] | tuple[int, int] = (96, 128)  # (height, width) the images are resized to
     image_mean: list[float] | tuple[float, ...] = (0.485, 0.456, 0.406)
     image_std: list[float] | tuple[float, ...] = (0.229, 0.224, 0.225)
@@ -79,6 +82,21 @@ class ImageFeatures:
     tokens: torch.Tensor  # (B, N, D_lm) projected image tokens
 
 
+@dataclass
+class VisionFeatures:
+    """What the vision tower gives one batch of images: the maps at every stride and, where asked for and the
+    tower has dense heads, its category logits at the finest level. A frozen tower's features can be computed
+    once per image and reused (`training.data.PointSamples.cache_vision`)."""
+
+    maps: list[torch.Tensor]  # per stride (B, C_s, H_s, W_s)
+    category_logits: torch.Tensor | None = None  # (B, n_categories + 1, H/4, W/4), class 0 = background
+
+    def to(self, dtype: torch.dtype, device: torch.device | None = None) -> "VisionFeatures":
+        cat = self.category_logits
+        return VisionFeatures([m.to(device=device, dtype=dtype) for m in self.maps],
+                              None if cat is None else cat.to(device=device, dtype=dtype))
+
+
 class PointVLM(PreTrainedModel):
     config_class = PointVLMConfig
     base_model_prefix = "vlm"
@@ -91,7 +109,8 @@ class PointVLM(PreTrainedModel):
         if not config.feature_channels or len(config.feature_channels) != len(config.strides):
             raise ValueError("PointVLMConfig.feature_channels must give the channels of every stride")
         self.vision = MultiScaleBackbone(config.vision_config, config.backbone_kind, list(config.strides),
-                                         config.vit_layer)
+                                         config.vit_layer, config.neck_dim, len(config.dense_categories),
+                                         len(config.dense_parts))
         c_tok = config.feature_channels[list(config.strides).index(config.token_stride)]
         d = config.lm_hidden_size
         self.projector = nn.Sequential(nn.Linear(c_tok, d), nn.GELU(), nn.Linear(d, d))
@@ -107,20 +126,37 @@ class PointVLM(PreTrainedModel):
     # ---- inputs -------------------------------------------------------------------------------------------
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 or [0,1] float images (B, 3, H, W) at `config.image_size` -> normalised pixel values."""
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-        mean = torch.tensor(self.config.image_mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.config.image_std, device=x.device).view(1, 3, 1, 1)
-        return ((x - mean) / std).to(self.dtype)
+        return normalize_images(images, self.config.image_mean, self.config.image_std, self.dtype)
 
-    def encode_image(self, pixel_values: torch.Tensor) -> ImageFeatures:
-        maps = self.vision(pixel_values)
+    @property
+    def has_dense_heads(self) -> bool:
+        return self.vision.heads is not None
+
+    def vision_features(self, images: torch.Tensor, with_category: bool = False) -> VisionFeatures:
+        """The tower's features of uint8 (or [0, 1]) images at `config.image_size`; `with_category` also runs
+        the dense category head (a tower pretrained by pretrain-vision)."""
+        x = self.normalize(images)
+        if with_category:
+            if not self.has_dense_heads:
+                raise ValueError("this base's vision tower has no dense heads: the 'object' attention mask needs "
+                                 "a tower pretrained by pretrain-vision (init_models.tiny.pretrained_vision)")
+            dense = self.vision.dense(x)
+            return VisionFeatures(dense.maps, dense.category_logits)
+        return VisionFeatures(self.vision(x))
+
+    def image_tokens(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """The LM's image tokens (B, N, D_lm): the token-stride map, projected, plus 2-D position sinusoids."""
         tok_map = maps[list(self.config.strides).index(self.config.token_stride)]
         b, c, h, w = tok_map.shape
         tokens = self.projector(tok_map.flatten(2).transpose(1, 2))
         if self.config.image_pos_embed:
             pos = sinusoid_2d(grid_centres(h, w, tokens.device), tokens.shape[-1]).to(tokens.dtype)
             tokens = tokens + pos.unsqueeze(0)
-        return ImageFeatures(maps=maps, tokens=tokens)
+        return tokens
+
+    def encode_image(self, pixel_values: torch.Tensor) -> ImageFeatures:
+        maps = self.vision(pixel_values)
+        return ImageFeatures(maps=maps, tokens=self.image_tokens(maps))
 
     def embed(
         self,

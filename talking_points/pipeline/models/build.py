@@ -7,13 +7,14 @@ from enum import Enum
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from transformers import AutoTokenizer, LlamaConfig, MobileNetV2Config, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, LlamaConfig, PreTrainedTokenizerBase
 
 from talking_points.pipeline.models.base import PointVLM, PointVLMConfig
 from talking_points.pipeline.models.tokenizer import add_special_tokens, special_token_ids, train_bpe
+from talking_points.pipeline.models.tower import TowerSpec, build_tower, load_tower, mobilenet_config
 from talking_points.pipeline.models.vision import BackboneKind, MultiScaleBackbone, load_torchvision_mobilenet_v2
 
-__all__ = ["VisionInit", "TinyBaseConfig", "build_tiny_base", "convert_llava", "token_id_fields"]
+__all__ = ["VisionInit", "TinyBaseConfig", "build_tiny_base", "convert_llava", "init_tower", "token_id_fields"]
 
 
 class VisionInit(str, Enum):
@@ -45,6 +46,10 @@ class TinyBaseConfig(BaseModel):
     token_stride: int = 16
     vision_init: VisionInit = VisionInit.imagenet
     depth_multiplier: float = Field(1.0, gt=0)
+    neck_dim: int = Field(0, ge=0, description="width of the pixel decoder (FPN) over the MobileNetV2 maps; "
+                          "0: the raw MobileNetV2 maps. pretrain-vision needs one (it trains it)")
+    pretrained_vision: str | None = Field(None, description="folder of a tower written by pretrain-vision "
+                                          "(its weights replace vision_init's; its size must be image_size)")
     vocab_size: int = Field(1024, ge=300, description="BPE vocabulary trained on the training descriptions")
     lm: TinyLMConfig = TinyLMConfig()
 
@@ -57,7 +62,31 @@ class TinyBaseConfig(BaseModel):
                 raise ValueError(f"image_size {self.image_size} must be divisible by every stride ({s})")
         if self.vision_init is VisionInit.imagenet and self.depth_multiplier != 1.0:
             raise ValueError("vision_init 'imagenet' needs depth_multiplier 1.0 (the shipped weights' width)")
+        if self.pretrained_vision and not self.neck_dim:
+            raise ValueError("pretrained_vision needs neck_dim > 0 (the pretrained tower has a pixel decoder)")
         return self
+
+
+def init_tower(cfg: TinyBaseConfig, categories: list[str], parts: list[str]) -> tuple[MultiScaleBackbone, TowerSpec]:
+    """The tiny tower before dense pretraining: MobileNetV2 (ImageNet or random) + pixel decoder + dense heads
+    for the given classes, at cfg.image_size."""
+    if not cfg.neck_dim:
+        raise ValueError("init_models.tiny.neck_dim must be > 0 to pretrain the vision tower (its pixel decoder)")
+    spec = TowerSpec(vision_config=mobilenet_config(cfg.depth_multiplier).to_dict(), neck_dim=cfg.neck_dim,
+                     image_size=tuple(cfg.image_size), categories=list(categories), parts=list(parts),
+                     vision_init=cfg.vision_init.value)
+    tower = build_tower(spec, [min(cfg.strides)])
+    _init_backbone(tower, cfg.vision_init)
+    return tower, spec
+
+
+def _init_backbone(tower: MultiScaleBackbone, init: VisionInit) -> None:
+    if init is VisionInit.imagenet:
+        load_torchvision_mobilenet_v2(tower.model)
+    elif init is VisionInit.scratch:
+        pass
+    else:
+        raise ValueError(f"unknown vision_init {init!r}")
 
 
 def token_id_fields(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
@@ -73,11 +102,22 @@ def token_id_fields(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
 
 
 def build_tiny_base(texts: Iterable[str], cfg: TinyBaseConfig, seed: int = 0) -> tuple[PointVLM, PreTrainedTokenizerBase]:
-    """Tokenizer trained on `texts`, MobileNetV2 backbone, a small Llama; untrained LM, random projector."""
+    """Tokenizer trained on `texts`, MobileNetV2 backbone (with the pretrained tower of
+    `cfg.pretrained_vision` if given), a small Llama; untrained LM, random projector."""
     torch.manual_seed(seed)
     tok = train_bpe(texts, vocab_size=cfg.vocab_size)
-    vision = MobileNetV2Config(tf_padding=False, layer_norm_eps=1e-5, depth_multiplier=cfg.depth_multiplier)
-    channels = MultiScaleBackbone(vision, BackboneKind.cnn, cfg.strides).channels(tuple(cfg.image_size))
+    vision = mobilenet_config(cfg.depth_multiplier)
+    tower, spec = (load_tower(cfg.pretrained_vision, cfg.strides) if cfg.pretrained_vision else (None, None))
+    if spec is not None:
+        if tuple(spec.image_size) != tuple(cfg.image_size) or spec.neck_dim != cfg.neck_dim \
+                or spec.vision_config.get("depth_multiplier") != cfg.depth_multiplier:
+            raise ValueError(f"{cfg.pretrained_vision}: the tower was trained with image_size {list(spec.image_size)}, "
+                             f"neck_dim {spec.neck_dim}, depth_multiplier {spec.vision_config.get('depth_multiplier')}; "
+                             f"init_models.tiny asks for {list(cfg.image_size)}, {cfg.neck_dim}, {cfg.depth_multiplier} "
+                             "(rerun pretrain-vision)")
+    categories, parts = (spec.categories, spec.parts) if spec else ([], [])
+    channels = MultiScaleBackbone(vision, BackboneKind.cnn, cfg.strides, neck_dim=cfg.neck_dim).channels(
+        tuple(cfg.image_size))
     text = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=cfg.lm.hidden_size,
@@ -100,15 +140,16 @@ def build_tiny_base(texts: Iterable[str], cfg: TinyBaseConfig, seed: int = 0) ->
         token_stride=cfg.token_stride,
         image_size=list(cfg.image_size),
         image_pos_embed=True,
+        neck_dim=cfg.neck_dim,
+        dense_categories=list(categories),
+        dense_parts=list(parts),
         **token_id_fields(tok),
     )
     vlm = PointVLM(config)
-    if cfg.vision_init is VisionInit.imagenet:
-        load_torchvision_mobilenet_v2(vlm.vision.model)
-    elif cfg.vision_init is VisionInit.scratch:
-        pass
+    if tower is not None:
+        vlm.vision.load_state_dict(tower.state_dict(), strict=True)
     else:
-        raise ValueError(f"unknown vision_init {cfg.vision_init!r}")
+        _init_backbone(vlm.vision, cfg.vision_init)
     return vlm, tok
 
 

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm
-from talking_points.pipeline.models.base import PointVLM
-from talking_points.pipeline.models.point_decoder import PointDecoderConfig, PointQueryDecoder
+from talking_points.pipeline.models.base import PointVLM, VisionFeatures
+from talking_points.pipeline.models.point_decoder import AttentionMask, PointDecoderConfig, PointQueryDecoder
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.prompts import IGNORE, position_ids
 
@@ -47,20 +47,32 @@ class PointDescriptor(PointModel):
         vlm.vision.requires_grad_(cfg.train_vision)
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
 
-    def embed_prompt(self, images: torch.Tensor, points: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    @property
+    def needs_category(self) -> bool:
+        """Whether the decoder reads the tower's category logits (the `object` attention mask)."""
+        return self.cfg.decoder.attention_mask is AttentionMask.object
+
+    def vision_features(self, images: torch.Tensor) -> VisionFeatures:
+        return self.vlm.vision_features(images, with_category=self.needs_category)
+
+    def embed_prompt(self, images: torch.Tensor | None, points: torch.Tensor, input_ids: torch.Tensor,
+                     vision: VisionFeatures | None = None) -> torch.Tensor:
         """Input embeddings with the image tokens and the point features in place.
 
-        images: (B, 3, H, W) uint8 (or floats in [0, 1]) at the base's image size; points: (B, 2) normalised.
+        images: (B, 3, H, W) uint8 (or floats in [0, 1]) at the base's image size, or `vision`: their
+        precomputed features (a frozen tower); points: (B, 2) normalised.
         """
-        feats = self.vlm.encode_image(self.vlm.normalize(images))
-        kp, region = self.decoder(feats.maps, points)
+        if vision is None:
+            vision = self.vision_features(images)
+        kp, region = self.decoder(vision.maps, points, vision.category_logits)
         c = self.vlm.config
         return self.vlm.embed(
-            input_ids, feats.tokens, {c.kpt_token_id: self.kpt_proj(kp), c.region_token_id: self.region_proj(region)}
+            input_ids, self.vlm.image_tokens(vision.maps),
+            {c.kpt_token_id: self.kpt_proj(kp), c.region_token_id: self.region_proj(region)},
         )
 
-    def forward(self, images, points, input_ids, attention_mask, labels=None):
-        embeds = self.embed_prompt(images, points, input_ids)
+    def forward(self, images, points, input_ids, attention_mask, labels=None, vision=None):
+        embeds = self.embed_prompt(images, points, input_ids, vision)
         return self.vlm.lm(
             inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
             labels=labels,

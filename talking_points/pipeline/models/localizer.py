@@ -12,7 +12,7 @@ from pydantic import Field
 from torch import nn
 
 from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm, base_lm, decoder_of
-from talking_points.pipeline.models.base import PointVLM
+from talking_points.pipeline.models.base import PointVLM, VisionFeatures
 from talking_points.pipeline.models.descriptor import mlp
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.prompts import position_ids, seg_positions
@@ -44,10 +44,18 @@ class PointLocalizer(PointModel):
         # the localizer reads hidden states, never the LM's output head: keep it out of the trainable set
         base_lm(vlm.lm).get_output_embeddings().requires_grad_(False)
 
-    def forward(self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Predicted normalised (x, y) per row, (B, 2) in (0, 1); images as in `PointDescriptor.embed_prompt`."""
-        feats = self.vlm.encode_image(self.vlm.normalize(images))
-        embeds = self.vlm.embed(input_ids, feats.tokens)
+    needs_category = False
+
+    def vision_features(self, images: torch.Tensor) -> VisionFeatures:
+        return self.vlm.vision_features(images)
+
+    def forward(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                vision: VisionFeatures | None = None) -> torch.Tensor:
+        """Predicted normalised (x, y) per row, (B, 2) in (0, 1); images (or `vision`) as in
+        `PointDescriptor.embed_prompt`."""
+        if vision is None:
+            vision = self.vision_features(images)
+        embeds = self.vlm.embed(input_ids, self.vlm.image_tokens(vision.maps))
         hidden = decoder_of(self.vlm.lm)(
             inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids(attention_mask)
         ).last_hidden_state

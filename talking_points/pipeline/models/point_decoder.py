@@ -5,6 +5,10 @@ A point query = learnable content embeddings + a positional embedding of the poi
 image features under a fixed Gaussian boolean attention mask centred at the point, then self-attend among
 the queries, then apply an FFN. The output tokens are the "keypoint feature"; the positional query is the
 "region feature".
+
+Attention masks (`AttentionMask`): `gaussian` (the paper's design), `object` (the paper's "w/o Gaussian mask"
+ablation as OMG-LLaVA does it: the point prompt selects the object the tower segments at the point and the
+query attends within that object's mask) and `none` (every key).
 """
 
 from __future__ import annotations
@@ -13,17 +17,20 @@ import math
 from enum import Enum
 
 import torch
+import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 
-__all__ = ["AttentionMask", "PointDecoderConfig", "PointQueryDecoder", "gaussian_key_mask"]
+__all__ = ["AttentionMask", "PointDecoderConfig", "PointQueryDecoder", "gaussian_key_mask", "object_key_mask",
+           "object_mask_at"]
 
 
 class AttentionMask(str, Enum):
     gaussian = "gaussian"  # keys near the point only (the paper's design)
-    none = "none"  # every key (the paper's "w/o Gaussian mask" ablation)
+    object = "object"  # keys inside the object the tower segments at the point (OMG-LLaVA's point prompt)
+    none = "none"  # every key
 
 
 class PointDecoderConfig(BaseModel):
@@ -59,6 +66,44 @@ def gaussian_key_mask(points: torch.Tensor, key_xy: list[torch.Tensor], sigma: f
     return torch.cat(allowed, dim=1)
 
 
+def object_mask_at(category_logits: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(B, h, w) bool: the object the tower segments at each point, on the logits' grid.
+
+    The point's category is the most likely non-background class of the logits sampled at the point
+    (bilinear); the mask is the 8-connected region of cells predicted as that class that holds the point's
+    cell, and always holds that cell (a point the tower calls background still gets its own cell).
+    """
+    b, _, h, w = category_logits.shape
+    grid = (points.float() * 2 - 1).view(b, 1, 1, 2)
+    at = F.grid_sample(category_logits.float(), grid, mode="bilinear", align_corners=False).flatten(1)  # (B, C)
+    cls = at[:, 1:].argmax(dim=1) + 1
+    same = category_logits.argmax(dim=1) == cls.view(b, 1, 1)
+    col = (points[:, 0].float() * w).long().clamp(0, w - 1)
+    row = (points[:, 1].float() * h).long().clamp(0, h - 1)
+    seed = torch.zeros(b, h, w, dtype=torch.bool, device=category_logits.device)
+    seed[torch.arange(b), row, col] = True
+    region, allowed = seed, same | seed
+    for _ in range(h * w):  # flood fill; stops when the region stops growing (about the object's diameter)
+        grown = F.max_pool2d(region.float().unsqueeze(1), 3, stride=1, padding=1).squeeze(1).bool() & allowed
+        if torch.equal(grown, region):
+            break
+        region = grown
+    return region
+
+
+def object_key_mask(object_mask: torch.Tensor, key_shapes: list[tuple[int, int]]) -> torch.Tensor:
+    """Boolean (B, S) over the keys of every scale concatenated: True for a key whose cell overlaps the
+    object mask (B, h, w). Every scale's grid must divide the mask's grid; the point's own cell is in the mask,
+    so every row allows at least the key holding the point at every scale."""
+    m = object_mask.float().unsqueeze(1)
+    allowed = []
+    for kh, kw in key_shapes:
+        if m.shape[-2] % kh or m.shape[-1] % kw:
+            raise ValueError(f"key grid {kh}x{kw} does not divide the object mask's {tuple(m.shape[-2:])}")
+        allowed.append(F.adaptive_max_pool2d(m, (kh, kw)).flatten(1).bool())
+    return torch.cat(allowed, dim=1)
+
+
 class _Layer(nn.Module):
     def __init__(self, cfg: PointDecoderConfig):
         super().__init__()
@@ -90,8 +135,10 @@ class PointQueryDecoder(nn.Module):
         self.layers = nn.ModuleList(_Layer(cfg) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(d)
 
-    def forward(self, maps: list[torch.Tensor], points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """maps: per-scale (B, C_s, H_s, W_s); points: (B, 2) normalised (x, y).
+    def forward(self, maps: list[torch.Tensor], points: torch.Tensor,
+                category_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """maps: per-scale (B, C_s, H_s, W_s); points: (B, 2) normalised (x, y); category_logits: the tower's
+        (B, C, h, w) dense category logits, needed by the `object` mask.
 
         Returns (keypoint feature (B, queries, dim), region feature (B, 1, dim)).
         """
@@ -107,14 +154,22 @@ class PointQueryDecoder(nn.Module):
         region = self.pos_proj(sinusoid_2d(points, d).to(keys.dtype)).unsqueeze(1)  # (B, 1, d)
         q = self.content.unsqueeze(0).expand(b, -1, -1).to(keys.dtype)
         q_pos = region.expand(-1, self.cfg.queries, -1)
-        if self.cfg.attention_mask is AttentionMask.gaussian:
+        mode = self.cfg.attention_mask
+        if mode is AttentionMask.gaussian:
             allowed = gaussian_key_mask(points.float(), key_xy, self.cfg.sigma, self.cfg.threshold)
+        elif mode is AttentionMask.object:
+            if category_logits is None:
+                raise ValueError("attention_mask 'object' needs the tower's category logits")
+            allowed = object_key_mask(object_mask_at(category_logits, points),
+                                      [tuple(m.shape[-2:]) for m in maps])
+        elif mode is AttentionMask.none:
+            allowed = None
+        else:
+            raise ValueError(f"unknown attention_mask {mode!r}")
+        block = None
+        if allowed is not None:
             block = (~allowed)[:, None, None, :].expand(-1, self.cfg.heads, self.cfg.queries, -1)
             block = block.reshape(b * self.cfg.heads, self.cfg.queries, -1)
-        elif self.cfg.attention_mask is AttentionMask.none:
-            block = None
-        else:
-            raise ValueError(f"unknown attention_mask {self.cfg.attention_mask!r}")
         for layer in self.layers:
             q = layer(q, q_pos, keys, key_pos, block)
         return self.norm(q), region

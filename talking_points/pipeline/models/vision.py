@@ -9,11 +9,17 @@ tokens for the LM come from one of them.
   `load_torchvision_mobilenet_v2`).
 * `vit`: CLIP / SigLIP-style vision transformers (the towers of LLaVA-family checkpoints): patch tokens of one
   layer reshaped to a grid; coarser strides by average pooling that grid.
+
+A `cnn` backbone may carry a pixel decoder (`neck_dim` > 0, `pixel_decoder.PixelDecoder`): the returned maps
+are then the decoder's fused levels (a stride between levels is a level average-pooled), and with label
+counts it also carries the dense category / part heads that `pretrain-vision` trains (`dense`).
 """
 
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import dataclass
 from enum import Enum
 
 import torch
@@ -21,7 +27,18 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, PreTrainedConfig
 
-__all__ = ["BackboneKind", "MultiScaleBackbone", "load_torchvision_mobilenet_v2", "mobilenet_v2_weights_path"]
+from talking_points.pipeline.models.pixel_decoder import DenseHeads, PixelDecoder, level_for_stride
+
+__all__ = ["BackboneKind", "DenseOutput", "MultiScaleBackbone", "load_torchvision_mobilenet_v2",
+           "mobilenet_v2_weights_path", "normalize_images"]
+
+
+def normalize_images(images: torch.Tensor, mean, std, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 or [0, 1] float images (B, 3, H, W) -> (x - mean) / std per channel, as `dtype`."""
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
+    return ((x - m) / s).to(dtype)
 
 
 class BackboneKind(str, Enum):
@@ -29,20 +46,40 @@ class BackboneKind(str, Enum):
     vit = "vit"
 
 
+@dataclass
+class DenseOutput:
+    maps: list[torch.Tensor]  # per requested stride (B, C, H_s, W_s)
+    category_logits: torch.Tensor  # (B, n_categories + 1, H/4, W/4), class 0 = background
+    part_logits: torch.Tensor  # (B, n_parts + 1, H/4, W/4)
+
+
 class MultiScaleBackbone(nn.Module):
     """Wraps a transformers vision model; `forward` returns one feature map per stride in `strides`."""
 
-    def __init__(self, config: PreTrainedConfig, kind: BackboneKind, strides: list[int], vit_layer: int = -2):
+    def __init__(self, config: PreTrainedConfig, kind: BackboneKind, strides: list[int], vit_layer: int = -2,
+                 neck_dim: int = 0, n_categories: int = 0, n_parts: int = 0):
         super().__init__()
         self.kind = BackboneKind(kind)
         self.strides = list(strides)
         self.vit_layer = vit_layer
         self.model = AutoModel.from_config(config)
+        self.neck = self.heads = None
         if self.kind is BackboneKind.vit:
+            if neck_dim:
+                raise ValueError("a pixel decoder (neck_dim) is only built on cnn backbones")
             self.patch = int(config.patch_size)
             for s in self.strides:
                 if s % self.patch:
                     raise ValueError(f"vit backbone: stride {s} is not a multiple of the patch size {self.patch}")
+        elif neck_dim:
+            with torch.no_grad():
+                native = self._native_maps(torch.zeros(1, 3, 64, 64), include_last=False)
+            self.levels = sorted(native)
+            self.neck = PixelDecoder([native[s].shape[1] for s in self.levels], self.levels, neck_dim)
+            for s in self.strides:
+                level_for_stride(s, self.levels)  # raises for a stride no level can give
+            if n_categories or n_parts:
+                self.heads = DenseHeads(neck_dim, n_categories, n_parts)
 
     def channels(self, image_size: tuple[int, int]) -> list[int]:
         """Channels of each returned map, found by a dry run (no grad) at `image_size`."""
@@ -71,15 +108,50 @@ class MultiScaleBackbone(nn.Module):
             self.train(was)
         return [p for p, g in zip(params, grads) if g is not None]
 
+    def _native_maps(self, pixel_values: torch.Tensor, include_last: bool = True) -> dict[int, torch.Tensor]:
+        """The cnn's maps by stride: the last hidden state of each resolution (the most processed one).
+        Without `include_last`, MobileNetV2's closing 1x1 convolution (and pooler) is not run."""
+        h = pixel_values.shape[-2]
+        if include_last or not hasattr(self.model, "conv_stem"):
+            out = self.model(pixel_values=pixel_values, output_hidden_states=True)
+            maps = list(out.hidden_states)
+            if include_last and hasattr(out, "last_hidden_state") and out.last_hidden_state.ndim == 4:
+                maps.append(out.last_hidden_state)
+        else:  # MobileNetV2Model.forward without its head
+            x, maps = self.model.conv_stem(pixel_values), []
+            for layer in self.model.layer:
+                x = layer(x)
+                maps.append(x)
+        # strides are powers of two; a size that is not a multiple (144 px at stride 32: 5 rows) rounds up
+        return {2 ** round(math.log2(h / m.shape[-2])): m for m in maps}
+
+    def _pyramid(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
+        """The pixel decoder's levels (finest first); the backbone's 1x1 head conv is not used."""
+        native = self._native_maps(pixel_values, include_last=False)
+        return self.neck([native[s] for s in self.levels])
+
+    def _select(self, pyramid: list[torch.Tensor]) -> list[torch.Tensor]:
+        maps = []
+        for s in self.strides:
+            i = level_for_stride(s, self.levels)
+            k = s // self.levels[i]
+            maps.append(pyramid[i] if k == 1 else F.avg_pool2d(pyramid[i], k))
+        return maps
+
+    def dense(self, pixel_values: torch.Tensor) -> DenseOutput:
+        """The maps at `strides` and the dense heads' logits at the finest level (needs the heads)."""
+        if self.heads is None:
+            raise ValueError("this vision tower has no dense heads (built without labels)")
+        pyramid = self._pyramid(pixel_values)
+        category, part = self.heads(pyramid[0])
+        return DenseOutput(maps=self._select(pyramid), category_logits=category, part_logits=part)
+
     def forward(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
         h, w = pixel_values.shape[-2:]
-        if self.kind is BackboneKind.cnn:
-            out = self.model(pixel_values=pixel_values, output_hidden_states=True)
-            by_stride: dict[int, torch.Tensor] = {}
-            for hs in out.hidden_states:  # the last map of each resolution is the most processed one
-                by_stride[round(h / hs.shape[-2])] = hs
-            if hasattr(out, "last_hidden_state") and out.last_hidden_state.ndim == 4:
-                by_stride[round(h / out.last_hidden_state.shape[-2])] = out.last_hidden_state
+        if self.kind is BackboneKind.cnn and self.neck is not None:
+            return self._select(self._pyramid(pixel_values))
+        elif self.kind is BackboneKind.cnn:
+            by_stride = self._native_maps(pixel_values)
             missing = [s for s in self.strides if s not in by_stride]
             if missing:
                 raise ValueError(f"cnn backbone has no feature map at stride(s) {missing}; has {sorted(by_stride)}")

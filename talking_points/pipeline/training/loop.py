@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import send_to_device, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -137,7 +137,7 @@ def fit(
     stream = batches()
     for step in track(range(step, total), description, total=total - step, unit="step"):
         for _ in range(cfg.grad_accum):
-            batch = next(stream)
+            batch = send_to_device(next(stream), acc.device)
             with acc.accumulate(model):
                 loss, metrics = step_fn(model, batch)
                 acc.backward(loss)

@@ -8,10 +8,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from talking_points.pipeline.models.base import VisionFeatures
 from talking_points.pipeline.models.prompts import PromptFormat
 from talking_points.pipeline.training.data import stack
 
-__all__ = ["descriptor_collate", "descriptor_step", "localizer_collate", "localizer_step", "lm_collate", "lm_step"]
+__all__ = ["batch_vision", "descriptor_collate", "descriptor_step", "localizer_collate", "localizer_step",
+           "lm_collate", "lm_step"]
+
+
+def batch_vision(batch: dict, dtype: torch.dtype = torch.float32) -> VisionFeatures | None:
+    """The cached tower features of a batch (`PointSamples.cache_vision`), or None (the model runs the tower)."""
+    if "vision_maps" not in batch:
+        return None
+    return VisionFeatures(list(batch["vision_maps"]), batch.get("vision_category")).to(dtype)
 
 
 def descriptor_collate(fmt: PromptFormat, text_column: str = "description") -> Callable[[list[dict]], dict]:
@@ -26,7 +35,8 @@ def descriptor_collate(fmt: PromptFormat, text_column: str = "description") -> C
 
 def descriptor_step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
     """Standard LM loss on the description tokens."""
-    out = model(batch["image"], batch["point"], batch["input_ids"], batch["attention_mask"], batch["labels"])
+    out = model(batch["image"], batch["point"], batch["input_ids"], batch["attention_mask"], batch["labels"],
+                vision=batch_vision(batch))
     return out.loss, {}
 
 
@@ -42,7 +52,7 @@ def localizer_collate(fmt: PromptFormat, text_column: str = "description") -> Ca
 
 def localizer_step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
     """MSE between the predicted and the true normalised point; also reports the mean pixel-free distance."""
-    pred = model(batch["image"], batch["input_ids"], batch["attention_mask"])
+    pred = model(batch["image"], batch["input_ids"], batch["attention_mask"], vision=batch_vision(batch))
     target = batch["point"].to(pred.dtype)
     loss = F.mse_loss(pred, target)
     dist = (pred.detach() - target).norm(dim=-1)

@@ -1,0 +1,32 @@
+"""The `pretrain_vision` params section."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from talking_points.pipeline.training.config import TrainConfig
+
+__all__ = ["PretrainVisionConfig", "DenseLossConfig"]
+
+
+class DenseLossConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: float = Field(1.0, ge=0, description="weight of the per-pixel object-category cross-entropy")
+    part: float = Field(1.0, ge=0, description="weight of the per-pixel part cross-entropy")
+    class_balance: float = Field(0.5, ge=0, le=1, description="class weights ∝ pixel frequency^-class_balance "
+                                 "(0: plain cross-entropy; small parts such as ears and beaks need weight, "
+                                 "since keypoints are spread over parts, not over pixels)")
+
+
+class PretrainVisionConfig(BaseModel):
+    """Dense pretraining of the tiny tower (architecture: `init_models.tiny`: image_size, vision_init,
+    depth_multiplier, neck_dim). Only the train split's images are read for training."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="false: write no tower (a LLaVA base keeps its own vision tower)")
+    train: TrainConfig = TrainConfig(epochs=4, batch_size=16, lr=2e-3, weight_decay=1e-4, warmup_ratio=0.05)
+    loss: DenseLossConfig = DenseLossConfig()
+    hflip: bool = Field(True, description="flip half of each batch left-right (the labels carry no side)")
+    eval_batch_size: int = Field(64, ge=1)

@@ -1,0 +1,64 @@
+"""Pretraining the tiny tower end to end: label maps of the train split's images, dense training, measurement
+on the test split's images and keypoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from talking_points.pipeline.keypoints.mine import IngestedSource
+from talking_points.pipeline.models.build import TinyBaseConfig, init_tower
+from talking_points.pipeline.models.tower import TowerSpec
+from talking_points.pipeline.models.vision import MultiScaleBackbone
+from talking_points.pipeline.training.loop import fit
+from talking_points.pipeline.vision_pretraining.config import PretrainVisionConfig
+from talking_points.pipeline.vision_pretraining.data import DenseImages, dense_images
+from talking_points.pipeline.vision_pretraining.labels import LabelSet
+from talking_points.pipeline.vision_pretraining.metrics import evaluate_tower
+from talking_points.pipeline.vision_pretraining.train import DenseTower, class_weights, dense_collate, dense_step
+
+__all__ = ["PretrainResult", "split_images", "pretrain_tower"]
+
+
+@dataclass
+class PretrainResult:
+    tower: MultiScaleBackbone
+    spec: TowerSpec
+    metrics: dict  # evaluate_tower on the test images
+    history: list[dict]
+    train_image_ids: list[str]  # every image the training saw (for the no-test-image check)
+    steps: int
+
+
+def split_images(sources: list[IngestedSource], image_ids: set[str]) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                              pd.DataFrame]:
+    """The image, object and part rows of the given image ids, over all sources."""
+    images = pd.concat([s.images[s.images["image_id"].isin(image_ids)] for s in sources], ignore_index=True)
+    objects = pd.concat([s.objects[s.objects["image_id"].isin(image_ids)] for s in sources], ignore_index=True)
+    parts = pd.concat([s.parts[s.parts["image_id"].isin(image_ids)] for s in sources], ignore_index=True)
+    return images, objects, parts
+
+
+def pretrain_tower(sources: list[IngestedSource], train: pd.DataFrame, test: pd.DataFrame, tiny: TinyBaseConfig,
+                   cfg: PretrainVisionConfig, checkpoint_dir: str | Path, live_dir: str | Path | None = None,
+                   ) -> PretrainResult:
+    """Train the tower on the images of the `train` split (samples table) only and measure it on those of
+    `test` (its keypoints: category and part at the exact point). The label set is the training images'."""
+    size = tuple(tiny.image_size)
+    tr_images, tr_objects, tr_parts = split_images(sources, set(train["image_id"]))
+    labels = LabelSet.from_tables(tr_objects, tr_parts)
+    data: DenseImages = dense_images(tr_images, tr_objects, tr_parts, labels, size, progress="label maps (train)")
+    tower, spec = init_tower(tiny, list(labels.categories), list(labels.parts))
+    model = DenseTower(tower, spec)
+    step = dense_step(cfg.loss, cfg.hflip,
+                      class_weights(data.categories, len(labels.categories) + 1, cfg.loss.class_balance),
+                      class_weights(data.parts, len(labels.parts) + 1, cfg.loss.class_balance))
+    result = fit(model, step, data, dense_collate, cfg.train, checkpoint_dir, live_dir, description="pretrain vision")
+    te_images, te_objects, te_parts = split_images(sources, set(test["image_id"]))
+    held_out = dense_images(te_images, te_objects, te_parts, labels, size, progress="label maps (test)")
+    metrics = evaluate_tower(model, held_out, test, labels, cfg.eval_batch_size)
+    tower.eval()
+    return PretrainResult(tower=tower, spec=spec, metrics=metrics, history=result.history,
+                          train_image_ids=list(data.image_ids), steps=result.steps)
