@@ -80,8 +80,10 @@ def findings(summary: pd.DataFrame) -> list[dict]:
     for base in ("template", "object_level"):
         check(f"{base} baseline at least 15 points below TP", ["tp", base], g("tp") - g(base) >= 15,
               f"TP {g('tp'):.1f} vs {base} {g(base):.1f}")
-    check("w/o Gaussian mask below TP", ["tp", "no_gaussian"], g("no_gaussian") < g("tp"),
-          f"TP {g('tp'):.1f} vs w/o Gaussian {g('no_gaussian'):.1f}")
+    check("w/o Gaussian mask (object mask) below TP", ["tp", "object_mask"], g("object_mask") < g("tp"),
+          f"TP {g('tp'):.1f} vs object mask {g('object_mask'):.1f}")
+    check("w/o any attention mask below TP", ["tp", "no_gaussian"], g("no_gaussian") < g("tp"),
+          f"TP {g('tp'):.1f} vs no mask {g('no_gaussian'):.1f}")
     check("w/o LLM adaptation below the adapted localizer", ["gt", "frozen_lm"], g("frozen_lm") < g("gt"),
           f"adapted {g('gt'):.1f} vs frozen {g('frozen_lm'):.1f}")
     chance = max((g(r) for r in ("centre", "uniform") if r in m), default=None)

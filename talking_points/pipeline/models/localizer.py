@@ -1,11 +1,19 @@
 """The Point Localizer: image + description -> pixel (paper §3.3).
 
 One forward pass over "<image>\\nPlease segment region1: {description}\\n<p> keypoint </p> <SEG>"; the last
-layer's hidden state at `<SEG>` goes through a text-to-vision projection and an MLP (512-128-2 in the paper)
-and a sigmoid: normalised (x, y). Trained with MSE.
+layer's hidden state at `<SEG>` goes through a text-to-vision projection, then one of two heads
+(`LocalizerHead`), each giving normalised (x, y) and trained with MSE:
+
+* `regression` (the paper's): an MLP (512-128-2 in the paper) and a sigmoid;
+* `heatmap`: the projected `<SEG>` state is matched against the tower's fine map (a projection of every cell's
+  feature plus its 2-D position) as a query, a softmax over the cells gives a heat map, and the point is its
+  expectation (soft-argmax). The way OMG-LLaVA's `[SEG]` token reads the pixel decoder's features for masks;
+  it lets a small LM point at a part it can name without regressing coordinates from a handful of tokens.
 """
 
 from __future__ import annotations
+
+from enum import Enum
 
 import torch
 from pydantic import Field
@@ -15,14 +23,27 @@ from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_
 from talking_points.pipeline.models.base import PointVLM, VisionFeatures
 from talking_points.pipeline.models.descriptor import mlp
 from talking_points.pipeline.models.point_model import PointModel
+from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 from talking_points.pipeline.models.prompts import position_ids, seg_positions
 
-__all__ = ["LocalizerConfig", "PointLocalizer"]
+__all__ = ["LocalizerConfig", "LocalizerHead", "PointLocalizer", "soft_argmax"]
+
+
+class LocalizerHead(str, Enum):
+    regression = "regression"  # MLP + sigmoid on the projected <SEG> state (the paper's)
+    heatmap = "heatmap"  # the projected <SEG> state as a query over the tower's fine map, soft-argmax
 
 
 class LocalizerConfig(PointModelSettings):
-    proj_dim: int = Field(256, ge=2, description="output of the text-to-vision projection")
-    head_dims: list[int] = Field([512, 128], description="hidden sizes of the MLP before the 2 outputs")
+    proj_dim: int = Field(256, ge=4, description="output of the text-to-vision projection (heatmap: divisible by 4)")
+    head: LocalizerHead = LocalizerHead.regression
+    head_dims: list[int] = Field([512, 128], description="regression: hidden sizes of the MLP before the 2 outputs")
+    heatmap_stride: int = Field(8, ge=1, description="heatmap: which of the base's strides the query reads")
+
+
+def soft_argmax(logits: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Expected (x, y) (B, 2) under softmax(logits) (B, S) over cells with normalised centres (S, 2)."""
+    return torch.softmax(logits.float(), dim=-1) @ centres.float()
 
 
 class PointLocalizer(PointModel):
@@ -35,10 +56,24 @@ class PointLocalizer(PointModel):
         self.vlm = vlm
         d_lm = vlm.config.lm_hidden_size
         self.text2vision = mlp([d_lm, d_lm, cfg.proj_dim], act=nn.ReLU)
-        self.head = mlp([cfg.proj_dim, *cfg.head_dims, 2], act=nn.ReLU)
+        strides = list(vlm.config.strides)
+        read = [vlm.config.token_stride]
+        if cfg.head is LocalizerHead.regression:
+            self.head = mlp([cfg.proj_dim, *cfg.head_dims, 2], act=nn.ReLU)
+        elif cfg.head is LocalizerHead.heatmap:
+            if cfg.heatmap_stride not in strides:
+                raise ValueError(f"localizer heatmap_stride {cfg.heatmap_stride} is not one of the base's strides "
+                                 f"{strides}")
+            if cfg.proj_dim % 4:
+                raise ValueError(f"localizer proj_dim {cfg.proj_dim} must be divisible by 4 for the heatmap head")
+            self.key_proj = nn.Conv2d(vlm.config.feature_channels[strides.index(cfg.heatmap_stride)], cfg.proj_dim, 1)
+            self.key_pos = nn.Linear(cfg.proj_dim, cfg.proj_dim)
+            read.append(cfg.heatmap_stride)
+        else:
+            raise ValueError(f"unknown localizer head {cfg.head!r}")
         vlm.vision.requires_grad_(False)
-        if cfg.train_vision:  # only the layers below the image tokens' map: the localizer reads nothing else
-            for p in vlm.vision.parameters_feeding(tuple(vlm.config.image_size), [vlm.config.token_stride]):
+        if cfg.train_vision:  # only the layers below the maps the localizer reads
+            for p in vlm.vision.parameters_feeding(tuple(vlm.config.image_size), sorted(set(read))):
                 p.requires_grad_(True)
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
         # the localizer reads hidden states, never the LM's output head: keep it out of the trainable set
@@ -60,5 +95,16 @@ class PointLocalizer(PointModel):
             inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids(attention_mask)
         ).last_hidden_state
         rows = torch.arange(hidden.shape[0], device=hidden.device)
-        seg = hidden[rows, seg_positions(input_ids, self.vlm.config.seg_token_id)]
-        return torch.sigmoid(self.head(self.text2vision(seg)).float())
+        query = self.text2vision(hidden[rows, seg_positions(input_ids, self.vlm.config.seg_token_id)])
+        if self.cfg.head is LocalizerHead.regression:
+            return torch.sigmoid(self.head(query).float())
+        elif self.cfg.head is LocalizerHead.heatmap:
+            fine = vision.maps[list(self.vlm.config.strides).index(self.cfg.heatmap_stride)]
+            h, w = fine.shape[-2:]
+            centres = grid_centres(h, w, fine.device)
+            keys = self.key_proj(fine.to(query.dtype)).flatten(2).transpose(1, 2)  # (B, S, D)
+            keys = keys + self.key_pos(sinusoid_2d(centres, keys.shape[-1]).to(keys.dtype))
+            logits = (keys @ query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5
+            return soft_argmax(logits, centres)
+        else:
+            raise ValueError(f"unknown localizer head {self.cfg.head!r}")

@@ -135,40 +135,60 @@ class PointQueryDecoder(nn.Module):
         self.layers = nn.ModuleList(_Layer(cfg) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(d)
 
+    def allowed_keys(self, maps: list[torch.Tensor], points: torch.Tensor,
+                     category_logits: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Boolean (B, S) over the keys of every scale concatenated (None: every key), per `attention_mask`."""
+        mode = self.cfg.attention_mask
+        if mode is AttentionMask.gaussian:
+            key_xy = [grid_centres(*m.shape[-2:], m.device) for m in maps]
+            return gaussian_key_mask(points.float(), key_xy, self.cfg.sigma, self.cfg.threshold)
+        elif mode is AttentionMask.object:
+            if category_logits is None:
+                raise ValueError("attention_mask 'object' needs the tower's category logits")
+            return object_key_mask(object_mask_at(category_logits, points), [tuple(m.shape[-2:]) for m in maps])
+        elif mode is AttentionMask.none:
+            return None
+        else:
+            raise ValueError(f"unknown attention_mask {mode!r}")
+
     def forward(self, maps: list[torch.Tensor], points: torch.Tensor,
                 category_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """maps: per-scale (B, C_s, H_s, W_s); points: (B, 2) normalised (x, y); category_logits: the tower's
         (B, C, h, w) dense category logits, needed by the `object` mask.
 
+        Only the keys the mask allows are projected and attended: each row gathers its allowed keys (padded to
+        the row with the most, padding blocked), which gives exactly the masked attention over all keys at a
+        fraction of the cost when the mask is local (a Gaussian of small sigma).
+
         Returns (keypoint feature (B, queries, dim), region feature (B, 1, dim)).
         """
         b, d = points.shape[0], self.cfg.dim
-        keys, key_pos, key_xy = [], [], []
+        allowed = self.allowed_keys(maps, points, category_logits)
+        keys, key_pos, valid = [], [], []
+        offset = 0
         for s, (m, proj) in enumerate(zip(maps, self.in_proj)):
             h, w = m.shape[-2:]
-            keys.append(proj(m.flatten(2).transpose(1, 2)))
-            xy = grid_centres(h, w, m.device)
-            key_xy.append(xy)
-            key_pos.append((sinusoid_2d(xy, d) + self.scale_embed[s]).to(keys[-1].dtype).expand(b, -1, -1))
-        keys, key_pos = torch.cat(keys, 1), torch.cat(key_pos, 1)
+            feats = m.flatten(2).transpose(1, 2)  # (B, S_s, C_s)
+            pos = sinusoid_2d(grid_centres(h, w, m.device), d) + self.scale_embed[s]  # (S_s, d)
+            if allowed is None:
+                keys.append(proj(feats))
+                key_pos.append(pos.to(keys[-1].dtype).expand(b, -1, -1))
+                valid.append(torch.ones(b, h * w, dtype=torch.bool, device=m.device))
+            else:
+                ok = allowed[:, offset : offset + h * w]
+                k = int(ok.sum(dim=1).max())
+                idx = torch.sort(ok.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :k]  # (B, k)
+                keys.append(proj(torch.gather(feats, 1, idx.unsqueeze(-1).expand(-1, -1, feats.shape[-1]))))
+                key_pos.append(pos[idx].to(keys[-1].dtype))
+                valid.append(torch.gather(ok, 1, idx))
+            offset += h * w
+        keys, key_pos, valid = torch.cat(keys, 1), torch.cat(key_pos, 1), torch.cat(valid, 1)
         region = self.pos_proj(sinusoid_2d(points, d).to(keys.dtype)).unsqueeze(1)  # (B, 1, d)
         q = self.content.unsqueeze(0).expand(b, -1, -1).to(keys.dtype)
         q_pos = region.expand(-1, self.cfg.queries, -1)
-        mode = self.cfg.attention_mask
-        if mode is AttentionMask.gaussian:
-            allowed = gaussian_key_mask(points.float(), key_xy, self.cfg.sigma, self.cfg.threshold)
-        elif mode is AttentionMask.object:
-            if category_logits is None:
-                raise ValueError("attention_mask 'object' needs the tower's category logits")
-            allowed = object_key_mask(object_mask_at(category_logits, points),
-                                      [tuple(m.shape[-2:]) for m in maps])
-        elif mode is AttentionMask.none:
-            allowed = None
-        else:
-            raise ValueError(f"unknown attention_mask {mode!r}")
         block = None
         if allowed is not None:
-            block = (~allowed)[:, None, None, :].expand(-1, self.cfg.heads, self.cfg.queries, -1)
+            block = (~valid)[:, None, None, :].expand(-1, self.cfg.heads, self.cfg.queries, -1)
             block = block.reshape(b * self.cfg.heads, self.cfg.queries, -1)
         for layer in self.layers:
             q = layer(q, q_pos, keys, key_pos, block)
