@@ -1,0 +1,274 @@
+"""Dense pretraining of the vision tower (pretrain-vision) and what the point models do with it: label maps,
+class weights, learning on generated scenes without reading a test image, the tower inside a base, the frozen
+tower in training, the feature cache, the `object` attention mask and the heatmap localizer head."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from talking_points.pipeline.data import masks
+from talking_points.pipeline.data import partworld as pw
+from talking_points.pipeline.data.ingest import ingest_source
+from talking_points.pipeline.keypoints.mine import IngestedSource
+from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, build_tiny_base
+from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
+from talking_points.pipeline.models.inference import prompt_format
+from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer, soft_argmax
+from talking_points.pipeline.models.point_decoder import (
+    PointDecoderConfig,
+    PointQueryDecoder,
+    object_key_mask,
+    object_mask_at,
+)
+from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
+from talking_points.pipeline.models.tower import load_tower, save_tower
+from talking_points.pipeline.training.config import TrainConfig
+from talking_points.pipeline.training.data import PointSamples
+from talking_points.pipeline.training.steps import descriptor_collate, descriptor_step, localizer_collate, localizer_step
+from talking_points.pipeline.vision_pretraining import pretrain as pretrain_module
+from talking_points.pipeline.vision_pretraining.config import PretrainVisionConfig
+from talking_points.pipeline.vision_pretraining.labels import IGNORE, LabelSet, label_maps
+from talking_points.pipeline.vision_pretraining.train import class_weights
+
+SIZE = (48, 64)
+
+
+def _rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> str:
+    m = np.zeros((h, w), bool)
+    m[y0:y1, x0:x1] = True
+    return masks.encode(m)
+
+
+def test_label_maps_paint_categories_parts_and_ignore_unlabelled_object_pixels():
+    h, w = 20, 30
+    objects = pd.DataFrame({"object_id": ["i#o0", "i#o1"], "image_id": ["i", "i"], "category": ["dog", "car"],
+                            "mask_rle": [_rect(h, w, 2, 10, 2, 12), _rect(h, w, 12, 18, 15, 28)]})
+    parts = pd.DataFrame({"part_id": ["i#o0p0", "i#o1p0"], "object_id": ["i#o0", "i#o1"], "image_id": ["i", "i"],
+                          "part": ["head", "wheels"],
+                          "mask_rle": [_rect(h, w, 2, 6, 2, 12), _rect(h, w, 12, 18, 15, 28)]})
+    labels = LabelSet.from_tables(objects, parts)
+    assert labels.categories == ("car", "dog") and labels.parts == ("head", "wheels")
+    cat, part = label_maps(w, h, objects, parts, labels)
+    assert cat[0, 0] == 0 and part[0, 0] == 0  # background
+    assert cat[4, 5] == labels.category_index("dog") == 2 and part[4, 5] == labels.part_index("head") == 1
+    assert cat[8, 5] == 2 and part[8, 5] == IGNORE  # dog pixel no part covers
+    assert cat[15, 20] == 1 and part[15, 20] == 2
+    assert labels.category_index("zebra") == IGNORE  # unseen in training: not scored
+    small_c, small_p = label_maps(w, h, objects, parts, labels, size=(10, 15))
+    assert small_c.shape == (10, 15) and set(np.unique(small_c)) <= {0, 1, 2}
+
+
+def test_class_weights_favour_rare_classes_and_keep_a_pixel_mean_of_one():
+    maps = np.array([0] * 90 + [1] * 9 + [2] * 1 + [IGNORE] * 50, np.uint8)
+    w = class_weights(maps, 4, balance=0.5)
+    assert w[2] > w[1] > w[0]
+    freq = np.array([0.9, 0.09, 0.01])
+    assert abs(float((w[:3].numpy() * freq).sum()) - 1.0) < 1e-5
+    assert w[3] == w[:3].max()  # absent class: the largest weight
+    assert torch.allclose(class_weights(maps, 4, balance=0.0)[:3], torch.ones(3))
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> IngestedSource:
+    cfg = pw.PartWorldConfig(n_images=64, seed=3, width=SIZE[1], height=SIZE[0], max_instances=2,
+                             categories=["dog", "car", "tree"])
+    folder = tmp_path_factory.mktemp("pw")
+    res = ingest_source("pw", cfg, image_dir=folder)
+    return IngestedSource("pw", folder, res.images, res.objects, res.parts)
+
+
+def _keypoints(src: IngestedSource, image_ids: list[str]) -> pd.DataFrame:
+    """One point per part: the part mask's pixel nearest its median (inside the part)."""
+    rows = []
+    cats = dict(zip(src.objects["object_id"], src.objects["category"]))
+    dims = src.images.set_index("image_id")[["width", "height"]]
+    for part in src.parts[src.parts["image_id"].isin(image_ids)].itertuples():
+        w, h = dims.loc[part.image_id]
+        ys, xs = np.nonzero(masks.decode(part.mask_rle, h, w))
+        i = np.argmin((ys - np.median(ys)) ** 2 + (xs - np.median(xs)) ** 2)
+        rows.append({"image_id": part.image_id, "x_norm": (xs[i] + 0.5) / w, "y_norm": (ys[i] + 0.5) / h,
+                     "category": cats[part.object_id], "part": part.part})
+    return pd.DataFrame(rows)
+
+
+def test_pretrain_learns_and_never_reads_a_test_image(scenes, tmp_path, monkeypatch):
+    ids = sorted(scenes.images["image_id"])
+    train_ids, test_ids = ids[:48], ids[48:]
+    seen: list[str] = []
+    original = pretrain_module.dense_images
+
+    def spy(images, *args, **kwargs):
+        out = original(images, *args, **kwargs)
+        seen.append(list(images["image_id"]))
+        return out
+
+    monkeypatch.setattr(pretrain_module, "dense_images", spy)
+    tiny = TinyBaseConfig(image_size=SIZE, strides=[4, 8, 16], token_stride=16, vision_init="scratch",
+                          depth_multiplier=0.35, neck_dim=16, vocab_size=300)
+    cfg = PretrainVisionConfig(train=TrainConfig(epochs=40, batch_size=8, lr=1e-2, warmup_ratio=0.05, log_every=4,
+                                                 checkpoint_every=1000), eval_batch_size=16)
+    test_kp = _keypoints(scenes, test_ids)
+    res = pretrain_module.pretrain_tower([scenes], pd.DataFrame({"image_id": train_ids}), test_kp, tiny, cfg,
+                                         tmp_path / "ckpt")
+    # the training set is the train split's images and nothing else; the test images are read once, to measure
+    assert seen[0] == train_ids and sorted(res.train_image_ids) == train_ids
+    assert not set(res.train_image_ids) & set(test_ids) and sorted(seen[1]) == test_ids
+    losses = [h["loss"] for h in res.history]
+    assert losses[-1] < 0.6 * losses[0], losses
+    m = res.metrics
+    assert m["keypoints"] == len(test_kp) > 20
+    assert m["keypoint_category_acc"] > m["keypoint_category_majority"] + 0.15, m
+    assert m["keypoint_part_acc"] > m["keypoint_part_majority"] + 0.15, m
+    assert m["category_pixel_acc"] > 0.8 and 0 < m["part_miou"] <= 1
+    # the artifact round-trips exactly
+    save_tower(tmp_path / "tower", res.tower, res.spec)
+    again, spec = load_tower(tmp_path / "tower", [4, 8, 16])
+    x = torch.randn(2, 3, *SIZE)
+    again.eval()
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(res.tower(x), again(x)))
+    assert spec.model_dump(mode="json") == res.spec.model_dump(mode="json")
+
+
+TEXTS = ["The point is on the only dog; on its head; at the centre of the head; in a dark patch.",
+         "The point is on the left car of the two; on its wheels; near the bottom; in a black patch."] * 20
+
+
+@pytest.fixture(scope="module")
+def tower_base(scenes, tmp_path_factory):
+    """A base built on a (briefly) pretrained tower, the way init-models builds the default one."""
+    ids = sorted(scenes.images["image_id"])
+    tiny = TinyBaseConfig(image_size=SIZE, strides=[4, 8, 16], token_stride=16, vision_init="scratch",
+                          depth_multiplier=0.35, neck_dim=16, vocab_size=300,
+                          lm=TinyLMConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128))
+    cfg = PretrainVisionConfig(train=TrainConfig(epochs=2, batch_size=8, lr=3e-3, checkpoint_every=1000))
+    root = tmp_path_factory.mktemp("towerbase")
+    res = pretrain_module.pretrain_tower([scenes], pd.DataFrame({"image_id": ids[:48]}),
+                                         _keypoints(scenes, ids[48:]), tiny, cfg, root / "ckpt")
+    save_tower(root / "vision", res.tower, res.spec)
+    vlm, tok = build_tiny_base(TEXTS, tiny.model_copy(update={"pretrained_vision": str(root / "vision")}))
+    vlm.save_pretrained(root / "base")
+    tok.save_pretrained(root / "base")
+    samples = scenes.images.iloc[:8].assign(x_norm=0.5, y_norm=0.5, description=TEXTS[:8])
+    return root / "base", res.tower, samples
+
+
+def test_base_carries_the_pretrained_tower_exactly(tower_base):
+    base, tower, _ = tower_base
+    desc, _ = PointDescriptor.from_base(base, DescriptorConfig(decoder=PointDecoderConfig(dim=16, layers=1, heads=2)))
+    assert desc.vlm.has_dense_heads
+    ours, theirs = desc.vlm.vision.state_dict(), tower.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+@pytest.mark.parametrize("kind", ["descriptor", "localizer"])
+def test_frozen_tower_is_bitwise_unchanged_and_everything_trainable_moves(tower_base, kind):
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    if kind == "descriptor":
+        model, tok = PointDescriptor.from_base(base, DescriptorConfig(
+            decoder=PointDecoderConfig(dim=16, layers=1, heads=2, sigma=0.05), lm_adaptation="full"))
+        collate, step = descriptor_collate(prompt_format(model, tok)), descriptor_step
+    else:
+        model, tok = PointLocalizer.from_base(base, LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8,
+                                                                    lm_adaptation="full"))
+        collate, step = localizer_collate(prompt_format(model, tok)), localizer_step
+    assert not model.cfg.train_vision  # the default
+    data = PointSamples(samples, model.input_size)
+    model.eval()
+    data.cache_vision(model.vision_features)
+    vision_before = {k: v.clone() for k, v in model.vlm.vision.state_dict().items()}  # BatchNorm stats too
+    trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and not any(n.startswith("vlm.vision.") for n in trainable)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3, weight_decay=0.0)
+    model.train()
+    assert not model.vlm.vision.training
+    for _ in range(2):
+        loss, _ = step(model, collate([data[i] for i in range(4)]))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    after = model.vlm.vision.state_dict()
+    assert all(torch.equal(vision_before[k], after[k]) for k in vision_before)
+    named = dict(model.named_parameters())
+    unchanged = [n for n, v in trainable.items() if torch.equal(v, named[n].detach())]
+    assert not unchanged, unchanged
+
+
+def test_cached_features_give_the_loss_of_running_the_tower(tower_base):
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    model, tok = PointDescriptor.from_base(base, DescriptorConfig(
+        decoder=PointDecoderConfig(dim=16, layers=1, heads=2, attention_mask="object"), lm_adaptation="full"))
+    model.eval()
+    plain, cached = PointSamples(samples, model.input_size), PointSamples(samples, model.input_size)
+    cached.cache_vision(model.vision_features, dtype=torch.float32)
+    collate = descriptor_collate(prompt_format(model, tok))
+    b_plain, b_cached = collate([plain[i] for i in range(4)]), collate([cached[i] for i in range(4)])
+    assert "vision_maps" in b_cached and "vision_category" in b_cached and "vision_maps" not in b_plain
+    with torch.no_grad():
+        a, _ = descriptor_step(model, b_plain)
+        b, _ = descriptor_step(model, b_cached)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_object_mask_keys_lie_inside_the_segmented_object_and_no_row_is_empty():
+    # a known scene: a dog on the left, a car on the right (category classes 1 and 2 of the tower's logits)
+    scene = pw.render_scene(pw.SceneSpec(192, 144, pw.BackgroundSpec(), (
+        pw.InstanceSpec("dog", 50.0, 100.0, 0.3, "right", 0), pw.InstanceSpec("car", 140.0, 100.0, 0.3, "left", 1))))
+    h, w = 36, 48  # the tower's finest level
+    logits = torch.full((1, 3, h, w), -5.0)
+    logits[0, 0] = 5.0
+    masks_small = []
+    for cls, inst in enumerate(scene.instances, start=1):
+        small = torch.nn.functional.interpolate(torch.tensor(inst.mask, dtype=torch.float32)[None, None], (h, w))
+        logits[0, cls][small[0, 0] > 0.5] = 10.0
+        masks_small.append(small[0, 0] > 0.5)
+    dog = masks_small[0]
+    ys, xs = np.nonzero(dog.numpy())
+    on_dog = torch.tensor([[(xs[len(xs) // 2] + 0.5) / w, (ys[len(ys) // 2] + 0.5) / h]], dtype=torch.float32)
+    points = torch.cat([on_dog, torch.tensor([[0.02, 0.02]])])  # the second point is on the background
+    logits = logits.expand(2, -1, -1, -1)
+    region = object_mask_at(logits, points)
+    assert torch.equal(region[0], dog)  # the whole dog, nothing of the car
+    assert region[1].sum() == 1 and region[1, 0, 0]  # background point: its own cell only
+    shapes = [(36, 48), (18, 24), (6, 8)]
+    allowed = object_key_mask(region, shapes)
+    assert allowed.any(dim=1).all()
+    offset = 0
+    for kh, kw in shapes:  # every allowed key's cell overlaps the dog's mask
+        cells = dog.reshape(kh, h // kh, kw, w // kw).any(dim=3).any(dim=1).flatten()
+        got = allowed[0, offset : offset + kh * kw]
+        assert got.any() and not (got & ~cells).any()
+        offset += kh * kw
+
+
+def test_gathered_keys_equal_the_masked_attention_over_all_keys():
+    torch.manual_seed(0)
+    dec = PointQueryDecoder([8, 8, 8], PointDecoderConfig(dim=32, layers=2, heads=2, sigma=0.05)).eval()
+    maps = [torch.randn(3, 8, 36, 48), torch.randn(3, 8, 18, 24), torch.randn(3, 8, 6, 8)]
+    pts = torch.rand(3, 2)
+    with torch.no_grad():
+        fast = dec(maps, pts)[0]
+        keys = torch.cat([p(m.flatten(2).transpose(1, 2)) for m, p in zip(maps, dec.in_proj)], 1)
+        pos = torch.cat([(sinusoid_2d(grid_centres(*m.shape[-2:]), 32) + dec.scale_embed[s]).expand(3, -1, -1)
+                         for s, m in enumerate(maps)], 1)
+        allowed = dec.allowed_keys(maps, pts)
+        assert (allowed.sum(1) < allowed.shape[1] // 10).all()  # the point of gathering: few keys
+        block = (~allowed)[:, None, None, :].expand(-1, 2, 1, -1).reshape(6, 1, -1)
+        region = dec.pos_proj(sinusoid_2d(pts, 32)).unsqueeze(1)
+        q = dec.content.unsqueeze(0).expand(3, -1, -1)
+        for layer in dec.layers:
+            q = layer(q, region, keys, pos, block)
+    assert torch.allclose(dec.norm(q), fast, atol=1e-5)
+
+
+def test_soft_argmax_points_at_the_peak():
+    centres = grid_centres(4, 4)
+    logits = torch.full((2, 16), -50.0)
+    logits[0, 5] = 50.0  # cell (row 1, col 1)
+    assert torch.allclose(soft_argmax(logits, centres)[0], torch.tensor([0.375, 0.375]))
+    assert torch.allclose(soft_argmax(torch.zeros(1, 16), centres), torch.tensor([[0.5, 0.5]]))
