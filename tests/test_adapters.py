@@ -38,14 +38,16 @@ from talking_points.pipeline.data.adapters.common import (
     CORRUPT_IMAGE,
     MALFORMED_ROW,
     MISSING_IMAGE,
+    OUTSIDE_ROOT,
     SIZE_MISMATCH,
     UNKNOWN_LABEL,
     UNREADABLE_ANNOTATION,
+    name_table,
     segmentation_mask,
     split_owned_name,
 )
 from talking_points.pipeline.data.errors import BadInput, OnError
-from talking_points.pipeline.data.ingest import IngestResult, ingest_source
+from talking_points.pipeline.data.ingest import DUPLICATE_IMAGE_ID, IngestResult, ingest_source
 from talking_points.pipeline.data.tables import validate
 
 ADE_NAME = "ADE_train_00016964"
@@ -641,3 +643,164 @@ def test_segmentation_mask_rejects_malformed_input() -> None:
     assert err.value.reason == SIZE_MISMATCH
     square = segmentation_mask([[0.5, 0.5, 2.5, 0.5, 2.5, 2.5, 0.5, 2.5]], 4, 4, "x")
     assert square.sum() > 0 and not square[3].any()
+
+
+# --------------------------------------------------------------------------- tiny datasets built here
+# (no real samples needed): paths read from a dataset's json, duplicate image ids, the process pool
+
+BOX = [4.0, 4.0, 28.0, 4.0, 28.0, 20.0, 4.0, 20.0]  # a polygon inside a 32 x 24 image
+
+
+def _jpeg(path: Path, value: int = 90) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(value)
+    Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(path, format="JPEG")
+
+
+def tiny_partimagenet(root: Path, file_names: list[str]) -> partimagenet.PartImageNetConfig:
+    """A PartImageNet split: one 32 x 24 image (one 'head' part) per file name, ids from 1 in that order."""
+    images, annotations = [], []
+    for k, name in enumerate(file_names, start=1):
+        _jpeg(root / "images" / name, k)
+        images.append({"id": k, "file_name": name, "width": 32, "height": 24})
+        annotations.append({"id": k, "image_id": k, "category_id": 0, "segmentation": [BOX], "iscrowd": 0})
+    (root / "train.json").write_text(json.dumps({
+        "images": images, "annotations": annotations,
+        "categories": [{"id": 0, "name": "Quadruped Head", "supercategory": "Quadruped"}],
+    }))
+    return partimagenet.PartImageNetConfig(annotations=root / "train.json", images=root / "images")
+
+
+def _edit_json(path: Path, edit: Callable[[dict], None]) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def tiny_ade234(root: Path, stems: list[str]) -> ov_parts.OvPartsConfig:
+    """An ADE20K-Part-234 split: per stem a 32 x 24 image, a part PNG and one 'person' in the json."""
+    objects, part_names = name_table(ov_parts.ADE20K_OBJECTS_44), name_table(ov_parts.ADE20K_PART_234)
+    images, annotations = [], []
+    for k, stem in enumerate(stems, start=1):
+        _jpeg(root / "images/validation" / f"{stem}.jpg", k)
+        labels = np.full((24, 32), ov_parts.ADE_IGNORE, np.uint16)
+        labels[4:20, 4:28] = part_names.index("person's arm")
+        (root / "annotations_detectron2_part/validation").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(labels).save(root / "annotations_detectron2_part/validation" / f"{stem}.png")
+        images.append({"id": k, "file_name": f"{stem}.jpg", "width": 32, "height": 24})
+        annotations.append({"id": k, "image_id": k, "iscrowd": 0, "segmentation": [BOX],
+                            "category_id": objects.index("person")})
+    (root / "ade20k_instance_val.json").write_text(json.dumps({"images": images, "annotations": annotations}))
+    return ov_parts.OvPartsConfig(variant="ade20k_part_234", root=root)
+
+
+def tiny_ade20k_full(root: Path, names: list[str], instance_mask: str | None = None) -> ade20k_full.Ade20kFullConfig:
+    """ADE20K images (one 'car' with a 'wheel') at the paths `names` (relative to root, no extension)."""
+    for name in names:
+        json_path = root / f"{name}.json"
+        _jpeg(json_path.with_suffix(".jpg"))
+        seg = np.zeros((24, 32, 3), np.uint8)
+        seg[4:20, 4:28] = (0, 5, 1)  # class 5 (R/10*256 + G), instance 1
+        parts = np.zeros((24, 32, 3), np.uint8)
+        parts[12:20, 4:12] = (0, 7, 1)  # class 7, instance 1
+        Image.fromarray(seg).save(json_path.with_name(f"{json_path.stem}_seg.png"))
+        Image.fromarray(parts).save(json_path.with_name(f"{json_path.stem}_parts_1.png"))
+        json_path.write_text(json.dumps({"annotation": {"object": [
+            {"id": 0, "name": "car, auto", "name_ndx": 5, "parts": {"part_level": 0, "ispartof": []}},
+            {"id": 1, "name": "wheel", "name_ndx": 7, "parts": {"part_level": 1, "ispartof": 0},
+             "instance_mask": instance_mask},
+        ]}}))
+    return ade20k_full.Ade20kFullConfig(root=root)
+
+
+def test_tiny_datasets_ingest(tmp_path: Path) -> None:
+    pin = ingest(tiny_partimagenet(tmp_path / "pin", ["n02085620_1.JPEG", "n02085620_2.JPEG"]))
+    ovp = ingest(tiny_ade234(tmp_path / "ovp", ["a", "b"]))
+    ade = ingest(tiny_ade20k_full(tmp_path / "ade", ["x/a", "y/b"]))
+    for res in (pin, ovp, ade):
+        check_tables(res)
+        assert len(res.images) == 2 and len(res.parts) == 2 and res.skips.total == 0
+    assert set(pin.parts.part) == {"head"} and set(ovp.parts.part) == {"arm"} and set(ade.parts.part) == {"wheel"}
+
+
+def test_strict_ingest_with_two_workers_raises_the_bad_input_naming_the_file(tmp_path: Path) -> None:
+    cfg = tiny_partimagenet(tmp_path, ["n02085620_1.JPEG", "n02085620_2.JPEG", "n02085620_3.JPEG"])
+    truncate(tmp_path / "images" / "n02085620_2.JPEG", keep=0.5)
+    with pytest.raises(BadInput) as err:  # was: BrokenProcessPool, BadInput could not be unpickled
+        ingest(cfg, OnError.strict, workers=2)
+    assert err.value.reason == CORRUPT_IMAGE and err.value.where.endswith("n02085620_2.JPEG")
+    res = ingest(cfg, OnError.skip, workers=2)
+    assert dict(res.skips.counts) == {CORRUPT_IMAGE: 1} and len(res.images) == 2
+
+
+def test_bad_input_survives_pickling() -> None:
+    err = pickle.loads(pickle.dumps(BadInput("a/b.jpg", CORRUPT_IMAGE, "truncated")))
+    assert (type(err), err.where, err.reason, err.detail) == (BadInput, "a/b.jpg", CORRUPT_IMAGE, "truncated")
+    assert str(err) == "a/b.jpg: corrupt image (truncated)"
+
+
+OUTSIDE_NAMES = ["../../../etc/passwd", "/etc/passwd", "sub/../../secret.jpg"]
+
+
+def _outside(adapter: str, root: Path, name: str) -> tuple[object, str]:
+    """(config with one good and one bad sample whose json names `name`, fragment of the bad one's where)."""
+    if adapter == "partimagenet":
+        cfg = tiny_partimagenet(root, ["n02085620_1.JPEG", "n02085620_2.JPEG"])
+        _edit_json(cfg.annotations, lambda d: d["images"][1].__setitem__("file_name", name))
+        return cfg, "train.json: image id 2"
+    if adapter == "ov_parts_234":
+        cfg = tiny_ade234(root, ["a", "b"])
+        _edit_json(cfg.instance_json, lambda d: d["images"][1].__setitem__("file_name", name))
+        # the json's rows are found by stem, so the bad row keeps the stem of its part PNG
+        (root / "annotations_detectron2_part/validation/b.png").rename(
+            root / "annotations_detectron2_part/validation" / f"{Path(name).stem}.png")
+        return cfg, f"image row '{Path(name).stem}'"
+    if adapter == "ade20k_full":
+        tiny_ade20k_full(root, ["good/a"])
+        return tiny_ade20k_full(root, ["bad/b"], instance_mask=name), "b.json: object id 1"
+    raise ValueError(adapter)
+
+
+@pytest.mark.parametrize("name", OUTSIDE_NAMES)
+@pytest.mark.parametrize("adapter", ["partimagenet", "ov_parts_234", "ade20k_full"])
+def test_json_paths_outside_the_dataset_root_are_skipped(adapter: str, name: str, tmp_path: Path) -> None:
+    cfg, where = _outside(adapter, tmp_path / "data", name)
+    res = ingest(cfg, OnError.skip)
+    assert dict(res.skips.counts) == {OUTSIDE_ROOT: 1} and len(res.images) == 1
+    example = res.skips.examples[OUTSIDE_ROOT][0]
+    assert where in example and repr(name) in example
+    assert not res.images.file.str.contains("passwd|secret|\\.\\.", regex=True).any()
+    with pytest.raises(BadInput) as err:
+        ingest(cfg, OnError.strict)
+    assert err.value.reason == OUTSIDE_ROOT and where in err.value.where
+
+
+def test_pascal_image_name_outside_the_image_folder_is_skipped(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "x.mat").write_bytes(b"")  # its content comes from the patched reader below
+    monkeypatch.setattr(pascal_part_mat, "_read_objects", lambda mat: ("../../etc/passwd", []))
+    cfg = pascal_part_mat.PascalPartMatConfig(annotations=tmp_path / "ann", images=tmp_path / "img")
+    with pytest.raises(BadInput) as err:
+        pascal_part_mat.load_sample(cfg, "x")
+    assert err.value.reason == OUTSIDE_ROOT and err.value.where == str(tmp_path / "ann" / "x.mat")
+    assert "'../../etc/passwd.jpg'" in str(err.value)
+
+
+def test_duplicate_image_ids_keep_the_first(tmp_path: Path) -> None:
+    # two files with one stem: one image_id twice, which made the split stage fail with a pandas MergeError
+    cfg = tiny_partimagenet(tmp_path / "pin", ["a/n02085620_7.JPEG", "b/n02085620_7.JPEG", "n02085620_8.JPEG"])
+    res = ingest(cfg, OnError.skip)
+    check_tables(res)
+    assert dict(res.skips.counts) == {DUPLICATE_IMAGE_ID: 1}
+    assert "b/n02085620_7.JPEG" in res.skips.examples[DUPLICATE_IMAGE_ID][0]
+    assert "a/n02085620_7.JPEG" in res.skips.examples[DUPLICATE_IMAGE_ID][0]
+    assert res.images.image_id.tolist() == ["src/n02085620_7", "src/n02085620_8"]
+    assert res.images.file.iloc[0].endswith("a/n02085620_7.JPEG")
+    assert not res.objects.object_id.duplicated().any() and not res.parts.part_id.duplicated().any()
+    assert len(res.objects) == 2 and len(res.parts) == 2
+    with pytest.raises(BadInput) as err:
+        ingest(cfg, OnError.strict)
+    assert err.value.reason == DUPLICATE_IMAGE_ID and err.value.where.endswith("b/n02085620_7.JPEG")
+
+    ade = ingest(tiny_ade20k_full(tmp_path / "ade", ["x/same", "y/same"]))  # one name in two folders
+    assert dict(ade.skips.counts) == {DUPLICATE_IMAGE_ID: 1} and len(ade.images) == 1

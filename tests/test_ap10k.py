@@ -382,3 +382,49 @@ def test_cross_family_mixed_images_and_missing_family():
     assert sorted(split.test["kp_id"]) == ["a2", "c1", "c2"]
     with pytest.raises(ValueError, match="Canidae"):
         cross_family_split(t[t["family"] == "Bovidae"], Direction.bovidae_to_canidae)
+
+
+# ------------------------------------------------------------------- bad files named by the json
+
+
+def _small_set(tmp_path: Path) -> tuple[Path, Path, dict]:
+    """A 4-image synthetic AP-10K set (json path, images folder, parsed json), written into tmp_path."""
+    path = syn.write_synthetic_ap10k(SMALL.model_copy(update={"n_images": 4}), tmp_path)
+    return path, tmp_path / syn.IMAGE_DIR, json.loads(path.read_text())
+
+
+def test_truncated_jpeg_is_a_corrupt_image_in_the_samples_and_the_rows(tmp_path):
+    path, images, data = _small_set(tmp_path)
+    row = data["images"][1]
+    png = images / row["file_name"]
+    jpg = png.with_suffix(".jpg")
+    cv2.imwrite(str(jpg), cv2.imread(str(png)), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    jpg.write_bytes(jpg.read_bytes()[: jpg.stat().st_size // 2])  # truncated to half its bytes
+    row["file_name"] = jpg.name
+    path.write_text(json.dumps(data))
+    assert cv2.imread(str(jpg)) is not None  # OpenCV decodes it anyway, grey-padded: the reason for the check
+
+    got = ck.read_coco_keypoints(path, images, "syn")
+    assert got.skips.counts == {"corrupt image": 1} and jpg.name in got.skips.examples["corrupt image"][0]
+    # a table read without the image check: the KEYPOINTS rows must not read the half image either
+    table = ck.read_coco_keypoints(path, images, "syn", check_images=False).table
+    rows, skips = pose_keypoint_rows(table, PoseRowsConfig())
+    assert skips.counts == {"corrupt image": 1} and jpg.name in skips.examples["corrupt image"][0]
+    assert f"syn/{jpg.stem}" not in set(rows["image_id"]) and len(rows)
+    with pytest.raises(BadInput, match=rf"{jpg.name}: corrupt image \(OSError: image file is truncated"):
+        pose_keypoint_rows(table, PoseRowsConfig(), on_error=OnError.strict)
+
+
+@pytest.mark.parametrize("name", ["../../../etc/passwd", "/etc/passwd", "sub/../../000000.png"])
+@pytest.mark.parametrize("check_images", [True, False])
+def test_file_names_outside_the_images_folder_are_skipped(tmp_path, name, check_images):
+    path, images, data = _small_set(tmp_path)
+    data["images"][2]["file_name"] = name
+    path.write_text(json.dumps(data))
+    got = ck.read_coco_keypoints(path, images, "syn", check_images=check_images)
+    assert got.skips.counts == {"path outside dataset root": 1}
+    assert repr(name) in got.skips.examples["path outside dataset root"][0]
+    assert len(got.table) and not got.table["file"].str.contains("passwd|\\.\\.", regex=True).any()
+    with pytest.raises(BadInput, match="path outside dataset root") as err:
+        ck.read_coco_keypoints(path, images, "syn", on_error=OnError.strict, check_images=check_images)
+    assert "[image 3:" in err.value.where and str(path) in err.value.where

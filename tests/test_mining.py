@@ -367,6 +367,26 @@ def test_bad_input_is_skipped_with_reasons_or_raised(tmp_path):
         mine_sources([folder], cfg(top_k=2, on_error=OnError.strict, workers=2))
 
 
+def test_truncated_jpeg_is_a_corrupt_image(tmp_path):
+    folder = write_source(tmp_path / "jpg", "jpg", [record("ok", seed=0), record("half", seed=1)])
+    for stem in ("ok", "half"):  # the same scenes as JPEG files
+        png = folder / "images" / f"{stem}.png"
+        cv2.imwrite(str(png.with_suffix(".jpg")), cv2.imread(str(png)), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    half = folder / "images" / "half.jpg"
+    half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])
+    assert cv2.imread(str(half)) is not None  # OpenCV decodes it anyway, grey-padded
+    images = read_table(folder / "images.parquet", schema.IMAGES)
+    images["file"] = images["file"].str.replace(".png", ".jpg", regex=False)
+    write_table(images, folder / "images.parquet", schema.IMAGES, "images")
+
+    res = mine_sources([folder], cfg(top_k=2, on_error=OnError.skip))
+    rep = res.report["sources"]["jpg"]
+    assert rep["by_reason"] == {"corrupt image": 1} and "half.jpg" in rep["examples"]["corrupt image"][0]
+    assert set(res.keypoints.image_id) == {"jpg/ok"}
+    with pytest.raises(BadInput, match=r"half\.jpg: corrupt image \(OSError: image file is truncated"):
+        mine_sources([folder], cfg(top_k=2, on_error=OnError.strict, workers=2))
+
+
 def test_output_validates_and_the_stage_writes_it(tmp_path, scene_source):
     import typer
     from typer.testing import CliRunner

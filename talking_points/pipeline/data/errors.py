@@ -26,6 +26,11 @@ class BadInput(Exception):
         self.where, self.reason, self.detail = str(where), reason, detail
         super().__init__(f"{where}: {reason}" + (f" ({detail})" if detail else ""))
 
+    def __reduce__(self):
+        # Exception pickles as cls(*self.args), i.e. cls(message): without this, a BadInput raised in a worker
+        # process could not be rebuilt in the parent, and the pool died with a BrokenProcessPool naming no file
+        return type(self), (self.where, self.reason, self.detail), self.__dict__
+
 
 @dataclass
 class SkipLog:

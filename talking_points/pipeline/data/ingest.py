@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from talking_points.pipeline.parallel import process_pool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +15,12 @@ from talking_points.pipeline.data.adapters import get_adapter
 from talking_points.pipeline.data.adapters.base import SourceConfigBase
 from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
 from talking_points.pipeline.data.records import record_rows
+from talking_points.pipeline.parallel import process_pool
 from talking_points.pipeline.progress import track
 
-__all__ = ["IngestResult", "ingest_source"]
+__all__ = ["DUPLICATE_IMAGE_ID", "IngestResult", "ingest_source"]
+
+DUPLICATE_IMAGE_ID = "duplicate image id"
 
 
 @dataclass
@@ -70,7 +72,8 @@ def ingest_source(
     """Ingest every sample of `cfg`'s dataset. Generated images are written as PNG under `image_dir`.
 
     The `file` column of generated images points into `image_ref_dir` (default: `image_dir`), so a stage can
-    write into a temporary folder that is renamed into place afterwards.
+    write into a temporary folder that is renamed into place afterwards. Two samples with one image_id (two
+    files with one stem) are a DUPLICATE_IMAGE_ID BadInput for the second: the first, in key order, is kept.
     """
     adapter = get_adapter(cfg.adapter)
     keys = adapter.list_samples(cfg)
@@ -84,15 +87,25 @@ def ingest_source(
     jobs = [(source, cfg, k, None if image_dir is None else str(image_dir), ref, on_error) for k in keys]
     skips = SkipLog(policy=on_error)
     images, objects, parts = [], [], []
+    first_file: dict[str, str] = {}  # image_id -> the file of the sample that took it
     with ExitStack() as stack:
         if workers > 1:
             pool = stack.enter_context(process_pool(workers))
+            stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # a strict stop skips the queued rest
             results = pool.map(_one, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
         else:
             results = map(_one, jobs)
         for rows, sub in track(results, f"ingest {source}", total=len(jobs), unit="img"):
+            if rows is not None and rows[0]["image_id"] in first_file:
+                # two files with one stem (a.jpg and a.png, or one name in two folders) would give two rows
+                # of one image_id, which every later join takes for one image: keep the first, in key order
+                iid = rows[0]["image_id"]
+                skips.handle(BadInput(rows[0]["file"], DUPLICATE_IMAGE_ID,
+                                      f"image_id {iid!r} is already taken by {first_file[iid]}"))
+                continue
             skips.merge(sub)
             if rows is not None:
+                first_file[rows[0]["image_id"]] = rows[0]["file"]
                 images.append(rows[0])
                 objects.extend(rows[1])
                 parts.extend(rows[2])

@@ -4,8 +4,8 @@ Per image (`mine_image`): read the image, decode its part masks, detect SIFT key
 part and far enough from its border (`selection`), choose up to `top_k` of them, and fill every column of
 `schema.KEYPOINTS` (`geometry`, `patch`). Kept keypoints are numbered in selection order (strongest
 first): `kp_id = "<image_id>#k<k>"`. An image where no keypoint survives is skipped with a counted
-reason (`NoKeypoint`), which is not an error; a missing or unreadable image, or masks that disagree with
-the image, are `BadInput` handled by the `on_error` policy.
+reason (`NoKeypoint`), which is not an error; a missing, unreadable or truncated image, or masks that
+disagree with the image, are `BadInput` handled by the `on_error` policy.
 
 Per run (`mine_sources`): every image of every source, in table order, in `workers` processes (the
 result does not depend on the number of workers), then balanced sampling across sources (`sampling`).
@@ -13,6 +13,7 @@ result does not depend on the number of workers), then balanced sampling across 
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections import Counter
@@ -27,9 +28,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
+from PIL import Image, UnidentifiedImageError
 
 from talking_points.pipeline.config import MineConfig
 from talking_points.pipeline.data import masks, schema
+from talking_points.pipeline.data.adapters.common import CORRUPT_IMAGE
 from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
 from talking_points.pipeline.data.tables import read_table
 from talking_points.pipeline.keypoints import geometry, patch, selection, sift
@@ -121,12 +124,37 @@ def image_jobs(src: IngestedSource, root: str | os.PathLike) -> list[ImageJob]:
     return jobs
 
 
+def _check_complete(data: np.ndarray, path: str) -> None:
+    """BadInput(path, CORRUPT_IMAGE) unless Pillow decodes the file's bytes to the end.
+
+    `cv2.imread` decodes a truncated JPEG with only a warning on stderr, padding the missing rows with
+    grey, and `cv2.imdecode` only says that it failed. Pillow (with its default
+    `ImageFile.LOAD_TRUNCATED_IMAGES = False`) says why. A format Pillow does not know is left to OpenCV.
+    """
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as im:
+            im.load()
+    except UnidentifiedImageError:
+        return
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise BadInput(path, CORRUPT_IMAGE, f"{type(exc).__name__}: {exc}") from None
+
+
 def read_image(path: str, width: int, height: int) -> np.ndarray:
-    """(H, W, 3) uint8 RGB pixels of an image file as stored (EXIF orientation ignored, like the masks)."""
+    """(H, W, 3) uint8 RGB pixels of an image file as stored (EXIF orientation ignored, like the masks).
+
+    The file must decode completely: a truncated or corrupt image is BadInput with the reason
+    CORRUPT_IMAGE (see `_check_complete`), a file OpenCV cannot decode at all is 'unreadable image'.
+    """
     if not os.path.isfile(path):
         raise BadInput(path, "missing image file")
     try:
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise BadInput(path, "unreadable image", str(exc)) from None
+    _check_complete(data, path)
+    try:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
     except cv2.error as exc:
         raise BadInput(path, "unreadable image", str(exc).strip()) from None
     if bgr is None:
@@ -226,14 +254,14 @@ def mine_image(job: ImageJob, cfg: MineConfig) -> tuple[list[dict], NoKeypoint |
 class _Outcome:
     rows: list[dict]
     empty: NoKeypoint | None
-    bad: tuple[str, str, str] | None  # BadInput's (where, reason, detail): the exception itself does not pickle
+    bad: BadInput | None  # handled in the parent, where the on_error policy and the skip log live
 
 
 def _run(job: ImageJob, cfg: MineConfig) -> _Outcome:
     try:
         rows, empty = mine_image(job, cfg)
     except BadInput as err:
-        return _Outcome([], None, (err.where, err.reason, err.detail))
+        return _Outcome([], None, err)
     return _Outcome(rows, empty, None)
 
 
@@ -256,7 +284,7 @@ def _mine_one_source(
     with_kp = 0
     for out in track(outcomes, f"mine {src.name}", total=len(jobs), unit="img"):
         if out.bad is not None:
-            own.handle(BadInput(*out.bad))  # raises under the strict policy
+            own.handle(out.bad)  # raises under the strict policy
         elif out.empty is not None:
             empty[out.empty.value] += 1
         else:

@@ -36,6 +36,7 @@ from talking_points.pipeline.data.adapters.common import (
     check_size,
     first_synonym,
     image_size,
+    inside_root,
     read_json,
     read_label_map,
     require_dir,
@@ -122,11 +123,11 @@ def _read_map(path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarr
     return decode_map(rgb)
 
 
-def _instance_file(folder: Path, name: str | None) -> Path | None:
-    """The instance mask file an entry names, if it is a relative path inside `folder` that exists."""
-    if not name or Path(name).is_absolute() or ".." in Path(name).parts:
+def _instance_file(folder: Path, name: str | None, where: str) -> Path | None:
+    """The instance mask file an entry names, if it exists; BadInput if the name leaves `folder`."""
+    if not name:
         return None
-    path = folder / name
+    path = inside_root(folder, name, where)
     return path if path.is_file() else None
 
 
@@ -142,7 +143,7 @@ def _link(entries: list[Entry], classes: np.ndarray, instances: np.ndarray, fold
         free = [int(v) for v in np.unique(instances[in_class])]
         linked: dict[int, int] = {}
         for e in group:  # entries with an instance mask file name their B value
-            path = _instance_file(folder, e.instance_mask)
+            path = _instance_file(folder, e.instance_mask, f"{where}: object id {e.id}")
             if path is None:
                 continue
             inst = check_size(read_label_map(path), width, height, "instance mask", path)

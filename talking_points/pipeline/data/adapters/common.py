@@ -28,6 +28,7 @@ __all__ = [
     "MALFORMED_ROW",
     "MISSING_ANNOTATION",
     "MISSING_IMAGE",
+    "OUTSIDE_ROOT",
     "SIZE_MISMATCH",
     "UNKNOWN_LABEL",
     "UNREADABLE_ANNOTATION",
@@ -38,6 +39,7 @@ __all__ = [
     "first_synonym",
     "id_order",
     "image_size",
+    "inside_root",
     "name_table",
     "read_json",
     "read_label_map",
@@ -56,6 +58,7 @@ MALFORMED_JSON = "malformed json"
 MALFORMED_ROW = "malformed json row"
 SIZE_MISMATCH = "mask size disagrees with image"  # the same reason records.record_rows uses
 UNKNOWN_LABEL = "unknown label"
+OUTSIDE_ROOT = "path outside dataset root"
 
 #: The 20 PASCAL VOC classes, in VOC order (class index k+1), mapped to readable English.
 VOC_CLASSES: dict[str, str] = {
@@ -127,6 +130,23 @@ def require_file(path: Path, what: str, hint: str) -> Path:
     if not path.is_file():
         raise BadInput(path, "missing file", f"expected {what} here; {hint}")
     return path
+
+
+def inside_root(root: Path, name: Any, where: str | Path) -> Path:
+    """`root / name` for a file name read from a dataset file (a json's `file_name`); BadInput(where,
+    OUTSIDE_ROOT) when the name is absolute or climbs out of `root` with '..', so that a dataset never
+    makes us open a file elsewhere ('../../../etc/passwd').
+
+    The check is on the name alone: the dataset's own symlinks (an image folder linked from elsewhere)
+    are not followed and stay allowed.
+    """
+    if not isinstance(name, str) or not name:
+        raise BadInput(where, MALFORMED_ROW, f"a file name must be a non-empty string, got {name!r}")
+    rel = Path(name)
+    if rel.is_absolute() or rel.drive or ".." in rel.parts:
+        raise BadInput(where, OUTSIDE_ROOT,
+                       f"file name {name!r} must be a path relative to {root} without '..'")
+    return root / rel
 
 
 def image_size(path: Path) -> tuple[int, int]:

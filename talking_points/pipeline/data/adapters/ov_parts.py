@@ -44,6 +44,7 @@ from talking_points.pipeline.data.adapters.common import (
     first_synonym,
     id_order,
     image_size,
+    inside_root,
     name_table,
     read_json,
     read_label_map,
@@ -280,7 +281,7 @@ def _load_ade(cfg: OvPartsConfig, key: str) -> ImageRecord:
     if key not in index["images"]:
         raise BadInput(png, MISSING_ANNOTATION, f"no image row for {key!r} in {json_path}")
     row, anns = index["images"][key]
-    image = cfg.image_dir / row["file_name"]
+    image = inside_root(cfg.image_dir, row["file_name"], f"{json_path}: image row {key!r}")
     width, height = image_size(image)
     if (row.get("width"), row.get("height")) != (width, height):
         raise BadInput(json_path, SIZE_MISMATCH, f"image row {key!r} says "

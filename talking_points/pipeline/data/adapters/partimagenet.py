@@ -36,6 +36,7 @@ from talking_points.pipeline.data.adapters.common import (
     IndexedSourceConfig,
     id_order,
     image_size,
+    inside_root,
     read_json,
     require_dir,
     require_file,
@@ -127,8 +128,8 @@ def list_samples(cfg: PartImageNetConfig) -> list[str]:
     return sorted(keys, key=id_order)
 
 
-def _image_path(cfg: PartImageNetConfig, file_name: str) -> Path:
-    flat = cfg.images / file_name
+def _image_path(cfg: PartImageNetConfig, file_name: str, where: str) -> Path:
+    flat = inside_root(cfg.images, file_name, where)
     if flat.is_file():
         return flat
     m = _SYNSET.match(Path(file_name).name)
@@ -162,7 +163,7 @@ def load_sample(cfg: PartImageNetConfig, key: str) -> ImageRecord:
     file_name, w, h = row.get("file_name"), row.get("width"), row.get("height")
     if not (isinstance(file_name, str) and file_name and isinstance(w, int) and isinstance(h, int)):
         raise BadInput(where, MALFORMED_ROW, "an image row needs 'file_name', integer 'width' and 'height'")
-    image = _image_path(cfg, file_name)
+    image = _image_path(cfg, file_name, where)
     width, height = image_size(image)
     if (w, h) != (width, height):
         raise BadInput(where, SIZE_MISMATCH, f"the json says {w}x{h}, {image} is {width}x{height}")

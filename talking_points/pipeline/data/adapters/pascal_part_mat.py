@@ -24,6 +24,7 @@ from talking_points.pipeline.data.adapters.common import (
     VOC_CLASSES,
     ImageExt,
     image_size,
+    inside_root,
     require_dir,
 )
 from talking_points.pipeline.data.errors import BadInput
@@ -204,7 +205,7 @@ def load_sample(cfg: PascalPartMatConfig, key: str) -> ImageRecord:
     if not mat.is_file():
         raise BadInput(mat, MISSING_ANNOTATION, "no such file")
     imname, raw = _read_objects(mat)
-    image = cfg.images / f"{imname}{cfg.image_ext}"
+    image = inside_root(cfg.images, f"{imname}{cfg.image_ext}", mat)
     width, height = image_size(image)
     objects = []
     for k, (cls, omask, raw_parts) in enumerate(raw):

@@ -16,9 +16,10 @@ labelled keypoint of every animal (`POSE_SAMPLES` columns). Conventions:
   not depend on what was skipped): `object_id = "<image_id>#o<k>"`, and keypoint j of animal k has
   `kp_id = "<image_id>#k<k * K + j>"`. Crowd annotations (`iscrowd` 1) are ignored.
 
-Bad input (a malformed row, an unknown image or category, a missing / corrupt / wrongly sized image)
-becomes `BadInput` naming the file and the annotation id, handled by the `on_error` policy: under `skip`
-the annotation (or, for an image problem, every annotation of that image) is left out and counted.
+Bad input (a malformed row, an unknown image or category, a missing / corrupt / wrongly sized image, a
+file name outside the images folder) becomes `BadInput` naming the file and the annotation id, handled by
+the `on_error` policy: under `skip` the annotation (or, for an image problem, every annotation of that
+image) is left out and counted.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from talking_points.pipeline.data.adapters.common import (
     UNKNOWN_LABEL,
     id_order,
     image_size,
+    inside_root,
     read_json,
 )
 from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
@@ -291,9 +293,9 @@ def read_coco_keypoints(
         if not anns:
             continue
         stem = str(PurePosixPath(image["file_name"]).with_suffix(""))
-        file = image_dir / image["file_name"]
         where_img = f"{path} [image {img_id}: {image['file_name']}]"
         try:
+            file = inside_root(image_dir, image["file_name"], where_img)
             if stem in seen_stems:
                 raise BadInput(where_img, DUPLICATE_IMAGE, f"image {seen_stems[stem]} has the same file stem")
             seen_stems[stem] = img_id

@@ -174,7 +174,8 @@ def pose_keypoint_rows(
     """KEYPOINTS rows of every image of a `POSE_SAMPLES` table (images in table order).
 
     Relative image files are resolved against `root` (default: the working directory). A missing,
-    unreadable or wrongly sized image is `BadInput`, handled by `on_error` (skip: the image is left out).
+    unreadable, truncated ('corrupt image') or wrongly sized image is `BadInput`, handled by `on_error`
+    (skip: the image is left out).
     """
     root = Path.cwd() if root is None else Path(root)
     skips = SkipLog(policy=on_error)
