@@ -1,5 +1,7 @@
 """Throughput of the point models on a trained (or freshly built) model folder: training samples/s of each
-model, descriptor generation batched vs one-by-one, localizer inference. Prints figures and ratios.
+model (the configured one, and with the vision tower trained end to end and no feature cache, for the
+frozen-tower speed-up), descriptor generation batched vs one-by-one, localizer inference. Prints figures and
+ratios.
 
     python benchmarks/bench_models.py --base models/base --samples data/split/test.parquet [--n 64]
 """
@@ -63,10 +65,21 @@ def main() -> None:
     images = np.stack([data[i]["image"].numpy() for i in range(len(data))])
     points = rows[["x_norm", "y_norm"]].to_numpy(np.float32)
     print(f"threads {torch.get_num_threads()}, base {a.base}, image {desc.input_size}")
-    r = train_rate(desc, descriptor_collate(prompt_format(desc, tok)), descriptor_step, data, a.batch, a.steps)
-    print(f"  train descriptor                 {r:8.2f} samples/s (batch {a.batch})")
-    r = train_rate(loc, localizer_collate(prompt_format(loc, tok)), localizer_step, data, a.batch, a.steps)
-    print(f"  train localizer                  {r:8.2f} samples/s (batch {a.batch})")
+    for kind, model, cfg, collate, step in (
+            ("descriptor", desc, dcfg, descriptor_collate, descriptor_step),
+            ("localizer", loc, lcfg, localizer_collate, localizer_step)):
+        cached = PointSamples(rows, model.input_size)
+        if not cfg.model.train_vision:  # as the training stage does: the frozen tower's features once per image
+            model.eval()
+            cached.cache_vision(model.vision_features)
+        r = train_rate(model, collate(prompt_format(model, tok)), step, cached, a.batch, a.steps)
+        print(f"  train {kind:10s} (configured)    {r:8.2f} samples/s (batch {a.batch}, train_vision "
+              f"{cfg.model.train_vision}{', cached features' if not cfg.model.train_vision else ''})")
+        if not cfg.model.train_vision:
+            torch.manual_seed(0)
+            trained, _ = type(model).from_base(a.base, cfg.model.model_copy(update={"train_vision": True}))
+            r2 = train_rate(trained, collate(prompt_format(trained, tok)), step, data, a.batch, a.steps)
+            print(f"  train {kind:10s} (vision trained) {r2:8.2f} samples/s   frozen+cached is {r / r2:.2f}x")
     gen = GenerationConfig(max_new_tokens=a.max_new_tokens, batch_size=a.n)
     t = time.perf_counter()
     describe(desc, tok, images, points, gen)

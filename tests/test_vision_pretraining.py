@@ -13,7 +13,7 @@ from talking_points.pipeline.data import masks
 from talking_points.pipeline.data import partworld as pw
 from talking_points.pipeline.data.ingest import ingest_source
 from talking_points.pipeline.keypoints.mine import IngestedSource
-from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, build_tiny_base
+from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, TowerConfig, build_tiny_base
 from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
 from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer, soft_argmax
@@ -34,6 +34,7 @@ from talking_points.pipeline.vision_pretraining.labels import IGNORE, LabelSet, 
 from talking_points.pipeline.vision_pretraining.train import class_weights
 
 SIZE = (48, 64)
+TOWER = TowerConfig(image_size=SIZE, vision_init="scratch", depth_multiplier=0.35, neck_dim=16)
 
 
 def _rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> str:
@@ -106,12 +107,10 @@ def test_pretrain_learns_and_never_reads_a_test_image(scenes, tmp_path, monkeypa
         return out
 
     monkeypatch.setattr(pretrain_module, "dense_images", spy)
-    tiny = TinyBaseConfig(image_size=SIZE, strides=[4, 8, 16], token_stride=16, vision_init="scratch",
-                          depth_multiplier=0.35, neck_dim=16, vocab_size=300)
-    cfg = PretrainVisionConfig(train=TrainConfig(epochs=40, batch_size=8, lr=1e-2, warmup_ratio=0.05, log_every=4,
+    cfg = PretrainVisionConfig(tower=TOWER, train=TrainConfig(epochs=40, batch_size=8, lr=1e-2, warmup_ratio=0.05, log_every=4,
                                                  checkpoint_every=1000), eval_batch_size=16)
     test_kp = _keypoints(scenes, test_ids)
-    res = pretrain_module.pretrain_tower([scenes], pd.DataFrame({"image_id": train_ids}), test_kp, tiny, cfg,
+    res = pretrain_module.pretrain_tower([scenes], pd.DataFrame({"image_id": train_ids}), test_kp, cfg,
                                          tmp_path / "ckpt")
     # the training set is the train split's images and nothing else; the test images are read once, to measure
     assert seen[0] == train_ids and sorted(res.train_image_ids) == train_ids
@@ -141,19 +140,29 @@ TEXTS = ["The point is on the only dog; on its head; at the centre of the head; 
 def tower_base(scenes, tmp_path_factory):
     """A base built on a (briefly) pretrained tower, the way init-models builds the default one."""
     ids = sorted(scenes.images["image_id"])
-    tiny = TinyBaseConfig(image_size=SIZE, strides=[4, 8, 16], token_stride=16, vision_init="scratch",
-                          depth_multiplier=0.35, neck_dim=16, vocab_size=300,
-                          lm=TinyLMConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128))
-    cfg = PretrainVisionConfig(train=TrainConfig(epochs=2, batch_size=8, lr=3e-3, checkpoint_every=1000))
+    cfg = PretrainVisionConfig(tower=TOWER, train=TrainConfig(epochs=2, batch_size=8, lr=3e-3,
+                                                              checkpoint_every=1000))
     root = tmp_path_factory.mktemp("towerbase")
     res = pretrain_module.pretrain_tower([scenes], pd.DataFrame({"image_id": ids[:48]}),
-                                         _keypoints(scenes, ids[48:]), tiny, cfg, root / "ckpt")
+                                         _keypoints(scenes, ids[48:]), cfg, root / "ckpt")
     save_tower(root / "vision", res.tower, res.spec)
-    vlm, tok = build_tiny_base(TEXTS, tiny.model_copy(update={"pretrained_vision": str(root / "vision")}))
+    tiny = TinyBaseConfig(strides=[4, 8, 16], token_stride=16, vocab_size=300, pretrained_vision=str(root / "vision"),
+                          lm=TinyLMConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128))
+    vlm, tok = build_tiny_base(TEXTS, tiny)
     vlm.save_pretrained(root / "base")
     tok.save_pretrained(root / "base")
     samples = scenes.images.iloc[:8].assign(x_norm=0.5, y_norm=0.5, description=TEXTS[:8])
     return root / "base", res.tower, samples
+
+
+def test_tiny_config_takes_the_tower_architecture_from_the_tower_only():
+    with pytest.raises(ValueError, match="image_size"):
+        TinyBaseConfig(pretrained_vision="models/vision", image_size=(96, 128))
+    with pytest.raises(ValueError, match="divisible"):
+        TinyBaseConfig(image_size=(100, 128), strides=[8, 16, 32])
+    with pytest.raises(ValueError):
+        TowerConfig(image_size=(0, -64))
+    assert TinyBaseConfig().tower == TowerConfig()
 
 
 def test_base_carries_the_pretrained_tower_exactly(tower_base):

@@ -12,7 +12,6 @@ from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import atomic_dir, read_table
 from talking_points.pipeline.keypoints.mine import read_ingested
 from talking_points.pipeline.models.tower import save_tower
-from talking_points.pipeline.training.config import InitModelsConfig
 from talking_points.pipeline.vision_pretraining.config import PretrainVisionConfig
 from talking_points.pipeline.vision_pretraining.pretrain import pretrain_tower
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage, write_json
@@ -32,7 +31,6 @@ def main(
     the train split's images (the ingested masks), measure it on the test split, and save it to OUT for
     init-models (init_models.tiny.pretrained_vision). Resumes from OUT.ckpt after an interruption."""
     cfg = load_section("pretrain_vision", params, PretrainVisionConfig)
-    init = load_section("init_models", params, InitModelsConfig)
     ckpt = out.with_name(out.name + ".ckpt")
     if not cfg.enabled:
         with atomic_dir(out) as tmp:
@@ -43,7 +41,7 @@ def main(
         return
     sources = [read_ingested(ingested_root / name) for name in load_section("ingest", params).sources]
     result = pretrain_tower(sources, read_table(train, schema.SAMPLES, "train split"),
-                            read_table(test, schema.SAMPLES, "test split"), init.tiny, cfg, ckpt, live)
+                            read_table(test, schema.SAMPLES, "test split"), cfg, ckpt, live)
     summary = {"steps": result.steps, "train_images": len(result.train_image_ids),
                "categories": len(result.spec.categories), "parts": len(result.spec.parts)}
     if result.history:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from enum import Enum
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 from transformers import AutoTokenizer, LlamaConfig, PreTrainedTokenizerBase
 
 from talking_points.pipeline.models.base import PointVLM, PointVLMConfig
@@ -14,7 +14,7 @@ from talking_points.pipeline.models.tokenizer import add_special_tokens, special
 from talking_points.pipeline.models.tower import TowerSpec, build_tower, load_tower, mobilenet_config
 from talking_points.pipeline.models.vision import BackboneKind, MultiScaleBackbone, load_torchvision_mobilenet_v2
 
-__all__ = ["VisionInit", "TinyBaseConfig", "build_tiny_base", "convert_llava", "init_tower", "token_id_fields"]
+__all__ = ["VisionInit", "TowerConfig", "TinyBaseConfig", "check_strides", "build_tiny_base", "convert_llava", "init_tower", "token_id_fields"]
 
 
 class VisionInit(str, Enum):
@@ -38,18 +38,41 @@ class TinyLMConfig(BaseModel):
         return self
 
 
-class TinyBaseConfig(BaseModel):
+class TowerConfig(BaseModel):
+    """Architecture of the tiny vision tower: MobileNetV2 at an input size, optionally with a pixel decoder."""
+
     model_config = ConfigDict(extra="forbid")
 
-    image_size: tuple[int, int] = (96, 128)
-    strides: list[int] = [8, 16, 32]
-    token_stride: int = 16
+    image_size: tuple[PositiveInt, PositiveInt] = Field((96, 128), description="(H, W) the images are resized to")
     vision_init: VisionInit = VisionInit.imagenet
     depth_multiplier: float = Field(1.0, gt=0)
     neck_dim: int = Field(0, ge=0, description="width of the pixel decoder (FPN) over the MobileNetV2 maps; "
                           "0: the raw MobileNetV2 maps. pretrain-vision needs one (it trains it)")
-    pretrained_vision: str | None = Field(None, description="folder of a tower written by pretrain-vision "
-                                          "(its weights replace vision_init's; its size must be image_size)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.vision_init is VisionInit.imagenet and self.depth_multiplier != 1.0:
+            raise ValueError("vision_init 'imagenet' needs depth_multiplier 1.0 (the shipped weights' width)")
+        return self
+
+
+_TOWER_FIELDS = tuple(TowerConfig.model_fields)
+
+
+class TinyBaseConfig(BaseModel):
+    """The tiny base. Its vision tower is the one `pretrain-vision` trained (`pretrained_vision`, whose
+    architecture is `pretrain_vision.tower`), or, without one, built from `image_size`, `vision_init`,
+    `depth_multiplier` and `neck_dim` here (defaults: 96 x 128, ImageNet MobileNetV2, no pixel decoder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strides: list[PositiveInt] = [8, 16, 32]
+    token_stride: PositiveInt = 16
+    pretrained_vision: str | None = Field(None, description="folder of a tower written by pretrain-vision")
+    image_size: tuple[PositiveInt, PositiveInt] | None = Field(None, description="without pretrained_vision only")
+    vision_init: VisionInit | None = Field(None, description="without pretrained_vision only")
+    depth_multiplier: float | None = Field(None, gt=0, description="without pretrained_vision only")
+    neck_dim: int | None = Field(None, ge=0, description="without pretrained_vision only")
     vocab_size: int = Field(1024, ge=300, description="BPE vocabulary trained on the training descriptions")
     lm: TinyLMConfig = TinyLMConfig()
 
@@ -57,25 +80,35 @@ class TinyBaseConfig(BaseModel):
     def _check(self):
         if self.token_stride not in self.strides:
             raise ValueError(f"token_stride {self.token_stride} must be one of strides {self.strides}")
-        for s in self.strides:
-            if self.image_size[0] % s or self.image_size[1] % s:
-                raise ValueError(f"image_size {self.image_size} must be divisible by every stride ({s})")
-        if self.vision_init is VisionInit.imagenet and self.depth_multiplier != 1.0:
-            raise ValueError("vision_init 'imagenet' needs depth_multiplier 1.0 (the shipped weights' width)")
-        if self.pretrained_vision and not self.neck_dim:
-            raise ValueError("pretrained_vision needs neck_dim > 0 (the pretrained tower has a pixel decoder)")
+        given = [f for f in _TOWER_FIELDS if getattr(self, f) is not None]
+        if self.pretrained_vision and given:
+            raise ValueError(f"{', '.join(given)}: the pretrained tower's architecture is pretrain_vision.tower; "
+                             "remove these keys or pretrained_vision")
+        if not self.pretrained_vision:
+            check_strides(self.tower.image_size, self.strides)
         return self
 
+    @property
+    def tower(self) -> TowerConfig:
+        """The tower built without pretraining (its fields here, the TowerConfig defaults for the rest)."""
+        return TowerConfig(**{f: getattr(self, f) for f in _TOWER_FIELDS if getattr(self, f) is not None})
 
-def init_tower(cfg: TinyBaseConfig, categories: list[str], parts: list[str]) -> tuple[MultiScaleBackbone, TowerSpec]:
+
+def check_strides(image_size: tuple[int, int], strides: list[int]) -> None:
+    for s in strides:
+        if image_size[0] % s or image_size[1] % s:
+            raise ValueError(f"image_size {list(image_size)} must be divisible by every stride ({s})")
+
+
+def init_tower(cfg: TowerConfig, categories: list[str], parts: list[str]) -> tuple[MultiScaleBackbone, TowerSpec]:
     """The tiny tower before dense pretraining: MobileNetV2 (ImageNet or random) + pixel decoder + dense heads
     for the given classes, at cfg.image_size."""
     if not cfg.neck_dim:
-        raise ValueError("init_models.tiny.neck_dim must be > 0 to pretrain the vision tower (its pixel decoder)")
+        raise ValueError("pretrain_vision.tower.neck_dim must be > 0 (the pixel decoder pretraining trains)")
     spec = TowerSpec(vision_config=mobilenet_config(cfg.depth_multiplier).to_dict(), neck_dim=cfg.neck_dim,
                      image_size=tuple(cfg.image_size), categories=list(categories), parts=list(parts),
                      vision_init=cfg.vision_init.value)
-    tower = build_tower(spec, [min(cfg.strides)])
+    tower = build_tower(spec, [4])
     _init_backbone(tower, cfg.vision_init)
     return tower, spec
 
@@ -106,18 +139,20 @@ def build_tiny_base(texts: Iterable[str], cfg: TinyBaseConfig, seed: int = 0) ->
     `cfg.pretrained_vision` if given), a small Llama; untrained LM, random projector."""
     torch.manual_seed(seed)
     tok = train_bpe(texts, vocab_size=cfg.vocab_size)
-    vision = mobilenet_config(cfg.depth_multiplier)
-    tower, spec = (load_tower(cfg.pretrained_vision, cfg.strides) if cfg.pretrained_vision else (None, None))
-    if spec is not None:
-        if tuple(spec.image_size) != tuple(cfg.image_size) or spec.neck_dim != cfg.neck_dim \
-                or spec.vision_config.get("depth_multiplier") != cfg.depth_multiplier:
-            raise ValueError(f"{cfg.pretrained_vision}: the tower was trained with image_size {list(spec.image_size)}, "
-                             f"neck_dim {spec.neck_dim}, depth_multiplier {spec.vision_config.get('depth_multiplier')}; "
-                             f"init_models.tiny asks for {list(cfg.image_size)}, {cfg.neck_dim}, {cfg.depth_multiplier} "
-                             "(rerun pretrain-vision)")
-    categories, parts = (spec.categories, spec.parts) if spec else ([], [])
-    channels = MultiScaleBackbone(vision, BackboneKind.cnn, cfg.strides, neck_dim=cfg.neck_dim).channels(
-        tuple(cfg.image_size))
+    if cfg.pretrained_vision:
+        tower, spec = load_tower(cfg.pretrained_vision, cfg.strides)
+        try:
+            check_strides(spec.image_size, cfg.strides)
+        except ValueError as err:
+            raise ValueError(f"init_models.tiny.strides {cfg.strides} do not fit the tower of "
+                             f"{cfg.pretrained_vision}: {err}") from None
+        vision, image_size, neck_dim = spec.backbone_config(), tuple(spec.image_size), spec.neck_dim
+        categories, parts = spec.categories, spec.parts
+    else:
+        tower, arch = None, cfg.tower
+        vision, image_size, neck_dim = mobilenet_config(arch.depth_multiplier), tuple(arch.image_size), arch.neck_dim
+        categories, parts = [], []
+    channels = MultiScaleBackbone(vision, BackboneKind.cnn, cfg.strides, neck_dim=neck_dim).channels(image_size)
     text = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=cfg.lm.hidden_size,
@@ -138,9 +173,9 @@ def build_tiny_base(texts: Iterable[str], cfg: TinyBaseConfig, seed: int = 0) ->
         strides=list(cfg.strides),
         feature_channels=channels,
         token_stride=cfg.token_stride,
-        image_size=list(cfg.image_size),
+        image_size=list(image_size),
         image_pos_embed=True,
-        neck_dim=cfg.neck_dim,
+        neck_dim=neck_dim,
         dense_categories=list(categories),
         dense_parts=list(parts),
         **token_id_fields(tok),
@@ -149,7 +184,7 @@ def build_tiny_base(texts: Iterable[str], cfg: TinyBaseConfig, seed: int = 0) ->
     if tower is not None:
         vlm.vision.load_state_dict(tower.state_dict(), strict=True)
     else:
-        _init_backbone(vlm.vision, cfg.vision_init)
+        _init_backbone(vlm.vision, cfg.tower.vision_init)
     return vlm, tok
 
 

@@ -67,7 +67,9 @@ def load_tower(folder: str | os.PathLike, strides: list[int]) -> tuple[MultiScal
     """The saved tower (weights loaded, strict) and its spec; a clear error for a folder that is not one."""
     folder = Path(folder)
     if not (folder / TOWER_JSON).exists():
-        raise FileNotFoundError(f"{folder}: not a vision tower ({TOWER_JSON} missing; run `tp pretrain-vision`)")
+        raise FileNotFoundError(f"{folder}: not a vision tower ({TOWER_JSON} missing): run `tp pretrain-vision` "
+                                "with pretrain_vision.enabled true, or set init_models.tiny.pretrained_vision "
+                                "to null")
     spec = TowerSpec.model_validate(json.loads((folder / TOWER_JSON).read_text()))
     tower = build_tower(spec, strides)
     tower.load_state_dict(load_file(str(folder / TOWER_WEIGHTS)), strict=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from talking_points.pipeline.models.build import TowerConfig
 from talking_points.pipeline.training.config import TrainConfig
 
 __all__ = ["PretrainVisionConfig", "DenseLossConfig"]
@@ -20,12 +21,13 @@ class DenseLossConfig(BaseModel):
 
 
 class PretrainVisionConfig(BaseModel):
-    """Dense pretraining of the tiny tower (architecture: `init_models.tiny`: image_size, vision_init,
-    depth_multiplier, neck_dim). Only the train split's images are read for training."""
+    """Dense pretraining of the tiny tower; init-models builds the base on it (init_models.tiny.pretrained_vision).
+    Only the train split's images are read for training."""
 
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="false: write no tower (a LLaVA base keeps its own vision tower)")
+    tower: TowerConfig = TowerConfig(image_size=(144, 192), neck_dim=64)
     train: TrainConfig = TrainConfig(epochs=4, batch_size=16, lr=2e-3, weight_decay=1e-4, warmup_ratio=0.05)
     loss: DenseLossConfig = DenseLossConfig()
     hflip: bool = Field(True, description="flip half of each batch left-right (the labels carry no side)")

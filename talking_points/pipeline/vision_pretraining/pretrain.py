@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from talking_points.pipeline.keypoints.mine import IngestedSource
-from talking_points.pipeline.models.build import TinyBaseConfig, init_tower
+from talking_points.pipeline.models.build import init_tower
 from talking_points.pipeline.models.tower import TowerSpec
 from talking_points.pipeline.models.vision import MultiScaleBackbone
 from talking_points.pipeline.training.loop import fit
@@ -41,16 +41,16 @@ def split_images(sources: list[IngestedSource], image_ids: set[str]) -> tuple[pd
     return images, objects, parts
 
 
-def pretrain_tower(sources: list[IngestedSource], train: pd.DataFrame, test: pd.DataFrame, tiny: TinyBaseConfig,
+def pretrain_tower(sources: list[IngestedSource], train: pd.DataFrame, test: pd.DataFrame,
                    cfg: PretrainVisionConfig, checkpoint_dir: str | Path, live_dir: str | Path | None = None,
                    ) -> PretrainResult:
     """Train the tower on the images of the `train` split (samples table) only and measure it on those of
     `test` (its keypoints: category and part at the exact point). The label set is the training images'."""
-    size = tuple(tiny.image_size)
+    size = tuple(cfg.tower.image_size)
     tr_images, tr_objects, tr_parts = split_images(sources, set(train["image_id"]))
     labels = LabelSet.from_tables(tr_objects, tr_parts)
     data: DenseImages = dense_images(tr_images, tr_objects, tr_parts, labels, size, progress="label maps (train)")
-    tower, spec = init_tower(tiny, list(labels.categories), list(labels.parts))
+    tower, spec = init_tower(cfg.tower, list(labels.categories), list(labels.parts))
     model = DenseTower(tower, spec)
     step = dense_step(cfg.loss, cfg.hflip,
                       class_weights(data.categories, len(labels.categories) + 1, cfg.loss.class_balance),
