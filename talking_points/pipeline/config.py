@@ -29,15 +29,30 @@ __all__ = [
     "SynthesizeConfig",
     "SplitConfig",
     "ConfigError",
+    "check_key",
     "load_params",
     "load_section",
 ]
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")  # \Z, not $: '$' also matches before a trailing newline
 
 
 class ConfigError(ValueError):
     """Invalid params: the message names the file, the key and what is wrong."""
+
+
+def check_key(key: object, what: str = "key") -> str:
+    """`key` if it is a safe name (`_NAME`: lower-case letters, digits, '_', starting with a letter).
+
+    For params keys that dvc.yaml's `foreach` pastes into shell commands and paths as `${key}` (ingest.sources,
+    train_descriptor / train_localizer .variants, evaluate.rows, grpo.directions): a key such as
+    'x;touch F;#' would run a command. Raises ValueError naming `what`, the key and the pattern; call it from a
+    pydantic validator, which turns it into a ConfigError naming the section.
+    """
+    if not isinstance(key, str) or not _NAME.fullmatch(key):
+        raise ValueError(f"{what} {key!r} must match {_NAME.pattern} (lower-case letters, digits and '_', "
+                         "starting with a letter): dvc.yaml pastes it into shell commands and paths")
+    return key
 
 
 class Section(BaseModel):
@@ -63,8 +78,7 @@ class IngestConfig(Section):
         if not sources:
             raise ValueError("at least one source is needed")
         for name in sources:
-            if not _NAME.match(name):
-                raise ValueError(f"source name {name!r} must match {_NAME.pattern} (it becomes a folder and an id)")
+            check_key(name, "source name")  # it also becomes a folder and the image ids' prefix
         return sources
 
 
