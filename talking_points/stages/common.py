@@ -13,6 +13,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from talking_points.pipeline.config import ConfigError
@@ -51,7 +52,9 @@ def stage(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except (ConfigError, BadInput, SchemaError, FileNotFoundError) as err:
-            console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
+            # the message is data (file names, part ids '[...]', regexes): escaped, never read as markup, and
+            # not wrapped, so that a long path stays one piece
+            console.print(f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
     return wrapper
@@ -64,21 +67,21 @@ def write_json(data: dict, path: str | Path) -> None:
 
 def print_skips(skips: SkipLog, title: str) -> None:
     if not skips.total:
-        console.print(f"{title}: nothing skipped")
+        console.print(f"{title}: nothing skipped", markup=False)
         return
-    table = Table(title=f"{title}: {skips.total} skipped")
+    table = Table(title=escape(f"{title}: {skips.total} skipped"))
     table.add_column("reason")
     table.add_column("count", justify="right")
     table.add_column("first example")
-    for reason, n in skips.counts.most_common():
-        table.add_row(reason, str(n), (skips.examples.get(reason) or [""])[0])
+    for reason, n in skips.counts.most_common():  # cells are data ('[image 3: x.jpg]'), not markup
+        table.add_row(escape(reason), str(n), escape((skips.examples.get(reason) or [""])[0]))
     console.print(table)
 
 
 def print_counts(title: str, counts: dict[str, Any]) -> None:
-    table = Table(title=title)
+    table = Table(title=escape(title))
     table.add_column("what")
     table.add_column("value", justify="right")
     for k, v in counts.items():
-        table.add_row(str(k), f"{v:.3g}" if isinstance(v, float) else str(v))
+        table.add_row(escape(str(k)), escape(f"{v:.3g}" if isinstance(v, float) else str(v)))
     console.print(table)

@@ -27,4 +27,4 @@ def main(
         raise typer.BadParameter(f"no profile {name!r} in {profiles}/ (known: {known})")
     with atomic_path(params) as tmp:
         shutil.copyfile(src, tmp)
-    console.print(f"params.yaml <- {src}")
+    console.print(f"{params} <- {src}", markup=False)
