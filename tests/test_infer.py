@@ -1,0 +1,212 @@
+"""`tp describe` / `tp localize` on a tiny model: bad inputs are named (file, row, what is wrong) before any
+model is loaded; a too-long text is cut with a warning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from PIL import Image
+from transformers import AutoTokenizer
+from typer.testing import CliRunner
+
+from talking_points.pipeline.models.adaptation import LoraSettings
+from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, build_tiny_base
+from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
+from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer
+from talking_points.pipeline.models.point_decoder import PointDecoderConfig
+from talking_points.stages import infer
+
+TEXTS = ["The point is on the only car; on its front wheel; at the centre of the wheel; in a smooth patch.",
+         "The point is on the leftmost dog; on its head; in the upper right of the head; in a dark patch."
+         ] * 20
+LIMIT = 24  # the models' max_description_tokens
+
+app = typer.Typer()
+app.command("describe")(infer.describe)
+app.command("localize")(infer.localize)
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """A tiny descriptor and localizer saved the way the training stages save them, and two images."""
+    root = tmp_path_factory.mktemp("infer")
+    cfg = TinyBaseConfig(image_size=(64, 64), vision_init="scratch", depth_multiplier=0.35, vocab_size=300,
+                         lm=TinyLMConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128))
+    vlm, tok = build_tiny_base(TEXTS, cfg, seed=0)
+    vlm.save_pretrained(root / "base")
+    tok.save_pretrained(root / "base")
+    desc, tok = PointDescriptor.from_base(root / "base", DescriptorConfig(
+        decoder=PointDecoderConfig(dim=32, layers=2, heads=2), max_description_tokens=LIMIT))
+    desc.save_pretrained(root / "descriptor", tok)
+    loc, tok = PointLocalizer.from_base(root / "base", LocalizerConfig(
+        proj_dim=16, head_dims=[32, 16], max_description_tokens=LIMIT,
+        lora=LoraSettings(r=4, alpha=8, dropout=0.0)))
+    loc.save_pretrained(root / "localizer", tok)
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.jpg"):
+        Image.fromarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)).save(root / name)
+    return {"root": root, "descriptor": root / "descriptor", "localizer": root / "localizer",
+            "a": root / "a.png", "b": root / "b.jpg"}
+
+
+def parquet(path: Path, **columns) -> Path:
+    pd.DataFrame(columns).to_parquet(path, index=False)
+    return path
+
+
+def failed(res, *texts: str) -> str:
+    """The output of a command that must have stopped with exit code 1 (no traceback) saying every text."""
+    assert res.exit_code == 1, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    for t in texts:
+        assert t in res.output, (t, res.output)
+    return res.output
+
+
+def test_describe_and_localize_good_inputs(models, tmp_path):
+    res = run("describe", "--image", models["a"], "--x", 10, "--y", 20, "--model", models["descriptor"],
+              "--max-new-tokens", 4)
+    assert res.exit_code == 0, res.output
+    res = run("localize", "--image", models["b"], "--text", "the front wheel", "--model", models["localizer"])
+    assert res.exit_code == 0, res.output
+    x, y = map(float, res.stdout.split())
+    assert 0 <= x <= 80 and 0 <= y <= 48
+    pts = parquet(tmp_path / "p.parquet", file=[str(models["a"]), str(models["b"])], x_norm=[0.1, 0.9],
+                  y_norm=[0.5, 1.0])
+    res = run("describe", "--points", pts, "--out", tmp_path / "d.parquet", "--model", models["descriptor"],
+              "--max-new-tokens", 4)
+    assert res.exit_code == 0, res.output
+    texts = parquet(tmp_path / "t.parquet", file=[str(models["a"])], description=["the head"])
+    res = run("localize", "--texts", texts, "--out", tmp_path / "l.parquet", "--model", models["localizer"])
+    assert res.exit_code == 0, res.output
+    assert set(pd.read_parquet(tmp_path / "l.parquet").columns) == {"file", "description", "x_pred", "y_pred"}
+
+
+def _bad_image(kind: str, models: dict, tmp: Path) -> tuple[Path, str]:
+    if kind == "text file":
+        (tmp / "notes.jpg").write_text("not an image at all")
+        return tmp / "notes.jpg", "not an image file"
+    if kind == "empty file":
+        (tmp / "empty.png").write_bytes(b"")
+        return tmp / "empty.png", "empty image file"
+    if kind == "folder":
+        (tmp / "dir.png").mkdir()
+        return tmp / "dir.png", "not an image file"
+    if kind == "truncated jpeg":
+        data = models["b"].read_bytes()
+        (tmp / "half.jpg").write_bytes(data[: len(data) // 2])
+        return tmp / "half.jpg", "corrupt image"
+    if kind == "missing":
+        return tmp / "gone.png", "missing image file"
+    raise ValueError(kind)
+
+
+IMAGE_KINDS = ["text file", "empty file", "folder", "truncated jpeg", "missing"]
+
+
+@pytest.mark.parametrize("kind", IMAGE_KINDS)
+def test_bad_image_is_named_before_the_model_is_loaded(models, tmp_path, kind):
+    image, reason = _bad_image(kind, models, tmp_path)
+    no_model = tmp_path / "no_model"  # loading it would fail: the image must be checked first
+    failed(run("describe", "--image", image, "--x", 1, "--y", 1, "--model", no_model),
+           f"error: {image}: {reason}")
+    failed(run("localize", "--image", image, "--text", "the head", "--model", no_model),
+           f"error: {image}: {reason}")
+    # and in a batch, with the row
+    pts = parquet(tmp_path / "p.parquet", file=[str(models["a"]), str(image)], x_norm=[0.5, 0.5],
+                  y_norm=[0.5, 0.5])
+    failed(run("describe", "--points", pts, "--out", tmp_path / "o.parquet", "--model", no_model),
+           f"error: {pts} row 1: {reason}", str(image))
+
+
+@pytest.mark.parametrize(
+    "column, value, says",
+    [
+        ("description", None, "row 1: missing description"),
+        ("description", "  ", "row 1: empty description"),
+        ("file", None, "row 1: missing image file name (column 'file' is null)"),
+        ("file", "", "row 1: missing image file name (column 'file' must name an image file, got '')"),
+    ],
+)
+def test_bad_text_rows_are_named(models, tmp_path, column, value, says):
+    rows = {"file": [str(models["a"])] * 3, "description": ["the head", "the tail", "the ear"]}
+    rows[column][1] = value
+    texts = parquet(tmp_path / "t.parquet", **rows)
+    out, no_model = tmp_path / "o.parquet", tmp_path / "no_model"
+    failed(run("localize", "--texts", texts, "--out", out, "--model", no_model), f"error: {texts} {says}")
+
+
+def test_bad_texts_files_are_named(models, tmp_path):
+    out, no_model = tmp_path / "o.parquet", tmp_path / "no_model"
+    empty = parquet(tmp_path / "empty.parquet", file=pd.Series([], dtype=str),
+                    description=pd.Series([], dtype=str))
+    failed(run("localize", "--texts", empty, "--out", out, "--model", no_model),
+           f"error: {empty}: empty table")
+    csv = tmp_path / "texts.csv"
+    csv.write_text("file,description\na.png,the head\n")
+    failed(run("localize", "--texts", csv, "--out", out, "--model", no_model),
+           f"error: {csv}: not a parquet file")
+    failed(run("localize", "--texts", tmp_path / "gone.parquet", "--out", out, "--model", no_model),
+           f"error: {tmp_path / 'gone.parquet'}: missing file")
+    cols = parquet(tmp_path / "cols.parquet", file=[str(models["a"])], text=["the head"])
+    failed(run("localize", "--texts", cols, "--out", out, "--model", no_model),
+           f"error: {cols}: missing columns", "lacks ['description']")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "x, y, says",
+    [
+        (float("nan"), 0.5, "row 2 (and 1 more): point is not a number (x_norm=nan, y_norm=0.5"),
+        (0.5, 1.5, "row 2: point outside the image (x_norm=0.5, y_norm=1.5; normalised coordinates"),
+        (-0.1, 0.5, "row 2: point outside the image (x_norm=-0.1"),
+    ],
+)
+def test_bad_points_are_named(models, tmp_path, x, y, says):
+    xs, ys = [0.1, 0.2, x, 0.4], [0.5, 0.5, y, 0.5]
+    if np.isnan(x):
+        ys[3] = float("nan")
+    pts = parquet(tmp_path / "p.parquet", file=[str(models["a"])] * 4, x_norm=xs, y_norm=ys)
+    out = tmp_path / "d.parquet"
+    # with the real model too: NaN used to be described, silently, as an empty text
+    failed(run("describe", "--points", pts, "--out", out, "--model", models["descriptor"]),
+           f"error: {pts} {says}")
+    assert not out.exists()
+
+
+def test_single_point_must_be_finite(models, tmp_path):
+    res = run("describe", "--image", models["a"], "--x", "nan", "--y", 1, "--model", tmp_path / "no_model")
+    assert res.exit_code == 2 and "--x must be a finite number" in res.output
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_localize_refuses_an_empty_text(models, tmp_path, text):
+    res = run("localize", "--image", models["a"], "--text", text, "--model", models["localizer"])
+    assert res.exit_code == 2 and "--text is empty" in res.output and not res.stdout.strip()
+
+
+def test_too_long_text_is_cut_with_a_warning(models, tmp_path):
+    text = " ".join(["the point is on the front wheel of the only car"] * 6)
+    tok = AutoTokenizer.from_pretrained(models["localizer"])
+    n = len(tok(" " + text, add_special_tokens=False).input_ids)
+    assert n > LIMIT
+    res = run("localize", "--image", models["a"], "--text", text, "--model", models["localizer"])
+    assert res.exit_code == 0, res.output
+    assert (f"warning: --text: the description has {n} tokens, the model reads {LIMIT}: "
+            f"the last {n - LIMIT} are dropped") in res.output
+    assert len(res.stdout.split()) == 2  # the point still comes, on stdout; the warning is on stderr
+    texts = parquet(tmp_path / "t.parquet", file=[str(models["a"])] * 3, description=["the head", text, text])
+    res = run("localize", "--texts", texts, "--out", tmp_path / "o.parquet", "--model", models["localizer"])
+    assert res.exit_code == 0, res.output
+    assert f"warning: {texts} row 1: the description has {n} tokens" in res.output
+    assert "1 more description(s) are cut too" in res.output
+    res = run("localize", "--image", models["a"], "--text", "the head", "--model", models["localizer"])
+    assert res.exit_code == 0 and "warning" not in res.output
