@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from talking_points.pipeline.config import ConfigError, IngestConfig, check_key, load_section
 
-BAD_KEYS = ["x;touch F;#", "a b", "a'b", 'a"b', "a/b", "../x", "x$(id)", "a`b`", "Upper", "1st", "_x", "", "ok\n"]
+BAD_KEYS = ["x;touch F;#", "a b", "a'b", 'a"b', "a/b", "../x", "x$(id)", "a`b`", "Upper", "1st", "_x", "",
+            "ok\n"]
 GOOD_KEYS = ["partworld", "pw_a", "descriptor_no_gaussian", "bovidae_to_canidae", "x1"]
 SOURCE = {"adapter": "partworld", "n_images": 2}
 

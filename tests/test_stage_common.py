@@ -75,6 +75,7 @@ def test_tp_profile_leaves_params_readable(tmp_path: Path, umask_027) -> None:
     params.write_text("split: {seed: 0}\n")
     app = typer.Typer()
     app.command()(profile.main)
-    res = CliRunner().invoke(app, ["smoke", "--profiles", str(tmp_path / "profiles"), "--params", str(params)])
+    res = CliRunner().invoke(app, ["smoke", "--profiles", str(tmp_path / "profiles"),
+                                   "--params", str(params)])
     assert res.exit_code == 0, res.output
     assert params.read_text() == "split: {seed: 1}\n" and _mode(params) == 0o640

@@ -44,10 +44,10 @@ class ConfigError(ValueError):
 def check_key(key: object, what: str = "key") -> str:
     """`key` if it is a safe name (`_NAME`: lower-case letters, digits, '_', starting with a letter).
 
-    For params keys that dvc.yaml's `foreach` pastes into shell commands and paths as `${key}` (ingest.sources,
-    train_descriptor / train_localizer .variants, evaluate.rows, grpo.directions): a key such as
-    'x;touch F;#' would run a command. Raises ValueError naming `what`, the key and the pattern; call it from a
-    pydantic validator, which turns it into a ConfigError naming the section.
+    For params keys that dvc.yaml's `foreach` pastes into shell commands and paths as `${key}`
+    (ingest.sources, train_descriptor / train_localizer .variants, evaluate.rows, grpo.directions): a key
+    such as 'x;touch F;#' would run a command. Raises ValueError naming `what`, the key and the pattern;
+    call it from a pydantic validator, which turns it into a ConfigError naming the section.
     """
     if not isinstance(key, str) or not _NAME.fullmatch(key):
         raise ValueError(f"{what} {key!r} must match {_NAME.pattern} (lower-case letters, digits and '_', "

@@ -54,7 +54,8 @@ def stage(fn: Callable) -> Callable:
         except (ConfigError, BadInput, SchemaError, FileNotFoundError) as err:
             # the message is data (file names, part ids '[...]', regexes): escaped, never read as markup, and
             # not wrapped, so that a long path stays one piece
-            console.print(f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False, soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False,
+                          soft_wrap=True)
             raise typer.Exit(code=1) from None
 
     return wrapper

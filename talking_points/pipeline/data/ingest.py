@@ -91,7 +91,8 @@ def ingest_source(
     with ExitStack() as stack:
         if workers > 1:
             pool = stack.enter_context(process_pool(workers))
-            stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # a strict stop skips the queued rest
+            # a strict stop cancels the samples still queued instead of loading them all first
+            stack.callback(pool.shutdown, wait=True, cancel_futures=True)
             results = pool.map(_one, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
         else:
             results = map(_one, jobs)
