@@ -43,6 +43,12 @@ KINDS = {"descriptor": ("train_descriptor", TrainDescriptorConfig, PointDescript
          "localizer": ("train_localizer", TrainLocalizerConfig, PointLocalizer, localizer_collate, localizer_step)}
 
 
+def pck_line(pred: np.ndarray, test) -> str:
+    d = normalised_distance(pred, test[["x_norm", "y_norm"]].to_numpy())
+    p1, p2 = (d < 0.1).mean() * 100, (d < 0.2).mean() * 100
+    return f"PCK@0.1 {p1:.1f}  PCK@0.2 {p2:.1f}  mPCK {(p1 + p2) / 2:.1f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("kind", choices=sorted(KINDS))
@@ -51,6 +57,7 @@ def main() -> None:
     ap.add_argument("--train", default="data/split/train.parquet")
     ap.add_argument("--test", default="data/split/test.parquet")
     ap.add_argument("--n", type=int, default=400, help="first N test rows scored")
+    ap.add_argument("--localizer", default=None, help="descriptor: also score its texts with this localizer")
     a = ap.parse_args()
     section, cfg_cls, model_cls, collate_fn, step_fn = KINDS[a.kind]
     over = yaml.safe_load(a.set) or {}
@@ -74,11 +81,12 @@ def main() -> None:
         cat = np.mean([f.category == normalise_name(c) for f, c in zip(facts, test["category"])]) * 100
         part = np.mean([f.part == normalise_name(p) for f, p in zip(facts, test["part"])]) * 100
         figures = f"category named {cat:.1f}%  part named {part:.1f}%"
+        if a.localizer:
+            loc, loc_tok = PointLocalizer.from_pretrained(a.localizer)
+            loc_images = np.stack([PointSamples(test, loc.input_size)[i]["image"].numpy() for i in range(len(test))])
+            figures += "  " + pck_line(localize(loc, loc_tok, loc_images, texts, 64), test)
     else:
-        pred = localize(model, tok, images, test["description"].tolist(), 64)
-        d = normalised_distance(pred, test[["x_norm", "y_norm"]].to_numpy())
-        p1, p2 = (d < 0.1).mean() * 100, (d < 0.2).mean() * 100
-        figures = f"PCK@0.1 {p1:.1f}  PCK@0.2 {p2:.1f}  mPCK {(p1 + p2) / 2:.1f}"
+        figures = pck_line(localize(model, tok, images, test["description"].tolist(), 64), test)
     print(f"{a.kind} {json.dumps(over)}: {result.steps} steps in {seconds:.0f} s; first {len(test)} test rows: "
           f"{figures}", flush=True)
 

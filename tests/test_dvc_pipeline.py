@@ -187,4 +187,8 @@ def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
     html = (html_dir / "index.html").read_text()
     assert "<img" in html and "cdn" not in html.lower() and "<script src=\"http" not in html
     assert would_run(smoke_repo, "report") == set()
+    status = run(["dvc", "status"], smoke_repo).stdout
+    assert "up to date" in status.lower() and "changed" not in status, status
+    vision = __import__("json").loads((smoke_repo / "reports/vision.json").read_text())
+    assert vision["enabled"] and vision["train_images"] > 0 and 0 <= vision["test"]["keypoint_part_acc"] <= 1
     assert not (smoke_repo / "data/eval/.resume").exists() or not any((smoke_repo / "data/eval/.resume").iterdir())

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
-from talking_points.pipeline.data import masks
+from talking_points.pipeline.data import colours, masks
 from talking_points.pipeline.data import partworld as pw
 from talking_points.pipeline.data.ingest import ingest_source
 from talking_points.pipeline.keypoints.mine import IngestedSource
@@ -25,16 +26,16 @@ from talking_points.pipeline.models.point_decoder import (
 )
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 from talking_points.pipeline.models.tower import load_tower, save_tower
-from talking_points.pipeline.training.config import TrainConfig
+from talking_points.pipeline.training.config import InitModelsConfig, TrainConfig
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.steps import descriptor_collate, descriptor_step, localizer_collate, localizer_step
 from talking_points.pipeline.vision_pretraining import pretrain as pretrain_module
-from talking_points.pipeline.vision_pretraining.config import PretrainVisionConfig
-from talking_points.pipeline.vision_pretraining.labels import IGNORE, LabelSet, label_maps
+from talking_points.pipeline.vision_pretraining.config import DenseLossConfig, PretrainVisionConfig
+from talking_points.pipeline.vision_pretraining.labels import IGNORE, LabelSet, colour_map, label_maps
 from talking_points.pipeline.vision_pretraining.train import class_weights
 
 SIZE = (48, 64)
-TOWER = TowerConfig(image_size=SIZE, vision_init="scratch", depth_multiplier=0.35, neck_dim=16)
+TOWER = TowerConfig(image_size=SIZE, vision_init="scratch", depth_multiplier=0.35, neck_dim=32)
 
 
 def _rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> str:
@@ -43,23 +44,35 @@ def _rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> str:
     return masks.encode(m)
 
 
-def test_label_maps_paint_categories_parts_and_ignore_unlabelled_object_pixels():
+def test_label_maps_paint_categories_parts_looks_and_ignore_unlabelled_pixels():
     h, w = 20, 30
     objects = pd.DataFrame({"object_id": ["i#o0", "i#o1"], "image_id": ["i", "i"], "category": ["dog", "car"],
                             "mask_rle": [_rect(h, w, 2, 10, 2, 12), _rect(h, w, 12, 18, 15, 28)]})
     parts = pd.DataFrame({"part_id": ["i#o0p0", "i#o1p0"], "object_id": ["i#o0", "i#o1"], "image_id": ["i", "i"],
-                          "part": ["head", "wheels"],
+                          "part": ["head", "wheels"], "texture": ["striped", None],
                           "mask_rle": [_rect(h, w, 2, 6, 2, 12), _rect(h, w, 12, 18, 15, 28)]})
     labels = LabelSet.from_tables(objects, parts)
     assert labels.categories == ("car", "dog") and labels.parts == ("head", "wheels")
-    cat, part = label_maps(w, h, objects, parts, labels)
-    assert cat[0, 0] == 0 and part[0, 0] == 0  # background
+    assert labels.textures == ("striped",)
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[:, :] = colours.PALETTE["green"]
+    rgb[2:6, 2:12] = colours.PALETTE["red"]
+    maps = label_maps(rgb, objects, parts, labels)
+    cat, part, tex = maps["category"], maps["part"], maps["texture"]
+    assert cat[0, 0] == 0 and part[0, 0] == 0 and tex[0, 0] == IGNORE  # background
     assert cat[4, 5] == labels.category_index("dog") == 2 and part[4, 5] == labels.part_index("head") == 1
+    assert tex[4, 5] == 0 and tex[15, 20] == IGNORE  # the head is striped; the wheels' texture is unknown
     assert cat[8, 5] == 2 and part[8, 5] == IGNORE  # dog pixel no part covers
     assert cat[15, 20] == 1 and part[15, 20] == 2
+    assert colours.NAMES[maps["colour"][4, 5]] == "red" and colours.NAMES[maps["colour"][0, 0]] == "green"
+    assert maps["luma"][4, 5] == round(0.299 * 200 + 0.587 * 30 + 0.114 * 35)
     assert labels.category_index("zebra") == IGNORE  # unseen in training: not scored
-    small_c, small_p = label_maps(w, h, objects, parts, labels, size=(10, 15))
-    assert small_c.shape == (10, 15) and set(np.unique(small_c)) <= {0, 1, 2}
+    small = label_maps(rgb, objects, parts, labels, size=(10, 15))
+    assert small["category"].shape == (10, 15) and set(np.unique(small["category"])) <= {0, 1, 2}
+    # the colour map names every pixel exactly as the patch statistics do
+    noise = np.random.default_rng(0).integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    named = colour_map(noise)
+    assert all(colours.NAMES[named[y, x]] == colours.name_of(noise[y, x]) for y in range(6) for x in range(7))
 
 
 def test_class_weights_favour_rare_classes_and_keep_a_pixel_mean_of_one():
@@ -82,16 +95,20 @@ def scenes(tmp_path_factory) -> IngestedSource:
 
 
 def _keypoints(src: IngestedSource, image_ids: list[str]) -> pd.DataFrame:
-    """One point per part: the part mask's pixel nearest its median (inside the part)."""
+    """One point per part: the part mask's pixel nearest its median (inside the part), with that pixel's
+    colour name and brightness and the part's texture (as the mined patch columns)."""
     rows = []
     cats = dict(zip(src.objects["object_id"], src.objects["category"]))
-    dims = src.images.set_index("image_id")[["width", "height"]]
+    images = src.images.set_index("image_id")
     for part in src.parts[src.parts["image_id"].isin(image_ids)].itertuples():
-        w, h = dims.loc[part.image_id]
+        w, h, file = images.loc[part.image_id, ["width", "height", "file"]]
+        rgb = np.asarray(Image.open(file).convert("RGB"))
         ys, xs = np.nonzero(masks.decode(part.mask_rle, h, w))
         i = np.argmin((ys - np.median(ys)) ** 2 + (xs - np.median(xs)) ** 2)
+        px = rgb[ys[i], xs[i]]
         rows.append({"image_id": part.image_id, "x_norm": (xs[i] + 0.5) / w, "y_norm": (ys[i] + 0.5) / h,
-                     "category": cats[part.object_id], "part": part.part})
+                     "category": cats[part.object_id], "part": part.part, "part_texture": part.texture,
+                     "patch_colour": colours.name_of(px), "patch_brightness": float(px @ [0.299, 0.587, 0.114]) / 255})
     return pd.DataFrame(rows)
 
 
@@ -107,7 +124,8 @@ def test_pretrain_learns_and_never_reads_a_test_image(scenes, tmp_path, monkeypa
         return out
 
     monkeypatch.setattr(pretrain_module, "dense_images", spy)
-    cfg = PretrainVisionConfig(tower=TOWER, train=TrainConfig(epochs=40, batch_size=8, lr=1e-2, warmup_ratio=0.05, log_every=4,
+    cfg = PretrainVisionConfig(tower=TOWER, loss=DenseLossConfig(colour=0.25, luma=2.0, texture=0.25),
+                               train=TrainConfig(epochs=60, batch_size=8, lr=1e-2, warmup_ratio=0.05, log_every=4,
                                                  checkpoint_every=1000), eval_batch_size=16)
     test_kp = _keypoints(scenes, test_ids)
     res = pretrain_module.pretrain_tower([scenes], pd.DataFrame({"image_id": train_ids}), test_kp, cfg,
@@ -121,6 +139,9 @@ def test_pretrain_learns_and_never_reads_a_test_image(scenes, tmp_path, monkeypa
     assert m["keypoints"] == len(test_kp) > 20
     assert m["keypoint_category_acc"] > m["keypoint_category_majority"] + 0.15, m
     assert m["keypoint_part_acc"] > m["keypoint_part_majority"] + 0.15, m
+    assert m["keypoint_colour_acc"] > m["keypoint_colour_majority"] + 0.05, m
+    brightness = test_kp["patch_brightness"]
+    assert m["keypoint_luma_mae"] < (brightness - brightness.mean()).abs().mean(), m  # beats the mean
     assert m["category_pixel_acc"] > 0.8 and 0 < m["part_miou"] <= 1
     # the artifact round-trips exactly
     save_tower(tmp_path / "tower", res.tower, res.spec)
@@ -162,6 +183,10 @@ def test_tiny_config_takes_the_tower_architecture_from_the_tower_only():
         TinyBaseConfig(image_size=(100, 128), strides=[8, 16, 32])
     with pytest.raises(ValueError):
         TowerConfig(image_size=(0, -64))
+    with pytest.raises(ValueError):
+        TinyBaseConfig(image_size=(0, -64))
+    with pytest.raises(ValueError):
+        InitModelsConfig.model_validate({"kind": "llava", "path": "x", "image_size": [0, -64]})
     assert TinyBaseConfig().tower == TowerConfig()
 
 
@@ -255,9 +280,12 @@ def test_object_mask_keys_lie_inside_the_segmented_object_and_no_row_is_empty():
         offset += kh * kw
 
 
-def test_gathered_keys_equal_the_masked_attention_over_all_keys():
+@pytest.mark.parametrize("sigma", [0.05, [0.02, 0.1]])
+def test_gathered_keys_equal_the_masked_attention_over_all_keys(sigma):
     torch.manual_seed(0)
-    dec = PointQueryDecoder([8, 8, 8], PointDecoderConfig(dim=32, layers=2, heads=2, sigma=0.05)).eval()
+    dec = PointQueryDecoder([8, 8, 8], PointDecoderConfig(dim=32, layers=2, heads=2, sigma=sigma)).eval()
+    q_n = dec.cfg.queries
+    assert q_n == (len(sigma) if isinstance(sigma, list) else 1)
     maps = [torch.randn(3, 8, 36, 48), torch.randn(3, 8, 18, 24), torch.randn(3, 8, 6, 8)]
     pts = torch.rand(3, 2)
     with torch.no_grad():
@@ -265,13 +293,16 @@ def test_gathered_keys_equal_the_masked_attention_over_all_keys():
         keys = torch.cat([p(m.flatten(2).transpose(1, 2)) for m, p in zip(maps, dec.in_proj)], 1)
         pos = torch.cat([(sinusoid_2d(grid_centres(*m.shape[-2:]), 32) + dec.scale_embed[s]).expand(3, -1, -1)
                          for s, m in enumerate(maps)], 1)
-        allowed = dec.allowed_keys(maps, pts)
-        assert (allowed.sum(1) < allowed.shape[1] // 10).all()  # the point of gathering: few keys
-        block = (~allowed)[:, None, None, :].expand(-1, 2, 1, -1).reshape(6, 1, -1)
+        allowed = dec.allowed_keys(maps, pts)  # (B, queries, S)
+        assert allowed.shape == (3, q_n, keys.shape[1])
+        assert (allowed.any(1).sum(1) < allowed.shape[-1] // 4).all()  # the point of gathering: few keys
+        if q_n == 2:  # the narrow query sees a subset of what the wide one sees
+            assert (allowed[:, 0] <= allowed[:, 1]).all() and (allowed[:, 0].sum(1) < allowed[:, 1].sum(1)).all()
+        block = (~allowed)[:, None].expand(-1, 2, -1, -1).reshape(6, q_n, -1)
         region = dec.pos_proj(sinusoid_2d(pts, 32)).unsqueeze(1)
         q = dec.content.unsqueeze(0).expand(3, -1, -1)
         for layer in dec.layers:
-            q = layer(q, region, keys, pos, block)
+            q = layer(q, region.expand(-1, q_n, -1), keys, pos, block)
     assert torch.allclose(dec.norm(q), fast, atol=1e-5)
 
 

@@ -52,9 +52,13 @@ def main(
     write_json({"enabled": True, **summary, "test": result.metrics}, metrics)
     shutil.rmtree(ckpt, ignore_errors=True)
     m = result.metrics
-    print_counts("pretrain-vision (test images)", {
-        "train images": len(result.train_image_ids), "steps": result.steps,
-        "category pixel acc / mIoU": f"{m['category_pixel_acc']:.3f} / {m['category_miou']:.3f}",
-        "part pixel acc / mIoU": f"{m['part_pixel_acc']:.3f} / {m['part_miou']:.3f}",
-        "keypoint category acc (majority)": f"{m['keypoint_category_acc']:.3f} ({m['keypoint_category_majority']:.3f})",
-        "keypoint part acc (majority)": f"{m['keypoint_part_acc']:.3f} ({m['keypoint_part_majority']:.3f})"})
+    counts = {"train images": len(result.train_image_ids), "steps": result.steps,
+              "category pixel acc / mIoU": f"{m['category_pixel_acc']:.3f} / {m['category_miou']:.3f}",
+              "part pixel acc / mIoU": f"{m['part_pixel_acc']:.3f} / {m['part_miou']:.3f}"}
+    for head in ("category", "part", "colour", "texture"):
+        if f"keypoint_{head}_acc" in m:
+            counts[f"keypoint {head} acc (majority)"] = (f"{m[f'keypoint_{head}_acc']:.3f} "
+                                                         f"({m[f'keypoint_{head}_majority']:.3f})")
+    if "keypoint_luma_mae" in m:
+        counts["keypoint brightness MAE"] = f"{m['keypoint_luma_mae']:.3f}"
+    print_counts("pretrain-vision (test images)", counts)

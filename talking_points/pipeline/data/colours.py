@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["PALETTE", "NAMES", "name_of", "lab"]
+__all__ = ["PALETTE", "NAMES", "PROTOTYPES_LAB", "name_of", "lab"]
 
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (200, 30, 35),
@@ -36,10 +36,11 @@ def lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab).reshape(arr.shape)
 
 
-_PROTO_LAB = lab(np.array(list(PALETTE.values()), dtype=np.float32))
+#: the palette prototypes in CIE Lab, in `NAMES` order
+PROTOTYPES_LAB = lab(np.array(list(PALETTE.values()), dtype=np.float32))
 
 
 def name_of(rgb) -> str:
     """Name of the palette colour nearest (in Lab) to `rgb` (0..255)."""
-    d = np.linalg.norm(_PROTO_LAB - lab(np.asarray(rgb, dtype=np.float32).reshape(1, 3)), axis=1)
+    d = np.linalg.norm(PROTOTYPES_LAB - lab(np.asarray(rgb, dtype=np.float32).reshape(1, 3)), axis=1)
     return NAMES[int(np.argmin(d))]

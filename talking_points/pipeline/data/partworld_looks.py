@@ -15,7 +15,7 @@ from enum import Enum
 import cv2
 import numpy as np
 
-from talking_points.pipeline.data.colours import PALETTE, lab
+from talking_points.pipeline.data.colours import PALETTE, PROTOTYPES_LAB, lab
 
 __all__ = [
     "TEXTURE_WEIGHTS",
@@ -51,7 +51,7 @@ TEXTURE_WEIGHTS: dict[Texture, float] = {
 
 
 _NAMES = tuple(PALETTE)
-_PROTO_LAB = lab(np.asarray(list(PALETTE.values()), dtype=np.float32))
+_PROTO_LAB = PROTOTYPES_LAB
 
 
 def _names(rgbs: np.ndarray) -> list[str]:

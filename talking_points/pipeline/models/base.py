@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedConfig, PreTrainedModel
 
+from talking_points.pipeline.models.pixel_decoder import dense_outputs
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 from talking_points.pipeline.models.vision import BackboneKind, MultiScaleBackbone, normalize_images
 
@@ -36,6 +37,8 @@ class PointVLMConfig(PreTrainedConfig):
     neck_dim: int = 0  # > 0: the cnn carries a pixel decoder of this width (the maps are its levels)
     dense_categories: list[str] | tuple[str, ...] = ()  # classes of the tower's dense heads (pretrain-vision)
     dense_parts: list[str] | tuple[str, ...] = ()
+    dense_colours: list[str] | tuple[str, ...] = ()
+    dense_textures: list[str] | tuple[str, ...] = ()
     image_size: list[int] | tuple[int, int] = (96, 128)  # (height, width) the images are resized to
     image_mean: list[float] | tuple[float, ...] = (0.485, 0.456, 0.406)
     image_std: list[float] | tuple[float, ...] = (0.229, 0.224, 0.225)
@@ -108,9 +111,10 @@ class PointVLM(PreTrainedModel):
         super().__init__(config)
         if not config.feature_channels or len(config.feature_channels) != len(config.strides):
             raise ValueError("PointVLMConfig.feature_channels must give the channels of every stride")
+        dense = (dense_outputs(config.dense_categories, config.dense_parts, config.dense_colours,
+                               config.dense_textures) if config.dense_categories else None)
         self.vision = MultiScaleBackbone(config.vision_config, config.backbone_kind, list(config.strides),
-                                         config.vit_layer, config.neck_dim, len(config.dense_categories),
-                                         len(config.dense_parts))
+                                         config.vit_layer, config.neck_dim, dense)
         c_tok = config.feature_channels[list(config.strides).index(config.token_stride)]
         d = config.lm_hidden_size
         self.projector = nn.Sequential(nn.Linear(c_tok, d), nn.GELU(), nn.Linear(d, d))
@@ -141,7 +145,7 @@ class PointVLM(PreTrainedModel):
                 raise ValueError("this base's vision tower has no dense heads: the 'object' attention mask needs "
                                  "a tower pretrained by pretrain-vision (init_models.tiny.pretrained_vision)")
             dense = self.vision.dense(x)
-            return VisionFeatures(dense.maps, dense.category_logits)
+            return VisionFeatures(dense.maps, dense.logits["category"])
         return VisionFeatures(self.vision(x))
 
     def image_tokens(self, maps: list[torch.Tensor]) -> torch.Tensor:

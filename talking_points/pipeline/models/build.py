@@ -100,14 +100,15 @@ def check_strides(image_size: tuple[int, int], strides: list[int]) -> None:
             raise ValueError(f"image_size {list(image_size)} must be divisible by every stride ({s})")
 
 
-def init_tower(cfg: TowerConfig, categories: list[str], parts: list[str]) -> tuple[MultiScaleBackbone, TowerSpec]:
+def init_tower(cfg: TowerConfig, categories: list[str], parts: list[str], colours: list[str] = (),
+               textures: list[str] = ()) -> tuple[MultiScaleBackbone, TowerSpec]:
     """The tiny tower before dense pretraining: MobileNetV2 (ImageNet or random) + pixel decoder + dense heads
     for the given classes, at cfg.image_size."""
     if not cfg.neck_dim:
         raise ValueError("pretrain_vision.tower.neck_dim must be > 0 (the pixel decoder pretraining trains)")
     spec = TowerSpec(vision_config=mobilenet_config(cfg.depth_multiplier).to_dict(), neck_dim=cfg.neck_dim,
                      image_size=tuple(cfg.image_size), categories=list(categories), parts=list(parts),
-                     vision_init=cfg.vision_init.value)
+                     colours=list(colours), textures=list(textures), vision_init=cfg.vision_init.value)
     tower = build_tower(spec, [4])
     _init_backbone(tower, cfg.vision_init)
     return tower, spec
@@ -147,11 +148,12 @@ def build_tiny_base(texts: Iterable[str], cfg: TinyBaseConfig, seed: int = 0) ->
             raise ValueError(f"init_models.tiny.strides {cfg.strides} do not fit the tower of "
                              f"{cfg.pretrained_vision}: {err}") from None
         vision, image_size, neck_dim = spec.backbone_config(), tuple(spec.image_size), spec.neck_dim
-        categories, parts = spec.categories, spec.parts
+        dense = {"dense_categories": spec.categories, "dense_parts": spec.parts, "dense_colours": spec.colours,
+                 "dense_textures": spec.textures}
     else:
         tower, arch = None, cfg.tower
         vision, image_size, neck_dim = mobilenet_config(arch.depth_multiplier), tuple(arch.image_size), arch.neck_dim
-        categories, parts = [], []
+        dense = {}
     channels = MultiScaleBackbone(vision, BackboneKind.cnn, cfg.strides, neck_dim=neck_dim).channels(image_size)
     text = LlamaConfig(
         vocab_size=len(tok),
@@ -176,8 +178,7 @@ def build_tiny_base(texts: Iterable[str], cfg: TinyBaseConfig, seed: int = 0) ->
         image_size=list(image_size),
         image_pos_embed=True,
         neck_dim=neck_dim,
-        dense_categories=list(categories),
-        dense_parts=list(parts),
+        **dense,
         **token_id_fields(tok),
     )
     vlm = PointVLM(config)

@@ -50,7 +50,7 @@ class PointDescriptor(PointModel):
     @property
     def needs_category(self) -> bool:
         """Whether the decoder reads the tower's category logits (the `object` attention mask)."""
-        return self.cfg.decoder.attention_mask is AttentionMask.object
+        return AttentionMask.object in self.cfg.decoder.masks
 
     def vision_features(self, images: torch.Tensor) -> VisionFeatures:
         return self.vlm.vision_features(images, with_category=self.needs_category)

@@ -4,7 +4,8 @@ A feature pyramid (FPN: lateral 1x1 convolutions, top-down upsampling and additi
 convolution per level) fuses the backbone's maps at its native strides (MobileNetV2: 4, 8, 16, 32) into
 `dim`-channel maps, so that the fine levels carry what the coarse ones know (the object category) next to
 what only they can resolve (the part, its borders). The dense heads read the finest level and predict, per
-pixel, the object category and the part (a (category, part) pair), both with a background class 0.
+pixel, the object category and the part name (both with a background class 0) and the local look: the
+pixel's palette colour, its brightness and its part's texture (what level 4 of a description says).
 
 `pretrain-vision` trains backbone + pixel decoder + heads on the training images' masks; the point models
 then attend to the decoder's levels with the whole tower frozen, as the paper's models do with OMG-Seg.
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PixelDecoder", "DenseHeads", "level_for_stride"]
+__all__ = ["PixelDecoder", "DenseHeads", "dense_outputs", "level_for_stride"]
 
 
 def _conv_bn_relu(c_in: int, c_out: int, k: int) -> nn.Sequential:
@@ -60,15 +61,28 @@ def level_for_stride(stride: int, levels: list[int]) -> int:
     return fits[-1]
 
 
-class DenseHeads(nn.Module):
-    """Per-pixel logits of the object category and the (category, part) pair, each with background 0."""
+def dense_outputs(categories: list[str], parts: list[str], colours: list[str] = (), textures: list[str] = ()
+                  ) -> dict[str, int]:
+    """Output channels of every dense head for these class names: `category` and `part` (class 0 =
+    background), `colour` (each pixel's palette colour), `luma` (one channel, the pixel's brightness through a
+    sigmoid), `texture` (the part's painted texture; only where textures are annotated)."""
+    out = {"category": len(categories) + 1, "part": len(parts) + 1}
+    if colours:
+        out["colour"] = len(colours)
+        out["luma"] = 1
+    if textures:
+        out["texture"] = len(textures)
+    return out
 
-    def __init__(self, dim: int, n_categories: int, n_parts: int):
+
+class DenseHeads(nn.Module):
+    """Per-pixel outputs of the finest pyramid level: one 1x1 convolution per head over a shared 3x3 body."""
+
+    def __init__(self, dim: int, outputs: dict[str, int]):
         super().__init__()
         self.body = _conv_bn_relu(dim, dim, 3)
-        self.category = nn.Conv2d(dim, n_categories + 1, 1)
-        self.part = nn.Conv2d(dim, n_parts + 1, 1)
+        self.out = nn.ModuleDict({name: nn.Conv2d(dim, n, 1) for name, n in outputs.items()})
 
-    def forward(self, fine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, fine: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.body(fine)
-        return self.category(h), self.part(h)
+        return {name: conv(h) for name, conv in self.out.items()}

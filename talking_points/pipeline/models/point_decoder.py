@@ -18,7 +18,7 @@ from enum import Enum
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 from torch import nn
 
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
@@ -39,16 +39,44 @@ class PointDecoderConfig(BaseModel):
     dim: int = Field(256, ge=8, description="decoder width; must be divisible by 4 and by heads")
     layers: int = Field(9, ge=1, description="decoder layers (paper: 9)")
     heads: int = Field(8, ge=1)
-    queries: int = Field(1, ge=1, description="content query tokens per point (one <kpt> placeholder each)")
+    queries: int = Field(1, ge=1, description="content query tokens per point (one <kpt> placeholder each); "
+                         "a list of masks or sigmas sets it")
     ffn_mult: int = Field(4, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
-    attention_mask: AttentionMask = AttentionMask.gaussian
-    sigma: float = Field(0.1, gt=0, description="Gaussian std as a fraction of the image size (normalised coords)")
+    attention_mask: AttentionMask | list[AttentionMask] = Field(
+        AttentionMask.gaussian, description="the keys each query may attend; a list gives one per query "
+        "(e.g. [gaussian, object]: one query reads the point's part, one the whole object)")
+    sigma: PositiveFloat | list[PositiveFloat] = Field(
+        0.1, description="Gaussian std as a fraction of the image size (normalised coords); a list gives each "
+        "query its own (used by the queries whose mask is gaussian)")
     threshold: float = Field(0.1, gt=0, lt=1, description="keys where the Gaussian falls below this are masked")
 
     def model_post_init(self, __context) -> None:
         if self.dim % 4 or self.dim % self.heads:
             raise ValueError(f"point decoder dim {self.dim} must be divisible by 4 and by heads={self.heads}")
+        lengths = {name: len(v) for name, v in (("attention_mask", self.attention_mask), ("sigma", self.sigma))
+                   if isinstance(v, list)}
+        if any(n == 0 for n in lengths.values()):
+            raise ValueError(f"point decoder: empty list in {sorted(lengths)}; give a value or a non-empty list")
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"point decoder: one entry per query, but the lists have lengths {lengths}")
+        if lengths:
+            n = next(iter(lengths.values()))
+            if "queries" in self.model_fields_set and self.queries != n:
+                raise ValueError(f"point decoder: {n} per-query entries need queries {n} (or leave queries out), "
+                                 f"got {self.queries}")
+            self.queries = n
+
+    @property
+    def masks(self) -> list[AttentionMask]:
+        """One attention mask per query."""
+        m = self.attention_mask
+        return list(m) if isinstance(m, list) else [m] * self.queries
+
+    @property
+    def sigmas(self) -> list[float]:
+        """One Gaussian std per query."""
+        return list(self.sigma) if isinstance(self.sigma, list) else [float(self.sigma)] * self.queries
 
 
 def gaussian_key_mask(points: torch.Tensor, key_xy: list[torch.Tensor], sigma: float, threshold: float) -> torch.Tensor:
@@ -137,19 +165,30 @@ class PointQueryDecoder(nn.Module):
 
     def allowed_keys(self, maps: list[torch.Tensor], points: torch.Tensor,
                      category_logits: torch.Tensor | None = None) -> torch.Tensor | None:
-        """Boolean (B, S) over the keys of every scale concatenated (None: every key), per `attention_mask`."""
-        mode = self.cfg.attention_mask
-        if mode is AttentionMask.gaussian:
-            key_xy = [grid_centres(*m.shape[-2:], m.device) for m in maps]
-            return gaussian_key_mask(points.float(), key_xy, self.cfg.sigma, self.cfg.threshold)
-        elif mode is AttentionMask.object:
-            if category_logits is None:
-                raise ValueError("attention_mask 'object' needs the tower's category logits")
-            return object_key_mask(object_mask_at(category_logits, points), [tuple(m.shape[-2:]) for m in maps])
-        elif mode is AttentionMask.none:
+        """Boolean (B, queries, S) over the keys of every scale concatenated, each query per its own
+        `attention_mask` (None: every query may attend every key)."""
+        masks = self.cfg.masks
+        if all(m is AttentionMask.none for m in masks):
             return None
-        else:
-            raise ValueError(f"unknown attention_mask {mode!r}")
+        key_xy = [grid_centres(*m.shape[-2:], m.device) for m in maps]
+        b, s = points.shape[0], sum(len(xy) for xy in key_xy)
+        whole = None
+        rows = []
+        for mode, sigma in zip(masks, self.cfg.sigmas):
+            if mode is AttentionMask.gaussian:
+                rows.append(gaussian_key_mask(points.float(), key_xy, sigma, self.cfg.threshold))
+            elif mode is AttentionMask.object:
+                if category_logits is None:
+                    raise ValueError("attention_mask 'object' needs the tower's category logits")
+                if whole is None:
+                    whole = object_key_mask(object_mask_at(category_logits, points),
+                                            [tuple(m.shape[-2:]) for m in maps])
+                rows.append(whole)
+            elif mode is AttentionMask.none:
+                rows.append(torch.ones(b, s, dtype=torch.bool, device=points.device))
+            else:
+                raise ValueError(f"unknown attention_mask {mode!r}")
+        return torch.stack(rows, dim=1)
 
     def forward(self, maps: list[torch.Tensor], points: torch.Tensor,
                 category_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,6 +203,7 @@ class PointQueryDecoder(nn.Module):
         """
         b, d = points.shape[0], self.cfg.dim
         allowed = self.allowed_keys(maps, points, category_logits)
+        union = None if allowed is None else allowed.any(dim=1)  # (B, S): keys some query may attend
         keys, key_pos, valid = [], [], []
         offset = 0
         for s, (m, proj) in enumerate(zip(maps, self.in_proj)):
@@ -173,23 +213,24 @@ class PointQueryDecoder(nn.Module):
             if allowed is None:
                 keys.append(proj(feats))
                 key_pos.append(pos.to(keys[-1].dtype).expand(b, -1, -1))
-                valid.append(torch.ones(b, h * w, dtype=torch.bool, device=m.device))
+                valid.append(torch.ones(b, self.cfg.queries, h * w, dtype=torch.bool, device=m.device))
             else:
-                ok = allowed[:, offset : offset + h * w]
+                ok = union[:, offset : offset + h * w]
                 k = int(ok.sum(dim=1).max())
                 idx = torch.sort(ok.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :k]  # (B, k)
                 keys.append(proj(torch.gather(feats, 1, idx.unsqueeze(-1).expand(-1, -1, feats.shape[-1]))))
                 key_pos.append(pos[idx].to(keys[-1].dtype))
-                valid.append(torch.gather(ok, 1, idx))
+                per_query = allowed[:, :, offset : offset + h * w]
+                valid.append(torch.gather(per_query, 2, idx.unsqueeze(1).expand(-1, self.cfg.queries, -1)))
             offset += h * w
-        keys, key_pos, valid = torch.cat(keys, 1), torch.cat(key_pos, 1), torch.cat(valid, 1)
+        keys, key_pos, valid = torch.cat(keys, 1), torch.cat(key_pos, 1), torch.cat(valid, 2)
         region = self.pos_proj(sinusoid_2d(points, d).to(keys.dtype)).unsqueeze(1)  # (B, 1, d)
         q = self.content.unsqueeze(0).expand(b, -1, -1).to(keys.dtype)
         q_pos = region.expand(-1, self.cfg.queries, -1)
         block = None
-        if allowed is not None:
-            block = (~valid)[:, None, None, :].expand(-1, self.cfg.heads, self.cfg.queries, -1)
-            block = block.reshape(b * self.cfg.heads, self.cfg.queries, -1)
+        if allowed is not None:  # (B * heads, queries, K), batch-major as nn.MultiheadAttention expects
+            block = (~valid)[:, None].expand(-1, self.cfg.heads, -1, -1).reshape(b * self.cfg.heads,
+                                                                                  self.cfg.queries, -1)
         for layer in self.layers:
             q = layer(q, q_pos, keys, key_pos, block)
         return self.norm(q), region

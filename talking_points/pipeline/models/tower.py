@@ -1,7 +1,8 @@
 """The tiny vision tower as a saved artifact: MobileNetV2 + pixel decoder + dense heads.
 
 A tower folder (written by `pretrain-vision`, read by `init-models`) holds
-  tower.json          `TowerSpec`: backbone config, pixel-decoder width, input size, normalisation, label names
+  tower.json          `TowerSpec`: backbone config, pixel-decoder width, input size, normalisation, the dense
+                      heads' class names
   tower.safetensors   the `MultiScaleBackbone` state dict (backbone, pixel decoder, dense heads)
 """
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, MobileNetV2Config
 
+from talking_points.pipeline.models.pixel_decoder import dense_outputs
 from talking_points.pipeline.models.vision import BackboneKind, MultiScaleBackbone
 
 __all__ = ["TowerSpec", "build_tower", "load_tower", "mobilenet_config", "save_tower", "TOWER_JSON"]
@@ -42,6 +44,8 @@ class TowerSpec(BaseModel):
     image_std: tuple[float, float, float] = IMAGENET_STD
     categories: list[str] = Field(description="category classes of the dense head (class i = categories[i-1])")
     parts: list[str] = Field(description="part-name classes of the dense head")
+    colours: list[str] = Field(default_factory=list, description="palette colours of the colour head")
+    textures: list[str] = Field(default_factory=list, description="textures of the texture head (generated data)")
     vision_init: str = Field("imagenet", description="how the backbone was initialised before pretraining")
 
     def backbone_config(self):
@@ -52,7 +56,7 @@ class TowerSpec(BaseModel):
 def build_tower(spec: TowerSpec, strides: list[int]) -> MultiScaleBackbone:
     """A randomly initialised tower of `spec`'s architecture returning maps at `strides`."""
     return MultiScaleBackbone(spec.backbone_config(), BackboneKind.cnn, strides, neck_dim=spec.neck_dim,
-                              n_categories=len(spec.categories), n_parts=len(spec.parts))
+                              dense=dense_outputs(spec.categories, spec.parts, spec.colours, spec.textures))
 
 
 def save_tower(folder: str | os.PathLike, tower: MultiScaleBackbone, spec: TowerSpec) -> None:

@@ -11,8 +11,8 @@ tokens for the LM come from one of them.
   layer reshaped to a grid; coarser strides by average pooling that grid.
 
 A `cnn` backbone may carry a pixel decoder (`neck_dim` > 0, `pixel_decoder.PixelDecoder`): the returned maps
-are then the decoder's fused levels (a stride between levels is a level average-pooled), and with label
-counts it also carries the dense category / part heads that `pretrain-vision` trains (`dense`).
+are then the decoder's fused levels (a stride between levels is a level average-pooled), and with `dense`
+head sizes it also carries the dense heads that `pretrain-vision` trains (`dense()`).
 """
 
 from __future__ import annotations
@@ -49,15 +49,18 @@ class BackboneKind(str, Enum):
 @dataclass
 class DenseOutput:
     maps: list[torch.Tensor]  # per requested stride (B, C, H_s, W_s)
-    category_logits: torch.Tensor  # (B, n_categories + 1, H/4, W/4), class 0 = background
-    part_logits: torch.Tensor  # (B, n_parts + 1, H/4, W/4)
+    logits: dict[str, torch.Tensor]  # per dense head (B, n_outputs, H/4, W/4); see pixel_decoder.dense_outputs
+
+    @property
+    def category_logits(self) -> torch.Tensor:  # class 0 = background
+        return self.logits["category"]
 
 
 class MultiScaleBackbone(nn.Module):
     """Wraps a transformers vision model; `forward` returns one feature map per stride in `strides`."""
 
     def __init__(self, config: PreTrainedConfig, kind: BackboneKind, strides: list[int], vit_layer: int = -2,
-                 neck_dim: int = 0, n_categories: int = 0, n_parts: int = 0):
+                 neck_dim: int = 0, dense: dict[str, int] | None = None):
         super().__init__()
         self.kind = BackboneKind(kind)
         self.strides = list(strides)
@@ -78,8 +81,8 @@ class MultiScaleBackbone(nn.Module):
             self.neck = PixelDecoder([native[s].shape[1] for s in self.levels], self.levels, neck_dim)
             for s in self.strides:
                 level_for_stride(s, self.levels)  # raises for a stride no level can give
-            if n_categories or n_parts:
-                self.heads = DenseHeads(neck_dim, n_categories, n_parts)
+            if dense:
+                self.heads = DenseHeads(neck_dim, dense)
 
     def channels(self, image_size: tuple[int, int]) -> list[int]:
         """Channels of each returned map, found by a dry run (no grad) at `image_size`."""
@@ -143,8 +146,7 @@ class MultiScaleBackbone(nn.Module):
         if self.heads is None:
             raise ValueError("this vision tower has no dense heads (built without labels)")
         pyramid = self._pyramid(pixel_values)
-        category, part = self.heads(pyramid[0])
-        return DenseOutput(maps=self._select(pyramid), category_logits=category, part_logits=part)
+        return DenseOutput(maps=self._select(pyramid), logits=self.heads(pyramid[0]))
 
     def forward(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
         h, w = pixel_values.shape[-2:]

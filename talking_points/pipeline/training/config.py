@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 __all__ = ["TrainConfig"]
 
@@ -62,7 +62,8 @@ class InitModelsConfig(BaseModel):
                                         description="words the tokenizer must learn besides the descriptions'")
     lm_warmup: TrainConfig | None = Field(None, description="language-model warm-up of the tiny LM on the training "
                                           "descriptions (text only); null to skip")
-    image_size: tuple[int, int] | None = Field(None, description="llava: resize images to this (H, W)")
+    image_size: tuple[PositiveInt, PositiveInt] | None = Field(None, description="llava: resize images to this "
+                                                               "(H, W)")
 
     @model_validator(mode="after")
     def _path(self):

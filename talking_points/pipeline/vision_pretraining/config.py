@@ -11,10 +11,15 @@ __all__ = ["PretrainVisionConfig", "DenseLossConfig"]
 
 
 class DenseLossConfig(BaseModel):
+    """Weights of the dense heads' losses (0 turns a head's loss off)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    category: float = Field(1.0, ge=0, description="weight of the per-pixel object-category cross-entropy")
-    part: float = Field(1.0, ge=0, description="weight of the per-pixel part cross-entropy")
+    category: float = Field(1.0, ge=0, description="per-pixel object-category cross-entropy")
+    part: float = Field(1.0, ge=0, description="per-pixel part cross-entropy")
+    colour: float = Field(1.0, ge=0, description="per-pixel palette-colour cross-entropy (the local look)")
+    luma: float = Field(1.0, ge=0, description="per-pixel brightness, L1 on 0..1 (the local look)")
+    texture: float = Field(1.0, ge=0, description="per-pixel part-texture cross-entropy, where annotated")
     class_balance: float = Field(0.5, ge=0, le=1, description="class weights ∝ pixel frequency^-class_balance "
                                  "(0: plain cross-entropy; small parts such as ears and beaks need weight, "
                                  "since keypoints are spread over parts, not over pixels)")

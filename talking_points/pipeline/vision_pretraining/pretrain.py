@@ -50,11 +50,13 @@ def pretrain_tower(sources: list[IngestedSource], train: pd.DataFrame, test: pd.
     tr_images, tr_objects, tr_parts = split_images(sources, set(train["image_id"]))
     labels = LabelSet.from_tables(tr_objects, tr_parts)
     data: DenseImages = dense_images(tr_images, tr_objects, tr_parts, labels, size, progress="label maps (train)")
-    tower, spec = init_tower(cfg.tower, list(labels.categories), list(labels.parts))
+    tower, spec = init_tower(cfg.tower, list(labels.categories), list(labels.parts), list(labels.colours),
+                             list(labels.textures))
     model = DenseTower(tower, spec)
-    step = dense_step(cfg.loss, cfg.hflip,
-                      class_weights(data.categories, len(labels.categories) + 1, cfg.loss.class_balance),
-                      class_weights(data.parts, len(labels.parts) + 1, cfg.loss.class_balance))
+    n_classes = {"category": len(labels.categories) + 1, "part": len(labels.parts) + 1,
+                 "colour": len(labels.colours), "texture": len(labels.textures)}
+    weights = {h: class_weights(data.maps[h], n, cfg.loss.class_balance) for h, n in n_classes.items() if n}
+    step = dense_step(cfg.loss, cfg.hflip, weights)
     result = fit(model, step, data, dense_collate, cfg.train, checkpoint_dir, live_dir, description="pretrain vision")
     te_images, te_objects, te_parts = split_images(sources, set(test["image_id"]))
     held_out = dense_images(te_images, te_objects, te_parts, labels, size, progress="label maps (test)")

@@ -1,4 +1,5 @@
-"""Training the tower for dense prediction: per-pixel cross-entropy on the category and the part maps."""
+"""Training the tower for dense prediction: per-pixel cross-entropy on the category, part, colour and texture
+maps and an L1 loss on the brightness, from the heads at stride 4 upsampled to the label maps' size."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from talking_points.pipeline.models.vision import DenseOutput, MultiScaleBackbon
 from talking_points.pipeline.training.data import stack
 from talking_points.pipeline.training.loop import StepFn
 from talking_points.pipeline.vision_pretraining.config import DenseLossConfig
-from talking_points.pipeline.vision_pretraining.labels import IGNORE
+from talking_points.pipeline.vision_pretraining.labels import IGNORE, MAPS
 
-__all__ = ["DenseTower", "class_weights", "dense_step", "dense_collate", "upsampled"]
+__all__ = ["CLASS_HEADS", "DenseTower", "class_weights", "dense_step", "dense_collate", "upsampled"]
+
+#: the heads trained with cross-entropy against the label map of the same name (luma: L1)
+CLASS_HEADS = ("category", "part", "colour", "texture")
 
 
 class DenseTower(nn.Module):
@@ -48,31 +52,40 @@ def class_weights(label_maps: np.ndarray, n_classes: int, balance: float) -> tor
     return torch.tensor(w / max((w * freq).sum(), 1e-12), dtype=torch.float32)
 
 
-def dense_step(loss: DenseLossConfig, hflip: bool, category_weights: torch.Tensor | None = None,
-               part_weights: torch.Tensor | None = None) -> StepFn:
-    """The step function of `training.loop.fit`: weighted category + part cross-entropy (IGNORE skipped),
-    each with optional class weights (`class_weights`).
+def dense_step(loss: DenseLossConfig, hflip: bool, weights: dict[str, torch.Tensor] | None = None) -> StepFn:
+    """The step function of `training.loop.fit`: the weighted sum of every head's loss (IGNORE pixels
+    skipped; `weights`: optional class weights per head, see `class_weights`); heads the tower lacks (no
+    texture annotations) are skipped.
 
     With `hflip`, a random half of the batch is mirrored (torch's RNG, which the loop's checkpoints keep)."""
+    weights = weights or {}
 
     def step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        images, cat, part = batch["image"], batch["category"].long(), batch["part"].long()
+        images, maps = batch["image"], {k: batch[k].long() for k in MAPS}
         if hflip:
             flip = torch.rand(len(images)) < 0.5
-            images, cat, part = (torch.where(flip.view(-1, *[1] * (t.ndim - 1)), t.flip(-1), t)
-                                 for t in (images, cat, part))
+            images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
+            maps = {k: torch.where(flip.view(-1, 1, 1), v.flip(-1), v) for k, v in maps.items()}
         out = model(images)
-        size = tuple(cat.shape[-2:])
-        cat_logits, part_logits = upsampled(out.category_logits, size), upsampled(out.part_logits, size)
-        l_cat = F.cross_entropy(cat_logits, cat, weight=category_weights, ignore_index=IGNORE)
-        l_part = F.cross_entropy(part_logits, part, weight=part_weights, ignore_index=IGNORE)
-        with torch.no_grad():
-            fg = (cat > 0) & (cat != IGNORE)
-            acc = (cat_logits.argmax(1) == cat)[fg].float().mean() if fg.any() else torch.tensor(0.0)
-            pfg = (part > 0) & (part != IGNORE)
-            pacc = (part_logits.argmax(1) == part)[pfg].float().mean() if pfg.any() else torch.tensor(0.0)
-        total = loss.category * l_cat + loss.part * l_part
-        return total, {"category_loss": float(l_cat.detach()), "part_loss": float(l_part.detach()),
-                       "object_pixel_acc": float(acc), "part_pixel_acc": float(pacc)}
+        size = tuple(maps["category"].shape[-2:])
+        total = torch.zeros(())
+        metrics: dict[str, float] = {}
+        for head in CLASS_HEADS:
+            target = maps[head]
+            if head not in out.logits or not (target != IGNORE).any():
+                continue
+            logits = upsampled(out.logits[head], size)
+            term = F.cross_entropy(logits, target, weight=weights.get(head), ignore_index=IGNORE)
+            total = total + getattr(loss, head) * term
+            metrics[f"{head}_loss"] = float(term.detach())
+            with torch.no_grad():  # accuracy on the labelled, non-background pixels
+                keep = (target != IGNORE) & ((target > 0) if head in ("category", "part") else True)
+                metrics[f"{head}_pixel_acc"] = float((logits.argmax(1) == target)[keep].float().mean())
+        if "luma" in out.logits:
+            pred = torch.sigmoid(upsampled(out.logits["luma"], size)[:, 0])
+            term = (pred - maps["luma"].float() / 255.0).abs().mean()
+            total = total + loss.luma * term
+            metrics["luma_l1"] = float(term.detach())
+        return total, metrics
 
     return step
