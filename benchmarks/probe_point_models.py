@@ -80,7 +80,8 @@ def main() -> None:
         facts = [parse_description(x, category=c, part=p) for x, c, p in zip(texts, test["category"], test["part"])]
         cat = np.mean([f.category == normalise_name(c) for f, c in zip(facts, test["category"])]) * 100
         part = np.mean([f.part == normalise_name(p) for f, p in zip(facts, test["part"])]) * 100
-        figures = f"category named {cat:.1f}%  part named {part:.1f}%"
+        colour = np.mean([c in f.colours for f, c in zip(facts, test["patch_colour"])]) * 100
+        figures = f"category named {cat:.1f}%  part named {part:.1f}%  patch colour named {colour:.1f}%"
         if a.localizer:
             loc, loc_tok = PointLocalizer.from_pretrained(a.localizer)
             loc_images = np.stack([PointSamples(test, loc.input_size)[i]["image"].numpy() for i in range(len(test))])

@@ -138,7 +138,7 @@ def test_bad_params_fail_with_the_key_named(smoke_repo, tmp_path):
 
 
 def test_training_killed_mid_run_resumes_to_the_same_step_count(smoke_repo):
-    run(["tp", "init-models"], smoke_repo)
+    run(["dvc", "repro", "init-models"], smoke_repo)  # pretrain-vision first: the smoke base carries a tower
     out, ckpt = smoke_repo / "models/loc_resume", smoke_repo / "models/loc_resume.ckpt"
     params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
     params["train_localizer"]["train"].update(epochs=3, checkpoint_every=2, log_every=1)

@@ -31,6 +31,7 @@ from talking_points.pipeline.progress import track
 from talking_points.pipeline.rl.config import AP10KDataConfig, AP10KSource, GRPOSection
 from talking_points.pipeline.rl.loop import export_descriptor, localizer_locate, prepare_policy, train_grpo
 from talking_points.pipeline.synthesis.synthesize import synthesize
+from talking_points.pipeline.training.checkpoints import digest
 from talking_points.pipeline.training.data import ImagesBySize, PointSamples
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, print_skips, stage, write_json
 
@@ -180,8 +181,9 @@ def train(
     n_train = sum(p.numel() for p in policy.trainable.values())
     console.print(f"{name}: {len(prompts)} keypoints, {n_train / 1e6:.3f}M trainable parameters "
                   f"({cfg.trainable.value}), G = {cfg.group_size}")
+    run = digest(section, _split_file(data_dir, direction, "train"), Path(section.descriptor), Path(section.localizer))
     result = train_grpo(policy, tok, prompt_format(descriptor, tok), prompts, locate, cfg, ckpt, live,
-                        description=f"grpo {direction.value}")
+                        description=f"grpo {direction.value}", fingerprint=run)
     summary = {"kind": "grpo", "direction": direction.value, "sft_descriptor": section.descriptor,
                "localizer": section.localizer, "rows": len(prompts), "steps": result.steps,
                "resumed_from": result.resumed_from, "trainable": cfg.trainable.value,

@@ -13,6 +13,7 @@ from talking_points.pipeline.config import load_section
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import atomic_dir, read_table
 from talking_points.pipeline.models.build import build_tiny_base, convert_llava
+from talking_points.pipeline.training.checkpoints import digest
 from talking_points.pipeline.training.config import BaseKind, InitModelsConfig
 from talking_points.pipeline.training.loop import fit
 from talking_points.pipeline.training.steps import lm_collate, lm_step
@@ -51,7 +52,7 @@ def main(
         counts = {"vocab": len(tok), "params_M": sum(p.numel() for p in vlm.parameters()) / 1e6}
         if cfg.lm_warmup is not None:
             result = fit(vlm.lm, lm_step, _Texts(texts), lm_collate(tok), cfg.lm_warmup, ckpt, live,
-                         description="LM warm-up")
+                         description="LM warm-up", fingerprint=digest(cfg, train))
             counts["warmup_steps"] = result.steps
             if result.history:
                 counts["warmup_loss_first"] = result.history[0]["loss"]

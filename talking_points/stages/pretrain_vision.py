@@ -12,6 +12,7 @@ from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import atomic_dir, read_table
 from talking_points.pipeline.keypoints.mine import read_ingested
 from talking_points.pipeline.models.tower import save_tower
+from talking_points.pipeline.training.checkpoints import digest
 from talking_points.pipeline.vision_pretraining.config import PretrainVisionConfig
 from talking_points.pipeline.vision_pretraining.pretrain import pretrain_tower
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage, write_json
@@ -39,9 +40,11 @@ def main(
         live.mkdir(parents=True, exist_ok=True)
         console.print("pretrain_vision.enabled is false: no tower written")
         return
-    sources = [read_ingested(ingested_root / name) for name in load_section("ingest", params).sources]
+    sources_cfg = load_section("ingest", params).sources
+    sources = [read_ingested(ingested_root / name) for name in sources_cfg]
     result = pretrain_tower(sources, read_table(train, schema.SAMPLES, "train split"),
-                            read_table(test, schema.SAMPLES, "test split"), cfg, ckpt, live)
+                            read_table(test, schema.SAMPLES, "test split"), cfg, ckpt, live,
+                            fingerprint=digest(train, test, *(ingested_root / s for s in sorted(sources_cfg))))
     summary = {"steps": result.steps, "train_images": len(result.train_image_ids),
                "categories": len(result.spec.categories), "parts": len(result.spec.parts)}
     if result.history:

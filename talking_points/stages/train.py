@@ -14,6 +14,7 @@ from talking_points.pipeline.data.tables import atomic_dir, read_table
 from talking_points.pipeline.models.descriptor import PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
 from talking_points.pipeline.models.localizer import PointLocalizer
+from talking_points.pipeline.training.checkpoints import digest
 from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.loop import fit
@@ -43,7 +44,7 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     console.print(f"{kind} {name}: {len(data)} rows, {n_train / 1e6:.2f}M trainable parameters")
     result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg.text_column), cfg.train, ckpt, live,
-                 description=f"train {name}")
+                 description=f"train {name}", fingerprint=digest(cfg, train, Path(cfg.base)))
     summary = {"kind": kind, "variant": name, "rows": len(data), "steps": result.steps,
                "resumed_from": result.resumed_from, "trainable_params": n_train}
     if result.history:

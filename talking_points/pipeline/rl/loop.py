@@ -39,8 +39,6 @@ at the same step count.
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -67,9 +65,10 @@ from talking_points.pipeline.rl.grpo import (
     localization_rewards,
     token_logprobs,
 )
-from talking_points.pipeline.training.metric_log import MetricLog
+from talking_points.pipeline.training.checkpoints import StepCheckpoint, digest
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.loop import EpochSampler
+from talking_points.pipeline.training.metric_log import MetricLog
 
 __all__ = [
     "Completions",
@@ -364,44 +363,24 @@ class GRPOResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _save_checkpoint(ckpt: Path, policy: Policy, optimizer: torch.optim.Optimizer, step: int,
-                     total: int) -> None:
-    """Write step-<n>/, then point state.json at it (atomic rename), then drop older step folders."""
-    name = f"step-{step:07d}"
-    folder = ckpt / name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    save_file({n: p.detach().cpu().contiguous() for n, p in policy.trainable.items()},
-              str(folder / "trainable.safetensors"))
-    torch.save(optimizer.state_dict(), folder / "optimizer.pt")
-    tmp = ckpt / "state.json.tmp"
-    tmp.write_text(json.dumps({"step": step, "total_steps": total, "dir": name}))
-    tmp.replace(ckpt / "state.json")
-    for old in ckpt.glob("step-*"):
-        if old.name != name:
-            shutil.rmtree(old, ignore_errors=True)
+def _write_state(policy: Policy, optimizer: torch.optim.Optimizer) -> Callable[[Path], None]:
+    def write(folder: Path) -> None:
+        save_file({n: p.detach().cpu().contiguous() for n, p in policy.trainable.items()},
+                  str(folder / "trainable.safetensors"))
+        torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+
+    return write
 
 
-def _load_checkpoint(ckpt: Path, policy: Policy, optimizer: torch.optim.Optimizer, total: int) -> int:
-    """Restore the last checkpoint under `ckpt` (if any); returns its step (0 without one)."""
-    state_file = ckpt / "state.json"
-    if not state_file.exists():
-        return 0
-    state = json.loads(state_file.read_text())
-    if state.get("total_steps") != total:
-        raise ValueError(f"{ckpt}: checkpoint was for {state.get('total_steps')} steps, this run plans "
-                         f"{total}; delete the checkpoint folder to start over")
-    folder = ckpt / state["dir"]
+def _read_state(folder: Path, policy: Policy, optimizer: torch.optim.Optimizer) -> None:
     weights = load_file(str(folder / "trainable.safetensors"))
     if set(weights) != set(policy.trainable):
-        raise ValueError(f"{folder}: checkpoint weights do not match the trainable set (was `trainable` "
-                         "changed?)")
+        raise ValueError(f"{folder}: checkpoint weights do not match the trainable set")
     with torch.no_grad():
         for n, p in policy.trainable.items():
             p.copy_(weights[n])
     optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True,
                                          map_location=next(iter(policy.trainable.values())).device))
-    return int(state["step"])
 
 
 def _batch(prompts: PointSamples, rows: list[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -429,19 +408,26 @@ def train_grpo(
     checkpoint_dir: str | Path,
     live_dir: str | Path | None = None,
     description: str = "grpo",
+    fingerprint: str = "",
 ) -> GRPOResult:
     """Train `policy` in place on `prompts` (image + normalised keypoint rows) with rewards from `locate`.
 
-    Resumes from `checkpoint_dir` when it holds a checkpoint of the same plan.
+    Resumes from `checkpoint_dir` when it holds a checkpoint of the same run: `fingerprint` (the caller's
+    digest of the data, the SFT descriptor and the reward model), the config, the step plan and the
+    trainable set; a checkpoint of another run is discarded (training.checkpoints).
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     total = total_steps(len(prompts), cfg)
     device = next(policy.model.parameters()).device
     optimizer = torch.optim.AdamW(list(policy.trainable.values()), lr=cfg.lr, weight_decay=0.0)
-    ckpt = Path(checkpoint_dir)
-    resumed_from = _load_checkpoint(ckpt, policy, optimizer, total)
-    log = MetricLog(live_dir, resume=resumed_from > 0)
+    ckpt = StepCheckpoint(checkpoint_dir, digest(fingerprint, cfg, total, sorted(policy.trainable)))
+    resume = ckpt.restore()
+    resumed_from = 0
+    if resume is not None:
+        _read_state(resume.folder, policy, optimizer)
+        resumed_from = resume.step
+    log = MetricLog(live_dir, resume.history if resume else None)
     policy.model.eval()
     for step in track(range(resumed_from, total), description, total=total - resumed_from, unit="step"):
         rows = step_rows(len(prompts), cfg.batch_size, cfg.seed, step)
@@ -454,6 +440,6 @@ def train_grpo(
         if done % cfg.log_every == 0 or done == total:
             log.flush(done)
         if done % cfg.checkpoint_every == 0 and done < total:
-            _save_checkpoint(ckpt, policy, optimizer, done, total)
+            ckpt.save(done, _write_state(policy, optimizer), log.history)
     log.end()
     return GRPOResult(steps=total, total_steps=total, resumed_from=resumed_from, history=log.history)

@@ -2,16 +2,14 @@
 
 * deterministic: the row order of epoch e is a permutation seeded by (seed, e), sharded across processes;
 * resumable: every `checkpoint_every` steps `accelerator.save_state` writes model, optimiser, scheduler and
-  RNG states (atomically: a temporary folder renamed into place) plus the step; a rerun resumes there and
-  ends at the same step count;
+  RNG states into a `training.checkpoints.StepCheckpoint` (with the run's fingerprint and metric history); a
+  rerun of the same run resumes there and ends at the same step count, a changed run starts over;
 * observable: a progress bar, and dvclive metrics every `log_every` steps (main process only).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from talking_points.pipeline.progress import track
+from talking_points.pipeline.training.checkpoints import StepCheckpoint, digest
 from talking_points.pipeline.training.config import TrainConfig
 from talking_points.pipeline.training.metric_log import MetricLog
 
@@ -82,8 +81,12 @@ def fit(
     live_dir: str | Path | None = None,
     description: str = "train",
     accelerator: Accelerator | None = None,
+    fingerprint: str = "",
 ) -> FitResult:
-    """Train `model` in place; returns the step count and the logged metric history."""
+    """Train `model` in place; returns the step count and the logged metric history.
+
+    Resumes from the checkpoint in `checkpoint_dir` if it is of the same run: `fingerprint` (the caller's
+    digest of what the config does not hold: data, starting weights), the config and the step plan."""
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=cfg.grad_accum)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -109,20 +112,16 @@ def fit(
     # process under DDP)
     model, optimizer = acc.prepare(model, optimizer)
 
-    ckpt = Path(checkpoint_dir)
-    state_file = ckpt / "state.json"
+    ckpt = StepCheckpoint(checkpoint_dir, digest(fingerprint, cfg, total, world))
+    resume = ckpt.restore()
     step = 0
-    if state_file.exists():
-        state = json.loads(state_file.read_text())
-        if state.get("total_steps") != total:
-            raise ValueError(f"{ckpt}: checkpoint was for {state.get('total_steps')} steps, this run plans {total}; "
-                             "delete the checkpoint folder to start over")
-        acc.load_state(str(ckpt / state["dir"]))
-        step = int(state["step"])
-        scheduler.load_state_dict(state["scheduler"])
+    if resume is not None:
+        acc.load_state(str(resume.folder))
+        step = resume.step
+        scheduler.load_state_dict(resume.extra["scheduler"])
     resumed_from = step
 
-    log = MetricLog(live_dir if acc.is_main_process else None, resume=step > 0)
+    log = MetricLog(live_dir if acc.is_main_process else None, resume.history if resume else None)
 
     def batches() -> Iterator[dict]:
         epoch, skip = divmod(step * cfg.grad_accum, sampler.batches_per_epoch)
@@ -153,25 +152,8 @@ def fit(
         if done % cfg.log_every == 0 or done == total:
             log.flush(done, {"lr": scheduler.get_last_lr()[0]})
         if done % cfg.checkpoint_every == 0 and done < total:
-            _save_checkpoint(acc, ckpt, done, total, scheduler.state_dict())
+            ckpt.save(done, lambda folder: acc.save_state(str(folder)), log.history,
+                      {"scheduler": scheduler.state_dict()}, acc.is_main_process, acc.wait_for_everyone)
     log.end()
     acc.wait_for_everyone()
     return FitResult(steps=total, total_steps=total, resumed_from=resumed_from, history=log.history)
-
-
-def _save_checkpoint(acc: Accelerator, ckpt: Path, step: int, total: int, scheduler_state: dict) -> None:
-    """Write `step-<n>/`, then point state.json at it (atomic rename), then drop older step folders: a crash at
-    any moment leaves state.json naming a complete checkpoint."""
-    name = f"step-{step:07d}"
-    acc.wait_for_everyone()
-    acc.save_state(str(ckpt / name))
-    acc.wait_for_everyone()
-    if acc.is_main_process:
-        state = {"step": step, "total_steps": total, "dir": name, "scheduler": scheduler_state}
-        tmp = ckpt / "state.json.tmp"
-        tmp.write_text(json.dumps(state))
-        tmp.replace(ckpt / "state.json")
-        for old in ckpt.glob("step-*"):
-            if old.name != name:
-                shutil.rmtree(old, ignore_errors=True)
-    acc.wait_for_everyone()

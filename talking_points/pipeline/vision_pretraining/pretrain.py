@@ -12,6 +12,7 @@ from talking_points.pipeline.keypoints.mine import IngestedSource
 from talking_points.pipeline.models.build import init_tower
 from talking_points.pipeline.models.tower import TowerSpec
 from talking_points.pipeline.models.vision import MultiScaleBackbone
+from talking_points.pipeline.training.checkpoints import digest
 from talking_points.pipeline.training.loop import fit
 from talking_points.pipeline.vision_pretraining.config import PretrainVisionConfig
 from talking_points.pipeline.vision_pretraining.data import DenseImages, dense_images
@@ -43,21 +44,26 @@ def split_images(sources: list[IngestedSource], image_ids: set[str]) -> tuple[pd
 
 def pretrain_tower(sources: list[IngestedSource], train: pd.DataFrame, test: pd.DataFrame,
                    cfg: PretrainVisionConfig, checkpoint_dir: str | Path, live_dir: str | Path | None = None,
-                   ) -> PretrainResult:
+                   fingerprint: str = "") -> PretrainResult:
     """Train the tower on the images of the `train` split (samples table) only and measure it on those of
-    `test` (its keypoints: category and part at the exact point). The label set is the training images'."""
+    `test` (its keypoints: category and part at the exact point). The label set is the training images'.
+    Resumes from `checkpoint_dir` if it holds a checkpoint of this run (`fingerprint`: the caller's digest of
+    the data; the config is added here)."""
     size = tuple(cfg.tower.image_size)
     tr_images, tr_objects, tr_parts = split_images(sources, set(train["image_id"]))
     labels = LabelSet.from_tables(tr_objects, tr_parts)
     data: DenseImages = dense_images(tr_images, tr_objects, tr_parts, labels, size, progress="label maps (train)")
-    tower, spec = init_tower(cfg.tower, list(labels.categories), list(labels.parts), list(labels.colours),
-                             list(labels.textures))
+    appearance = cfg.loss.colour > 0 or cfg.loss.luma > 0
+    tower, spec = init_tower(cfg.tower, list(labels.categories), list(labels.parts),
+                             list(labels.colours) if appearance else [],
+                             list(labels.textures) if cfg.loss.texture > 0 else [])
     model = DenseTower(tower, spec)
     n_classes = {"category": len(labels.categories) + 1, "part": len(labels.parts) + 1,
-                 "colour": len(labels.colours), "texture": len(labels.textures)}
+                 "colour": len(spec.colours), "texture": len(spec.textures)}
     weights = {h: class_weights(data.maps[h], n, cfg.loss.class_balance) for h, n in n_classes.items() if n}
     step = dense_step(cfg.loss, cfg.hflip, weights)
-    result = fit(model, step, data, dense_collate, cfg.train, checkpoint_dir, live_dir, description="pretrain vision")
+    result = fit(model, step, data, dense_collate, cfg.train, checkpoint_dir, live_dir, description="pretrain vision",
+                 fingerprint=digest(fingerprint, cfg))
     te_images, te_objects, te_parts = split_images(sources, set(test["image_id"]))
     held_out = dense_images(te_images, te_objects, te_parts, labels, size, progress="label maps (test)")
     metrics = evaluate_tower(model, held_out, test, labels, cfg.eval_batch_size)
