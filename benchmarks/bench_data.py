@@ -14,12 +14,13 @@ from pathlib import Path
 
 os.environ.setdefault("TP_NO_PROGRESS", "1")
 
-from talking_points.pipeline.config import MineConfig, SynthesizeConfig  # noqa: E402
 from talking_points.pipeline.data import schema  # noqa: E402
 from talking_points.pipeline.data.ingest import ingest_source  # noqa: E402
 from talking_points.pipeline.data.partworld import PartWorldConfig  # noqa: E402
 from talking_points.pipeline.data.tables import write_table  # noqa: E402
+from talking_points.pipeline.keypoints.config import MineConfig  # noqa: E402
 from talking_points.pipeline.keypoints.mine import mine_sources  # noqa: E402
+from talking_points.pipeline.synthesis.config import SynthesizeConfig  # noqa: E402
 from talking_points.pipeline.synthesis.synthesize import synthesize  # noqa: E402
 
 

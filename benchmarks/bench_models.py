@@ -17,16 +17,20 @@ import torch
 
 os.environ.setdefault("TP_NO_PROGRESS", "1")
 
+from talking_points.pipeline.config import load_section  # noqa: E402
 from talking_points.pipeline.data import schema  # noqa: E402
 from talking_points.pipeline.data.tables import read_table  # noqa: E402
 from talking_points.pipeline.models.descriptor import PointDescriptor  # noqa: E402
-from talking_points.pipeline.models.inference import GenerationConfig, describe, localize, prompt_format  # noqa: E402
+from talking_points.pipeline.models.inference import DecodingConfig, describe, localize, prompt_format  # noqa: E402
 from talking_points.pipeline.models.localizer import PointLocalizer  # noqa: E402
 from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig  # noqa: E402
-from talking_points.pipeline.config import load_section  # noqa: E402
 from talking_points.pipeline.training.data import PointSamples  # noqa: E402
-from talking_points.pipeline.training.steps import (descriptor_collate, descriptor_step, localizer_collate,  # noqa: E402
-                                                    localizer_step)
+from talking_points.pipeline.training.steps import (  # noqa: E402
+    descriptor_collate,
+    descriptor_step,
+    localizer_collate,
+    localizer_step,
+)
 
 
 def train_rate(model, collate, step, data, batch: int, steps: int) -> float:
@@ -80,7 +84,7 @@ def main() -> None:
             trained, _ = type(model).from_base(a.base, cfg.model.model_copy(update={"train_vision": True}))
             r2 = train_rate(trained, collate(prompt_format(trained, tok)), step, data, a.batch, a.steps)
             print(f"  train {kind:10s} (vision trained) {r2:8.2f} samples/s   frozen+cached is {r / r2:.2f}x")
-    gen = GenerationConfig(max_new_tokens=a.max_new_tokens, batch_size=a.n)
+    gen = DecodingConfig(max_new_tokens=a.max_new_tokens, batch_size=a.n)
     t = time.perf_counter()
     describe(desc, tok, images, points, gen)
     batched = a.n / (time.perf_counter() - t)

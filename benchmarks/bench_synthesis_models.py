@@ -1,6 +1,6 @@
 """Rows/s of the model-backed synthesis backends: hf one-by-one vs hf batched (and vllm when importable).
 
-Runs the four passes on the same tiny random checkpoints (`synthesis.tiny_checkpoints`) and keypoint rows
+Runs the four passes on the same tiny random checkpoints (`tests/tiny_checkpoints.py`) and keypoint rows
 over small random images, with models loaded before the clock starts, and prints rows/s and the ratio.
 Tiny models make the figures a measure of the per-call overhead that batching removes, not of real
 checkpoints' speed.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,9 +49,11 @@ def main() -> None:
 
     import torch
 
-    from talking_points.pipeline.config import SynthesizeConfig
-    from talking_points.pipeline.synthesis.base import make_backend
-    from talking_points.pipeline.synthesis.tiny_checkpoints import build_tiny_checkpoints, demo_keypoints
+    from talking_points.pipeline.synthesis.backends import make_backend
+    from talking_points.pipeline.synthesis.config import SynthesizeConfig
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tiny checkpoints are test fixtures
+    from tiny_checkpoints import build_tiny_checkpoints, demo_keypoints
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,8 +35,12 @@ from talking_points.pipeline.synthesis.parse import normalise_name, parse_descri
 from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig  # noqa: E402
 from talking_points.pipeline.training.data import PointSamples  # noqa: E402
 from talking_points.pipeline.training.loop import fit  # noqa: E402
-from talking_points.pipeline.training.steps import (descriptor_collate, descriptor_step,  # noqa: E402
-                                                    localizer_collate, localizer_step)
+from talking_points.pipeline.training.steps import (  # noqa: E402
+    descriptor_collate,
+    descriptor_step,
+    localizer_collate,
+    localizer_step,
+)
 
 KINDS = {"descriptor": ("train_descriptor", TrainDescriptorConfig, PointDescriptor, descriptor_collate,
                         descriptor_step),

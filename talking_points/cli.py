@@ -5,7 +5,10 @@ from __future__ import annotations
 import typer
 
 from talking_points.stages import (
+    ap10k_data,
+    check_params,
     evaluate,
+    evaluate_grpo,
     grpo,
     infer,
     ingest,
@@ -13,6 +16,7 @@ from talking_points.stages import (
     mine,
     pretrain_vision,
     profile,
+    report,
     split,
     synthesize,
     train,
@@ -35,13 +39,14 @@ app.command("init-models")(init_models.main)
 app.command("train-descriptor")(train.descriptor)
 app.command("train-localizer")(train.localizer)
 app.command("evaluate")(evaluate.main)
-app.command("report")(evaluate.report)
-app.command("ap10k-data")(grpo.data)
-app.command("grpo")(grpo.train)
-app.command("evaluate-grpo")(grpo.evaluate)
+app.command("report")(report.main)
+app.command("ap10k-data")(ap10k_data.main)
+app.command("grpo")(grpo.main)
+app.command("evaluate-grpo")(evaluate_grpo.main)
 app.command("describe")(infer.describe)
 app.command("localize")(infer.localize)
 app.command("profile")(profile.main)
+app.command("check-params")(check_params.main)
 
 
 if __name__ == "__main__":

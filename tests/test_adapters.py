@@ -25,15 +25,8 @@ from fixture_builders import (
 from PIL import Image
 from pydantic import ValidationError
 
-from talking_points.pipeline.config import IngestConfig
 from talking_points.pipeline.data import masks, schema
-from talking_points.pipeline.data.adapters import (
-    ADAPTERS,
-    ade20k_full,
-    ov_parts,
-    partimagenet,
-    pascal_part_mat,
-)
+from talking_points.pipeline.data.adapters import ade20k_full, ov_parts, partimagenet, pascal_part_mat
 from talking_points.pipeline.data.adapters.common import (
     CORRUPT_IMAGE,
     MALFORMED_ROW,
@@ -46,8 +39,10 @@ from talking_points.pipeline.data.adapters.common import (
     segmentation_mask,
     split_owned_name,
 )
+from talking_points.pipeline.data.adapters.registry import ADAPTERS
 from talking_points.pipeline.data.errors import BadInput, OnError
 from talking_points.pipeline.data.ingest import DUPLICATE_IMAGE_ID, IngestResult, ingest_source
+from talking_points.pipeline.data.ingest_config import IngestConfig
 from talking_points.pipeline.data.tables import validate
 
 ADE_NAME = "ADE_train_00016964"

@@ -23,8 +23,8 @@ from talking_points.pipeline.data.keypoint_sets.keypoint_rows import (
     part_index,
     pose_keypoint_rows,
 )
-from talking_points.pipeline.data.keypoint_sets.layouts import AP10K, ANIMAL_POSE, PartGranularity, layout_of
-from talking_points.pipeline.data.partworld_animals import QUADRUPED_SPECIES, Family, HornType
+from talking_points.pipeline.data.keypoint_sets.layouts import ANIMAL_POSE, AP10K, PartGranularity, layout_of
+from talking_points.pipeline.data.partworld.animals import QUADRUPED_SPECIES, Family, HornType
 from talking_points.pipeline.data.tables import validate
 from talking_points.pipeline.synthesis.facts import row_facts
 from talking_points.pipeline.synthesis.vocabulary import WordBins

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from talking_points.pipeline.training.checkpoints import StepCheckpoint, digest, path_digest
+from talking_points.pipeline.fingerprints import digest, path_digest
+from talking_points.pipeline.training.checkpoints import StepCheckpoint
 from talking_points.pipeline.training.config import TrainConfig
 from talking_points.pipeline.training.loop import fit
 
@@ -118,3 +119,18 @@ def test_digests_follow_content(tmp_path):
     assert path_digest(tmp_path / "d") != before
     assert digest(CFG) != digest(CFG.model_copy(update={"lr": 1.0}))
     assert path_digest(tmp_path / "missing") == ""
+
+
+def test_a_checkpoint_beside_a_finished_output_is_swept(tmp_path):
+    """DVC deletes a stage's outputs before running it and restores them from its run cache without running
+    it: a checkpoint next to an existing output is a leftover (a killed run, then a restore)."""
+    from talking_points.pipeline.training.checkpoints import checkpoint_for, sweep_finished
+
+    models = tmp_path / "models"
+    (models / "localizer").mkdir(parents=True)
+    (models / "localizer/train.json").write_text("{}")
+    for name in ("localizer", "descriptor"):  # descriptor: killed, its output not there -> kept for resuming
+        StepCheckpoint(checkpoint_for(models / name), "fp").save(3, lambda f: (f / "w").write_bytes(b"1"), [])
+    assert sweep_finished(models) == [models / "localizer.ckpt"]
+    assert not (models / "localizer.ckpt").exists() and (models / "descriptor.ckpt/state.json").exists()
+    assert sweep_finished(tmp_path / "absent") == []

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from talking_points.pipeline.config import ConfigError, IngestConfig, check_key, load_section
+from talking_points.pipeline.config import ConfigError, check_key, load_section
+from talking_points.pipeline.data.ingest_config import IngestConfig
 
 BAD_KEYS = ["x;touch F;#", "a b", "a'b", 'a"b', "a/b", "../x", "x$(id)", "a`b`", "Upper", "1st", "_x", "",
             "ok\n"]
@@ -42,3 +43,77 @@ def test_check_key() -> None:
         assert msg.startswith(f"grpo.directions key {key!r} must match") and r"^[a-z][a-z0-9_]*\Z" in msg
     with pytest.raises(ValueError, match=r"^key 'a;b' must match"):
         check_key("a;b")
+
+
+# ------------------------------------------------------------------------------------ one config convention
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = sorted((ROOT / "profiles").glob("*.yaml")) + [ROOT / "params.yaml"]
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_every_profile_validates_in_full(path: Path) -> None:
+    from talking_points.pipeline.sections import SECTIONS, load_params
+
+    assert set(load_params(path, require_all=True)) == set(SECTIONS)
+
+
+def test_check_params_names_every_bad_key_at_once(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from talking_points.cli import app
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["grpo"]["train"]["lr"] = -1
+    params["split"]["test_fraction"] = 2
+    params["train_descriptor"]["variants"]["descriptor_no_gaussian"]["model"]["decoder"]["sigma"] = 0
+    params["bogus"] = {}
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(params))
+    res = CliRunner().invoke(app, ["check-params", str(bad)])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1, res.output
+    for key in ("grpo.train.lr", "split.test_fraction", "train_descriptor (variant descriptor_no_gaussian)",
+                "unknown params sections ['bogus']"):
+        assert key in out, (key, out)
+    good = CliRunner().invoke(app, ["check-params", str(ROOT / "profiles/paper.yaml")])
+    assert good.exit_code == 0 and "10 sections valid" in " ".join(good.output.split()), good.output
+
+
+@pytest.mark.parametrize("section,where", [("evaluate", ("rows",)),
+                                           ("train_descriptor", ("variants",)),
+                                           ("train_localizer", ("variants",))])
+def test_foreach_keys_must_be_safe_names(section: str, where: tuple, tmp_path: Path) -> None:
+    from talking_points.pipeline.sections import load_params
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    mapping = params[section]
+    for k in where:
+        mapping = mapping[k]
+    mapping["x;touch F;#"] = next(iter(mapping.values()))
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match="must match"):
+        load_params(bad)
+
+
+def test_dvc_yaml_quotes_every_templated_key() -> None:
+    import re
+
+    for line in (ROOT / "dvc.yaml").read_text().splitlines():
+        if "${key}" in line and not line.strip().startswith("- "):  # commands, not deps/outs lists
+            for token in re.findall(r"\S*\$\{key\}\S*", line):
+                assert token.startswith("'") and token.endswith("'"), line
+
+
+def test_no_config_class_shadows_a_well_known_one() -> None:
+    import talking_points.pipeline.sections  # noqa: F401 - imports every config module
+    from talking_points.pipeline.config import Section
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    names = {c.__name__ for c in subclasses(Section)}
+    assert not names & {"GenerationConfig", "GRPOConfig", "TrainingArguments", "PretrainedConfig", "LoraConfig"}

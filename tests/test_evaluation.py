@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 
 from talking_points.pipeline.evaluation import report as rep
-from talking_points.pipeline.evaluation.config import EvalRowConfig, EvaluateConfig, Predictor, TextSource
+from talking_points.pipeline.evaluation.config import EvalRowConfig, EvaluateConfig, Predictor
 from talking_points.pipeline.evaluation.predict import chance_points, prediction_frame, texts_for
-from talking_points.pipeline.evaluation.shards import ShardStore
 from talking_points.pipeline.metrics.pck import mpck, normalised_distance, pck, pck_curve, pck_table
 
 
@@ -85,25 +84,6 @@ def test_text_sources_and_chance_points():
     u1 = chance_points(Predictor.uniform, s.kp_id.tolist(), 0)
     u2 = chance_points(Predictor.uniform, s.kp_id.tolist()[3:], 0)  # per-id seeding: chunking does not matter
     assert np.allclose(u1[3:], u2) and not np.allclose(u1, chance_points(Predictor.uniform, s.kp_id.tolist(), 1))
-
-
-def test_shards_resume_and_reset_on_a_new_fingerprint(tmp_path):
-    calls = []
-
-    def compute(chunk):
-        calls.append(chunk)
-        if chunk == 2 and len(calls) < 4:
-            raise RuntimeError("crash")
-        return pd.DataFrame({"chunk": [chunk]})
-
-    store = ShardStore(tmp_path / "s", "fp1")
-    with pytest.raises(RuntimeError):
-        store.run([0, 1, 2, 3], compute)
-    assert calls == [0, 1, 2] and store.n_done(4) == 2
-    out = ShardStore(tmp_path / "s", "fp1").run([0, 1, 2, 3], compute)
-    assert calls == [0, 1, 2, 2, 3] and out["chunk"].tolist() == [0, 1, 2, 3]
-    ShardStore(tmp_path / "s", "fp2").run([0, 1, 2, 3], compute)
-    assert calls[-4:] == [0, 1, 2, 3]  # a new fingerprint recomputes everything
 
 
 def fake_predictions() -> tuple[dict, dict]:

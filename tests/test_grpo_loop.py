@@ -1,4 +1,4 @@
-"""The GRPO loop (talking_points.pipeline.rl.loop) and its stages (talking_points.stages.grpo) on a tiny base:
+"""The GRPO loop (talking_points.pipeline.rl.loop) and its stages (ap10k-data, grpo, evaluate-grpo) on a tiny base:
 trainable sets, the frozen reference, learning from a reward, resume, export, and the stages end to end."""
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ def test_valid_mask_and_completion_inputs():
 
 
 def test_config_errors_name_the_field():
-    with pytest.raises(ValueError, match="micro_batch"):
-        GRPOTrainConfig(batch_size=4, micro_batch=3)
+    with pytest.raises(ValueError, match="multiple of grad_accum"):
+        GRPOTrainConfig(batch_size=4, grad_accum=3)
     with pytest.raises(ValueError, match="directions.bovidae_to_canidae"):
         GRPOSection.model_validate({"directions": {"bovidae_to_canidae": {"group_size": 1}}})
     with pytest.raises(ValueError, match="grpo.directions"):
@@ -340,10 +340,10 @@ def test_resume_after_an_interruption_ends_at_the_same_step_and_weights(sft_dir,
 def test_micro_batches_give_the_same_gradient(sft_dir, prompts):
     images, points = _batch(PointSamples(prompts, (64, 64), ()))
     grads = []
-    for micro in (None, 1):
+    for accum in (1, N_PROMPTS):  # the whole batch at once vs one prompt per backward pass
         torch.manual_seed(0)
         model, tok = PointDescriptor.from_pretrained(sft_dir)
-        cfg = train_cfg(micro_batch=micro, grad_clip=None, trainable="full")
+        cfg = train_cfg(grad_accum=accum, grad_clip=None, trainable="full")
         policy = loop.prepare_policy(model, cfg)
         seen: dict[str, torch.Tensor] = {}
         grads.append(seen)
@@ -399,7 +399,7 @@ def test_exported_descriptor_loads_and_matches_the_policy(sft_dir, prompts, tmp_
 
 
 def test_stages_end_to_end_on_a_tiny_synthetic_ap10k(sft_dir, base_dir, tmp_path, monkeypatch):
-    from talking_points.stages import grpo as stage
+    from talking_points.stages import ap10k_data, evaluate_grpo, grpo
 
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
@@ -419,7 +419,7 @@ def test_stages_end_to_end_on_a_tiny_synthetic_ap10k(sft_dir, base_dir, tmp_path
     p = Path("params.yaml")
     assert load_section("grpo", p, GRPOSection).train.max_steps == 2
     d = Direction.bovidae_to_canidae
-    stage.data(Path("data/ap10k"), p)
+    ap10k_data.main(Path("data/ap10k"), p)
     report = yaml.safe_load(Path("data/ap10k/report.json").read_text())
     assert set(report["keypoints_per_family"]) == {"Bovidae", "Canidae"}
     train = pd.read_parquet(f"data/ap10k/{d.value}/train.parquet")
@@ -428,14 +428,14 @@ def test_stages_end_to_end_on_a_tiny_synthetic_ap10k(sft_dir, base_dir, tmp_path
     assert all(Path(f).exists() and "tmp" not in f for f in train["file"])  # paths point at the final folder
     assert set(train["category"]) <= {"antelope", "argali sheep", "bison", "buffalo", "cow", "sheep"}
 
-    stage.train(d, Path("data/ap10k"), None, None, p)
+    grpo.main(d, Path("data/ap10k"), None, None, p)
     out = Path("models") / f"grpo_{d.value}"
     info = yaml.safe_load((out / "train.json").read_text())
     assert info["steps"] == 2 and not Path(f"models/grpo_{d.value}.ckpt").exists()
     PointDescriptor.from_pretrained(out)  # loadable like any descriptor
     assert Path(f"reports/grpo/live_{d.value}/plots/metrics/reward_mean.tsv").exists()
 
-    stage.evaluate(d, Path("data/ap10k"), None, None, None, None, p)
+    evaluate_grpo.main(d, Path("data/ap10k"), None, None, None, None, p)
     preds = pd.read_parquet(f"data/grpo_eval/{d.value}.parquet")
     assert preds.groupby("method").size().to_dict() == {"zero_shot": 6, "grpo": 6, "gt": 6}
     metrics = yaml.safe_load(Path(f"reports/grpo/{d.value}.json").read_text())
@@ -448,14 +448,14 @@ def test_stages_end_to_end_on_a_tiny_synthetic_ap10k(sft_dir, base_dir, tmp_path
 def test_data_stage_names_a_missing_family(tmp_path, monkeypatch, capsys):
     import typer
 
-    from talking_points.stages import grpo as stage
+    from talking_points.stages import ap10k_data as stage
 
     monkeypatch.chdir(tmp_path)
     params = {"grpo": {"data": {"synthetic": {"n_images": 2, "width": 64, "height": 64,
                                               "families": ["Bovidae"]}}}}
     Path("params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(typer.Exit):
-        stage.data(Path("data/ap10k"), Path("params.yaml"))
+        stage.main(Path("data/ap10k"), Path("params.yaml"))
     assert not Path("data/ap10k").exists()  # nothing half-written
     err = " ".join(capsys.readouterr().err.split())
     assert "grpo.data gives no cross-family split" in err and "Canidae" in err
@@ -465,8 +465,8 @@ def test_evaluate_stage_gives_each_model_its_own_input_size(sft_dir, tmp_path, m
     """A descriptor and a localizer built on bases with different image sizes (64x64 vs 64x96) each get the
     images at their own size in `tp evaluate` (they used to share the descriptor's, which the localizer
     rejects)."""
+    from talking_points.stages import ap10k_data
     from talking_points.stages import evaluate as eval_stage
-    from talking_points.stages import grpo as grpo_stage
 
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
@@ -491,7 +491,7 @@ def test_evaluate_stage_gives_each_model_its_own_input_size(sft_dir, tmp_path, m
                      "report": {"reference": "mixed", "figure_rows": ["mixed"], "breakdown_rows": ["mixed"]}},
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    grpo_stage.data(Path("data/ap10k"), Path("params.yaml"))  # a small samples table with real image files
+    ap10k_data.main(Path("data/ap10k"), Path("params.yaml"))  # a small samples table with real image files
     test = Path("data/ap10k/bovidae_to_canidae/test.parquet")
     n = min(5, len(pd.read_parquet(test)))
     eval_stage.main("mixed", test, Path("data/eval/mixed.parquet"), Path("params.yaml"))

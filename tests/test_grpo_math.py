@@ -168,13 +168,15 @@ def test_token_logprobs():
 
 
 def test_config_defaults():
-    cfg = grpo.GRPOConfig()
+    from talking_points.pipeline.rl.config import GRPOTrainConfig
+
+    cfg = GRPOTrainConfig()
     got = (cfg.group_size, cfg.beta, cfg.kl_clamp, cfg.lr, cfg.epochs, cfg.batch_size)
     assert got == (3, 0.1, 5.0, 5e-6, 3, 10)
     assert cfg.trainable is grpo.Trainable.lora_last_blocks and cfg.trainable.value == "lora+last_blocks"
     assert cfg.n_last_blocks == 2
     assert cfg.directions == [Direction.bovidae_to_canidae, Direction.canidae_to_bovidae]
-    cfg = grpo.GRPOConfig.model_validate({"trainable": "lora", "directions": ["canidae_to_bovidae"]})
+    cfg = grpo.GRPOParams.model_validate({"trainable": "lora", "directions": ["canidae_to_bovidae"]})
     assert cfg.directions == [Direction.canidae_to_bovidae]
 
 
@@ -199,9 +201,15 @@ def test_config_defaults():
     ],
 )
 def test_config_names_the_bad_field(bad, field):
-    with pytest.raises(ValidationError, match=field):
-        grpo.GRPOConfig.model_validate(bad)
+    """Each constraint is on its field, so the error's location is the field itself (params errors then read
+    `grpo.train.lr`, not `grpo.train`)."""
+    from talking_points.pipeline.rl.config import GRPOTrainConfig
+
+    with pytest.raises(ValidationError, match=field) as err:
+        GRPOTrainConfig.model_validate(bad)
+    if field != "n_last_blocks":  # a combination (n_last_blocks with trainable *last_blocks): the model's
+        assert err.value.errors()[0]["loc"][0] == field, err.value.errors()
 
 
 def test_config_allows_zero_last_blocks_without_last_blocks():
-    assert grpo.GRPOConfig(trainable="lora", n_last_blocks=0).n_last_blocks == 0
+    assert grpo.GRPOParams(trainable="lora", n_last_blocks=0).n_last_blocks == 0

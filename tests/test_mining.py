@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from talking_points.pipeline.config import MineConfig, SiftConfig
 from talking_points.pipeline.data import colours, masks, schema
 from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
 from talking_points.pipeline.data.records import ImageRecord, ObjectRecord, PartRecord, record_rows
 from talking_points.pipeline.data.tables import read_table, validate, write_table
-from talking_points.pipeline.keypoints import geometry, patch, selection, sift
+from talking_points.pipeline.keypoints import geometry, patch, sift
+from talking_points.pipeline.keypoints.config import MineConfig, SiftConfig
 from talking_points.pipeline.keypoints.mine import NoKeypoint, mine_sources
 from talking_points.pipeline.keypoints.sampling import TooFewKeypoints, balance
 

@@ -10,11 +10,16 @@ import torch
 from talking_points.pipeline.models.adaptation import LmAdaptation, LoraSettings
 from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, build_tiny_base
 from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
-from talking_points.pipeline.models.inference import GenerationConfig, describe, localize, prompt_format
+from talking_points.pipeline.models.inference import DecodingConfig, describe, localize, prompt_format
 from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer
 from talking_points.pipeline.models.point_decoder import AttentionMask, PointDecoderConfig, gaussian_key_mask
 from talking_points.pipeline.models.prompts import seg_positions
-from talking_points.pipeline.training.steps import descriptor_collate, descriptor_step, localizer_collate, localizer_step
+from talking_points.pipeline.training.steps import (
+    descriptor_collate,
+    descriptor_step,
+    localizer_collate,
+    localizer_step,
+)
 
 TEXTS = [
     "The point is on the leftmost dog, near the bottom edge; on its head, in the upper right of the head; "
@@ -205,7 +210,7 @@ def test_batched_generation_matches_one_by_one(base_dir):
     items = batch(3, seed=2)
     imgs = torch.stack([it["image"] for it in items]).numpy()
     pts = torch.stack([it["point"] for it in items]).numpy()
-    gen = GenerationConfig(max_new_tokens=12, batch_size=3)
+    gen = DecodingConfig(max_new_tokens=12, batch_size=3)
     batched = describe(desc, tok, imgs, pts, gen)
     single = [describe(desc, tok, imgs[i : i + 1], pts[i : i + 1], gen.model_copy(update={"batch_size": 1}))[0]
               for i in range(3)]

@@ -16,8 +16,8 @@ from talking_points.pipeline.data import colours, schema
 from talking_points.pipeline.data import partworld as pw
 from talking_points.pipeline.data.errors import BadInput
 from talking_points.pipeline.data.ingest import ingest_source
-from talking_points.pipeline.data.partworld_animals import Family
-from talking_points.pipeline.data.partworld_looks import BackgroundSpec, Texture, part_tones
+from talking_points.pipeline.data.partworld.animals import Family
+from talking_points.pipeline.data.partworld.looks import BackgroundSpec, Texture, part_tones
 from talking_points.pipeline.data.tables import validate
 
 W, H = 192, 144

@@ -11,14 +11,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from talking_points.pipeline.config import ConfigError, SynthBackend, SynthesizeConfig
+from talking_points.pipeline.config import ConfigError
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.colours import NAMES
 from talking_points.pipeline.data.errors import BadInput, OnError
 from talking_points.pipeline.data.tables import read_table, validate, write_table
-from talking_points.pipeline.synthesis.base import DescriptionBackend, Draft, make_backend, word_bins
+from talking_points.pipeline.synthesis.backends import make_backend
+from talking_points.pipeline.synthesis.base import DescriptionBackend, Draft, word_bins
+from talking_points.pipeline.synthesis.config import SynthBackend, SynthesizeConfig
 from talking_points.pipeline.synthesis.facts import row_facts
-from talking_points.pipeline.synthesis.grounded import GroundedBackend, order_axis
+from talking_points.pipeline.synthesis.grounded import GroundedBackend
 from talking_points.pipeline.synthesis.parse import (
     AxisClaim,
     check_faithful,
@@ -26,6 +28,7 @@ from talking_points.pipeline.synthesis.parse import (
     parse_description,
     split_levels,
 )
+from talking_points.pipeline.synthesis.sentences import order_axis
 from talking_points.pipeline.synthesis.synthesize import PASSES, synthesize
 from talking_points.pipeline.synthesis.template import TEMPLATE_FORMS, template_phrase
 from talking_points.pipeline.synthesis.vocabulary import (

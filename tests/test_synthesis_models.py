@@ -12,20 +12,22 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from talking_points.pipeline.config import ConfigError, SynthesizeConfig
+from talking_points.pipeline.config import ConfigError
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.errors import BadInput, OnError
 from talking_points.pipeline.data.tables import read_table, validate, write_table
-from talking_points.pipeline.synthesis.base import make_backend, word_bins
+from talking_points.pipeline.resume import RowStore, resume_folder
+from talking_points.pipeline.synthesis.backends import make_backend
+from talking_points.pipeline.synthesis.base import word_bins
+from talking_points.pipeline.synthesis.config import SynthesizeConfig
 from talking_points.pipeline.synthesis.facts import row_facts
 from talking_points.pipeline.synthesis.hf_backend import HFBackend
 from talking_points.pipeline.synthesis.model_backend import ModelBackend, clean_output
 from talking_points.pipeline.synthesis.model_config import CropConfig, MarkerConfig
 from talking_points.pipeline.synthesis.parse import check_faithful
 from talking_points.pipeline.synthesis.prompts import load_prompts, row_context
-from talking_points.pipeline.synthesis.shards import RowShards
 from talking_points.pipeline.synthesis.synthesize import PASSES, synthesize
-from talking_points.pipeline.synthesis.tiny_checkpoints import build_tiny_checkpoints, demo_keypoints
+from tiny_checkpoints import build_tiny_checkpoints, demo_keypoints
 from talking_points.pipeline.synthesis.visuals import gaussian_crop, mark_point
 
 N_ROWS = 6
@@ -180,16 +182,17 @@ def test_batched_generation_equals_one_by_one(checkpoints, rows):
 
 def test_resume_generates_only_the_missing_rows(checkpoints, rows, tmp_path):
     cfg = hf_cfg(checkpoints, batch_size=2)
-    shards = tmp_path / "shards"
+    out = tmp_path / "synth"
+    shards = resume_folder(out)
     crashing = CountingHF(cfg, fail_on=2)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        synthesize(rows, cfg, backend=crashing, shard_dir=shards)
-    assert crashing.calls == [2, 2] and len(RowShards(shards).files()) == 1
+        synthesize(rows, cfg, backend=crashing, resume_for=out)
+    assert crashing.calls == [2, 2] and len(RowStore(out).shards()) == 1
     (shards / ".shard-123.parquet.tmp").write_bytes(b"half a file")  # a write cut off by the crash
     (shards / "shard-0-corrupt.parquet").write_bytes(b"not parquet")  # ignored with a warning
 
     resumed_backend = CountingHF(cfg)
-    resumed = synthesize(rows, cfg, backend=resumed_backend, shard_dir=shards)
+    resumed = synthesize(rows, cfg, backend=resumed_backend, resume_for=out)
     assert resumed_backend.calls == [2, 2]  # rows 2..5 only
     assert resumed.report["rows_resumed"] == 2 and resumed.report["rows_generated"] == 4
     uninterrupted = synthesize(rows, cfg)
@@ -197,12 +200,12 @@ def test_resume_generates_only_the_missing_rows(checkpoints, rows, tmp_path):
     assert resumed.report["invalid"] == uninterrupted.report["invalid"]
 
     again = CountingHF(cfg)
-    assert synthesize(rows, cfg, backend=again, shard_dir=shards).report["rows_resumed"] == N_ROWS
+    assert synthesize(rows, cfg, backend=again, resume_for=out).report["rows_resumed"] == N_ROWS
     assert again.calls == [] and again._vision is None and again._text is None  # nothing loaded
 
     changed = hf_cfg(checkpoints, batch_size=2, text_sampling={"max_new_tokens": 5})
     redo = CountingHF(changed)
-    synthesize(rows, changed, backend=redo, shard_dir=shards)
+    synthesize(rows, changed, backend=redo, resume_for=out)
     assert sum(redo.calls) == N_ROWS  # other sampling, other keys: nothing reused
 
 
@@ -293,13 +296,13 @@ def test_stage_runs_hf_and_resumes_from_its_shards(checkpoints, rows, tmp_path):
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     assert len(read_table(out / "descriptions.parquet", schema.DESCRIPTIONS)) == N_ROWS
-    assert len(RowShards(tmp_path / ".synth.shards").files()) == 2
+    assert len(RowStore(out).shards()) == 2
     second = CliRunner().invoke(app, args)
     assert second.exit_code == 0, second.output
     assert json.loads((out / "report.json").read_text())["rows_resumed"] == N_ROWS
 
     params.write_text(params.read_text().replace(str(checkpoints[0]), "/no/such/vlm"))
-    shutil.rmtree(tmp_path / ".synth.shards")
+    shutil.rmtree(resume_folder(out))
     failed = CliRunner().invoke(app, args)
     assert failed.exit_code == 1 and "checkpoint folder '/no/such/vlm' not found" in failed.output
 

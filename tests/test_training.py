@@ -19,6 +19,7 @@ def launch(args: list[str], out: Path) -> None:
     assert res.returncode == 0, res.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run_matches_one_process(tmp_path):
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     single.mkdir()

@@ -28,7 +28,12 @@ from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 from talking_points.pipeline.models.tower import load_tower, save_tower
 from talking_points.pipeline.training.config import InitModelsConfig, TrainConfig
 from talking_points.pipeline.training.data import PointSamples
-from talking_points.pipeline.training.steps import descriptor_collate, descriptor_step, localizer_collate, localizer_step
+from talking_points.pipeline.training.steps import (
+    descriptor_collate,
+    descriptor_step,
+    localizer_collate,
+    localizer_step,
+)
 from talking_points.pipeline.vision_pretraining import pretrain as pretrain_module
 from talking_points.pipeline.vision_pretraining.config import DenseLossConfig, PretrainVisionConfig
 from talking_points.pipeline.vision_pretraining.labels import IGNORE, LabelSet, colour_map, label_maps

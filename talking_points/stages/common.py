@@ -19,6 +19,9 @@ from rich.table import Table
 from talking_points.pipeline.config import ConfigError
 from talking_points.pipeline.data.errors import BadInput, SkipLog
 from talking_points.pipeline.data.tables import SchemaError, atomic_path
+from talking_points.pipeline.progress import track
+from talking_points.pipeline.resume import ResumeLocked, RowStore, row_fingerprints
+from talking_points.pipeline.training.checkpoints import sweep_finished
 
 console = Console(stderr=True)
 
@@ -49,9 +52,10 @@ def stage(fn: Callable) -> Callable:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         setup_logging()
+        sweep_finished()  # checkpoints of runs whose output is in place (e.g. restored from DVC's run cache)
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, BadInput, SchemaError, FileNotFoundError) as err:
+        except (ConfigError, BadInput, SchemaError, FileNotFoundError, ResumeLocked) as err:
             # the message is data (file names, part ids '[...]', regexes): escaped, never read as markup, and
             # not wrapped, so that a long path stays one piece
             console.print(f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False,
@@ -64,6 +68,21 @@ def stage(fn: Callable) -> Callable:
 def write_json(data: dict, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def resumable_predictions(out: Path, rows, job: str, compute: Callable, chunk_size: int, title: str):
+    """`compute(chunk)` over `rows` (`chunk_size` at a time), resuming from OUT's resume folder (rows whose
+    fingerprint, `job` + the row's values, matches); the result is written to OUT (parquet, atomically) and
+    the folder removed. Returns the result."""
+    with RowStore(out) as store:
+        result, resumed = store.run(rows, row_fingerprints(rows, job), compute, chunk_size,
+                                    lambda it, n: track(it, title, total=n, unit="chunk"))
+        if resumed:
+            console.print(f"{title}: {resumed} of {len(rows)} rows resumed", markup=False)
+        with atomic_path(out) as tmp:
+            result.to_parquet(tmp, index=False)
+        store.clear()
+    return result
 
 
 def print_skips(skips: SkipLog, title: str) -> None:

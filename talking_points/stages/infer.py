@@ -22,8 +22,9 @@ from rich.markup import escape
 from talking_points.pipeline.data.errors import BadInput
 from talking_points.pipeline.data.tables import atomic_path
 from talking_points.pipeline.models.descriptor import PointDescriptor
-from talking_points.pipeline.models.inference import GenerationConfig, describe as describe_points, localize as \
-    localize_texts
+from talking_points.pipeline.models.inference import DecodingConfig
+from talking_points.pipeline.models.inference import describe as describe_points
+from talking_points.pipeline.models.inference import localize as localize_texts
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.training.data import load_image
 from talking_points.stages.common import console, stage
@@ -162,7 +163,7 @@ def describe(
 ) -> None:
     """Describe a point of an image: `tp describe --image I --x X --y Y` prints the description;
     `tp describe --points P.parquet --out D.parquet` describes every row (batched generation with KV cache)."""
-    gen = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size)
+    gen = DecodingConfig(max_new_tokens=max_new_tokens, batch_size=batch_size)
     if points is not None:
         if out is None:
             raise typer.BadParameter("--points needs --out")

@@ -9,6 +9,7 @@ import typer
 from talking_points.pipeline.config import load_section
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.ingest import ingest_source
+from talking_points.pipeline.data.ingest_config import IngestConfig
 from talking_points.pipeline.data.tables import atomic_dir, write_table
 from talking_points.stages.common import PARAMS_OPTION, print_counts, print_skips, stage, write_json
 
@@ -25,7 +26,7 @@ def main(
     into OUT, atomically: a crash leaves the previous output untouched. Generated sources also write
     their images as PNG under OUT/images.
     """
-    cfg = load_section("ingest", params)
+    cfg = load_section("ingest", params, IngestConfig)
     if source not in cfg.sources:
         raise typer.BadParameter(f"{source!r} is not in ingest.sources ({sorted(cfg.sources)})")
     out = out or Path("data/ingested") / source

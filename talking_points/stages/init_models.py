@@ -12,8 +12,9 @@ import typer
 from talking_points.pipeline.config import load_section
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import atomic_dir, read_table
+from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.models.build import build_tiny_base, convert_llava
-from talking_points.pipeline.training.checkpoints import digest
+from talking_points.pipeline.training.checkpoints import checkpoint_for
 from talking_points.pipeline.training.config import BaseKind, InitModelsConfig
 from talking_points.pipeline.training.loop import fit
 from talking_points.pipeline.training.steps import lm_collate, lm_step
@@ -44,7 +45,7 @@ def main(
     Saved with save_pretrained; every later stage loads it with from_pretrained like any checkpoint.
     """
     cfg = load_section("init_models", params, InitModelsConfig)
-    ckpt = out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_for(out)
     if cfg.kind is BaseKind.tiny:
         samples = read_table(train, schema.SAMPLES, "train split")
         texts = _texts(samples) + list(cfg.extra_vocabulary)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import typer
 
-from talking_points.pipeline.config import load_section
+from talking_points.pipeline.config import load_section, source_names
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import write_table
+from talking_points.pipeline.keypoints.config import MineConfig
 from talking_points.pipeline.keypoints.mine import mine_sources
 from talking_points.stages.common import PARAMS_OPTION, print_counts, print_skips, stage, write_json
 
@@ -46,11 +47,11 @@ def main(
     Writes OUT/keypoints.parquet (the same number of keypoints from every source) and OUT/report.json
     (counts per source, images without keypoints and why, skipped bad input), each atomically.
     """
-    cfg = load_section("mine", params)
+    cfg = load_section("mine", params, MineConfig)
     if ingested:
         folders = expand_folders(ingested)
     else:
-        folders = [ingested_root / name for name in load_section("ingest", params).sources]
+        folders = [ingested_root / name for name in source_names(params)]
     result = mine_sources(folders, cfg)
     write_table(result.keypoints, out / "keypoints.parquet", schema.KEYPOINTS, "keypoints")
     write_json(result.report, out / "report.json")

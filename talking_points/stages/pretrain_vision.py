@@ -7,12 +7,13 @@ from pathlib import Path
 
 import typer
 
-from talking_points.pipeline.config import load_section
+from talking_points.pipeline.config import load_section, source_names
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import atomic_dir, read_table
+from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.keypoints.mine import read_ingested
 from talking_points.pipeline.models.tower import save_tower
-from talking_points.pipeline.training.checkpoints import digest
+from talking_points.pipeline.training.checkpoints import checkpoint_for
 from talking_points.pipeline.vision_pretraining.config import PretrainVisionConfig
 from talking_points.pipeline.vision_pretraining.pretrain import pretrain_tower
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage, write_json
@@ -32,7 +33,7 @@ def main(
     the train split's images (the ingested masks), measure it on the test split, and save it to OUT for
     init-models (init_models.tiny.pretrained_vision). Resumes from OUT.ckpt after an interruption."""
     cfg = load_section("pretrain_vision", params, PretrainVisionConfig)
-    ckpt = out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_for(out)
     if not cfg.enabled:
         with atomic_dir(out) as tmp:
             write_json({"enabled": False}, tmp / "disabled.json")
@@ -40,7 +41,7 @@ def main(
         live.mkdir(parents=True, exist_ok=True)
         console.print("pretrain_vision.enabled is false: no tower written")
         return
-    sources_cfg = load_section("ingest", params).sources
+    sources_cfg = source_names(params)
     sources = [read_ingested(ingested_root / name) for name in sources_cfg]
     result = pretrain_tower(sources, read_table(train, schema.SAMPLES, "train split"),
                             read_table(test, schema.SAMPLES, "test split"), cfg, ckpt, live,

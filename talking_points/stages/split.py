@@ -8,7 +8,7 @@ import typer
 
 from talking_points.pipeline.config import load_section
 from talking_points.pipeline.data import schema
-from talking_points.pipeline.data.split import assign_splits, join_samples
+from talking_points.pipeline.data.split import SplitConfig, assign_splits, join_samples
 from talking_points.pipeline.data.tables import read_table, write_table
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage, write_json
 
@@ -25,7 +25,7 @@ def main(
 
     The test fraction is the same within every source (paper: 17K train / 4K test), seeded by split.seed.
     """
-    cfg = load_section("split", params)
+    cfg = load_section("split", params, SplitConfig)
     kps = read_table(keypoints, schema.KEYPOINTS, "keypoints")
     desc = read_table(descriptions, schema.DESCRIPTIONS, "descriptions")
     if only_valid:

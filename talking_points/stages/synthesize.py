@@ -6,23 +6,13 @@ from pathlib import Path
 
 import typer
 
-from talking_points.pipeline.config import SynthBackend, SynthesizeConfig, load_section
+from talking_points.pipeline.config import load_section
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import atomic_dir, read_table, write_table
+from talking_points.pipeline.synthesis.backends import entry_for
+from talking_points.pipeline.synthesis.config import SynthesizeConfig
 from talking_points.pipeline.synthesis.synthesize import PASSES, synthesize
 from talking_points.stages.common import PARAMS_OPTION, print_counts, print_skips, stage, write_json
-
-
-def shard_folder(cfg: SynthesizeConfig, out: Path) -> Path | None:
-    """Where the resume shards of a model backend go (None for the grounded backend, which needs none)."""
-    if cfg.backend is SynthBackend.grounded:
-        return None
-    if cfg.backend in (SynthBackend.hf, SynthBackend.vllm):
-        section = getattr(cfg, cfg.backend.value)
-        if section is not None and section.shard_dir:
-            return Path(section.shard_dir)
-        return out.parent / f".{out.name}.shards"
-    raise ValueError(f"unknown synthesize.backend {cfg.backend!r}")
 
 
 @stage
@@ -36,12 +26,12 @@ def main(
 
     Writes descriptions.parquet, passes.parquet (the raw output of every pass) and report.json (valid
     fraction, length distribution, skipped rows and why) into OUT, atomically. The model backends (hf,
-    vllm) also write each finished batch to a shard folder (synthesize.<backend>.shard_dir, default
-    .<OUT>.shards next to OUT); a rerun takes the rows found there instead of generating them again.
+    vllm) also write each finished batch to .<OUT>.resume next to OUT; a rerun takes the rows found there
+    (same keypoint row, same backend settings) instead of generating them again.
     """
-    cfg = load_section("synthesize", params)
+    cfg = load_section("synthesize", params, SynthesizeConfig)
     kps = read_table(keypoints, schema.KEYPOINTS, "keypoints")
-    result = synthesize(kps, cfg, shard_dir=shard_folder(cfg, out))
+    result = synthesize(kps, cfg, resume_for=out if entry_for(cfg).resumes else None)
     with atomic_dir(out) as tmp:
         write_table(result.descriptions, tmp / "descriptions.parquet", schema.DESCRIPTIONS, "descriptions")
         write_table(result.passes, tmp / "passes.parquet", PASSES, "passes")

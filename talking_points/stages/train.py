@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import torch
@@ -10,16 +9,23 @@ import typer
 
 from talking_points.pipeline.config import load_section
 from talking_points.pipeline.data import schema
-from talking_points.pipeline.data.tables import atomic_dir, read_table
+from talking_points.pipeline.data.tables import read_table
+from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.models.descriptor import PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
 from talking_points.pipeline.models.localizer import PointLocalizer
-from talking_points.pipeline.training.checkpoints import digest
+from talking_points.pipeline.training.artifacts import run_summary, save_run
+from talking_points.pipeline.training.checkpoints import checkpoint_for
 from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.loop import fit
-from talking_points.pipeline.training.steps import descriptor_collate, descriptor_step, localizer_collate, localizer_step
-from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage, write_json
+from talking_points.pipeline.training.steps import (
+    descriptor_collate,
+    descriptor_step,
+    localizer_collate,
+    localizer_step,
+)
+from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage
 
 KINDS = {
     "descriptor": ("train_descriptor", TrainDescriptorConfig, PointDescriptor, descriptor_collate, descriptor_step),
@@ -33,7 +39,7 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     name = variant or kind
     out = out or Path("models") / name
     live = live or Path("reports/train") / name
-    ckpt = out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_for(out)
     torch.manual_seed(cfg.train.seed)
     model, tok = model_cls.from_base(cfg.base, cfg.model, cfg.trust_remote_code)
     samples = read_table(train, schema.SAMPLES, "train split")
@@ -42,18 +48,12 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
         model.eval()
         data.cache_vision(model.vision_features, progress=f"{name}: frozen vision features")
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    console.print(f"{kind} {name}: {len(data)} rows, {n_train / 1e6:.2f}M trainable parameters")
+    console.print(f"{kind} {name}: {len(data)} rows, {n_train / 1e6:.2f}M trainable parameters", markup=False)
     result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg.text_column), cfg.train, ckpt, live,
                  description=f"train {name}", fingerprint=digest(cfg, train, Path(cfg.base)))
-    summary = {"kind": kind, "variant": name, "rows": len(data), "steps": result.steps,
-               "resumed_from": result.resumed_from, "trainable_params": n_train}
-    if result.history:
-        summary.update(first={k: v for k, v in result.history[0].items()},
-                       last={k: v for k, v in result.history[-1].items()})
-    with atomic_dir(out) as tmp:
-        model.save_pretrained(tmp, tok)
-        write_json(summary, tmp / "train.json")
-    shutil.rmtree(ckpt, ignore_errors=True)
+    summary = run_summary(result.steps, result.resumed_from, result.history, kind=kind, variant=name,
+                          rows=len(data), trainable_params=n_train)
+    save_run(model, tok, out, summary, ckpt)
     print_counts(f"train {name}", {"steps": result.steps, **{f"last {k}": v for k, v in summary.get("last", {}).items()}})
 
 

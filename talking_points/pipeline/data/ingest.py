@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from talking_points.pipeline.data.adapters import get_adapter
 from talking_points.pipeline.data.adapters.base import SourceConfigBase
+from talking_points.pipeline.data.adapters.registry import get_adapter
 from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
 from talking_points.pipeline.data.records import record_rows
 from talking_points.pipeline.parallel import process_pool

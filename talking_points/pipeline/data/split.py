@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
-__all__ = ["assign_splits", "join_samples"]
+from talking_points.pipeline.config import Section, register_section
+
+__all__ = ["SplitConfig", "assign_splits", "join_samples"]
+
+
+@register_section("split")
+class SplitConfig(Section):
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="fraction of each source's images in the test split")
+    seed: int = 0
 
 
 def assign_splits(image_sources: pd.DataFrame, test_fraction: float, seed: int) -> dict[str, str]:

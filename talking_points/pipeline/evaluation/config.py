@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from talking_points.pipeline.models.inference import GenerationConfig
+from talking_points.pipeline.config import Section, check_key, register_section
+from talking_points.pipeline.models.inference import DecodingConfig
 
-__all__ = ["TextSource", "Predictor", "EvalRowConfig", "EvaluateConfig", "ReportConfig"]
+__all__ = ["TextSource", "Predictor", "EvalRowConfig", "ScoringConfig", "EvaluateConfig", "ReportConfig"]
 
 
 class TextSource(str, Enum):
@@ -25,8 +26,7 @@ class Predictor(str, Enum):
     uniform = "uniform"  # a uniformly random point (seeded)
 
 
-class EvalRowConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EvalRowConfig(Section):
 
     label: str = Field(..., description="the row's name in the tables")
     groups: list[str] = Field(["main"], description="the tables the row goes to: main, gaussian, adaptation, "
@@ -55,8 +55,7 @@ class EvalRowConfig(BaseModel):
         return self
 
 
-class ReportConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReportConfig(Section):
 
     reference: str = Field("gt", description="row the others are compared with (the GT-description row)")
     examples: int = Field(8, ge=0, description="test images in the qualitative figure")
@@ -67,15 +66,21 @@ class ReportConfig(BaseModel):
     seed: int = 0
 
 
-class EvaluateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ScoringConfig(Section):
+    """What `evaluate` and `evaluate-grpo` share: how texts are generated and localized, in resumable chunks."""
 
+    generation: DecodingConfig = DecodingConfig()
+    localizer_batch_size: int = Field(64, ge=1, description="texts per batch of the localizer")
+    chunk_size: int = Field(128, ge=1, description="rows computed (and kept for resuming) at a time")
     limit: int | None = Field(None, ge=1, description="score only the first N test rows (null: all)")
-    chunk_size: int = Field(128, ge=1, description="rows per resumable shard")
-    localizer_batch_size: int = Field(64, ge=1)
-    seed: int = 0
+    seed: int = Field(0, description="seed of the chance predictor and of the example choice")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default)")
-    generation: GenerationConfig = GenerationConfig()
+
+
+@register_section("evaluate")
+class EvaluateConfig(ScoringConfig):
+    """The rows of the paper's tables (one DVC stage each) and the report built from them."""
+
     rows: dict[str, EvalRowConfig]
     report: ReportConfig = ReportConfig()
 
@@ -83,6 +88,8 @@ class EvaluateConfig(BaseModel):
     def _rows(self) -> "EvaluateConfig":
         if not self.rows:
             raise ValueError("evaluate.rows is empty")
+        for name in self.rows:
+            check_key(name, "row name")  # dvc.yaml's foreach pastes it into commands and paths
         names = set(self.rows)
         for field in ("figure_rows", "breakdown_rows"):
             missing = [r for r in getattr(self.report, field) if r not in names]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from talking_points.pipeline.evaluation.config import EvalRowConfig, TextSource
-from talking_points.pipeline.metrics.pck import pck, pck_curve, pck_table
+from talking_points.pipeline.metrics.pck import pck_curve, pck_table
 from talking_points.pipeline.synthesis.parse import normalise_name, parse_description
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "summary_table",
     "text_stats",
     "findings",
+    "md_table",
     "metrics_dict",
     "breakdown",
     "results_markdown",
@@ -110,7 +111,7 @@ def metrics_dict(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig])
     return {"evaluation": out}
 
 
-def _md_table(df: pd.DataFrame, cols: list[str]) -> str:
+def md_table(df: pd.DataFrame, cols: list[str]) -> str:
     head = "| " + " | ".join(cols) + " |\n|" + "|".join("---" for _ in cols) + "|\n"
     body = ""
     for rec in df[cols].to_dict("records"):
@@ -129,10 +130,10 @@ def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConf
     for group, title in GROUP_TITLES.items():
         sub = summary[summary["groups"].map(lambda gs: group in gs)]
         if len(sub):
-            parts.append(f"## {title}\n\n" + _md_table(sub, ["Method", "PCK@0.1", "PCK@0.2", "mPCK", "n"]))
+            parts.append(f"## {title}\n\n" + md_table(sub, ["Method", "PCK@0.1", "PCK@0.2", "mPCK", "n"]))
     checks = findings(summary)
     if checks:
-        parts.append("## The paper's findings on our data\n\n" + _md_table(
+        parts.append("## The paper's findings on our data\n\n" + md_table(
             pd.DataFrame(checks).assign(holds=lambda d: d["holds"].map({True: "yes", False: "**no**"})),
             ["finding", "holds", "numbers"]))
     text_rows = [n for n in preds if rows[n].texts is not TextSource.none]
@@ -147,13 +148,13 @@ def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConf
                      "texts with all four levels (object, part, point, local look), the % naming the point's "
                      "object category and its part, and PCK@0.1 of the points whose text names both right vs "
                      "the rest (nan: no such point).\n\n"
-                     + _md_table(stats.rename(columns=names), ["Method", *names.values()]))
+                     + md_table(stats.rename(columns=names), ["Method", *names.values()]))
     for name in breakdown_rows:
         if name not in preds:
             continue
         for by in ("source", "category", "part"):
             t = breakdown(preds[name], by)
-            parts.append(f"## {rows[name].label}, per {by}\n\n" + _md_table(t, [by, "PCK@0.1", "PCK@0.2", "mPCK", "n"]))
+            parts.append(f"## {rows[name].label}, per {by}\n\n" + md_table(t, [by, "PCK@0.1", "PCK@0.2", "mPCK", "n"]))
     if examples:
         lines = ["## Examples\n"]
         for ex in examples:

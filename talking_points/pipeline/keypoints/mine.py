@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from talking_points.pipeline.config import MineConfig
 from talking_points.pipeline.data import masks, schema
 from talking_points.pipeline.data.adapters.common import CORRUPT_IMAGE
-from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
+from talking_points.pipeline.data.errors import BadInput, SkipLog
 from talking_points.pipeline.data.tables import read_table
 from talking_points.pipeline.keypoints import geometry, patch, selection, sift
+from talking_points.pipeline.keypoints.config import MineConfig
 from talking_points.pipeline.keypoints.sampling import balance
 from talking_points.pipeline.parallel import process_pool
 from talking_points.pipeline.progress import track

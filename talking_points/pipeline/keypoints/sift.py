@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from talking_points.pipeline.config import SiftConfig
+from talking_points.pipeline.keypoints.config import SiftConfig
 
 __all__ = ["Candidates", "CV_TO_TABLE", "detect", "pixel_of"]
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from enum import Enum
 
 from peft import LoraConfig, PeftModel, get_peft_model
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
+
+from talking_points.pipeline.config import Section
 
 __all__ = ["LmAdaptation", "LoraSettings", "PointModelSettings", "adapt_lm", "decoder_of", "base_lm"]
 
@@ -17,8 +19,7 @@ class LmAdaptation(str, Enum):
     frozen = "frozen"  # the LM stays as loaded (the paper's "w/o LLM adaptation" ablation)
 
 
-class LoraSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LoraSettings(Section):
 
     r: int = Field(8, ge=1)
     alpha: int = Field(16, ge=1)
@@ -30,10 +31,9 @@ class LoraSettings(BaseModel):
     )
 
 
-class PointModelSettings(BaseModel):
+class PointModelSettings(Section):
     """What the descriptor's and the localizer's configs share: how the LM and the vision backbone train."""
 
-    model_config = ConfigDict(extra="forbid")
 
     lm_adaptation: LmAdaptation = LmAdaptation.lora
     lora: LoraSettings = LoraSettings()

@@ -6,13 +6,18 @@ from collections.abc import Iterable
 from enum import Enum
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 from transformers import AutoTokenizer, LlamaConfig, PreTrainedTokenizerBase
 
+from talking_points.pipeline.config import Section
 from talking_points.pipeline.models.base import PointVLM, PointVLMConfig
 from talking_points.pipeline.models.tokenizer import add_special_tokens, special_token_ids, train_bpe
 from talking_points.pipeline.models.tower import TowerSpec, build_tower, load_tower, mobilenet_config
-from talking_points.pipeline.models.vision import BackboneKind, MultiScaleBackbone, load_torchvision_mobilenet_v2
+from talking_points.pipeline.models.vision import (
+    BackboneKind,
+    MultiScaleBackbone,
+    load_torchvision_mobilenet_v2,
+)
 
 __all__ = ["VisionInit", "TowerConfig", "TinyBaseConfig", "check_strides", "build_tiny_base", "convert_llava", "init_tower", "token_id_fields"]
 
@@ -22,8 +27,7 @@ class VisionInit(str, Enum):
     scratch = "scratch"  # random initialisation
 
 
-class TinyLMConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TinyLMConfig(Section):
 
     hidden_size: int = Field(256, ge=16)
     layers: int = Field(4, ge=1)
@@ -38,10 +42,9 @@ class TinyLMConfig(BaseModel):
         return self
 
 
-class TowerConfig(BaseModel):
+class TowerConfig(Section):
     """Architecture of the tiny vision tower: MobileNetV2 at an input size, optionally with a pixel decoder."""
 
-    model_config = ConfigDict(extra="forbid")
 
     image_size: tuple[PositiveInt, PositiveInt] = Field((96, 128), description="(H, W) the images are resized to")
     vision_init: VisionInit = VisionInit.imagenet
@@ -59,12 +62,11 @@ class TowerConfig(BaseModel):
 _TOWER_FIELDS = tuple(TowerConfig.model_fields)
 
 
-class TinyBaseConfig(BaseModel):
+class TinyBaseConfig(Section):
     """The tiny base. Its vision tower is the one `pretrain-vision` trained (`pretrained_vision`, whose
     architecture is `pretrain_vision.tower`), or, without one, built from `image_size`, `vision_init`,
     `depth_multiplier` and `neck_dim` here (defaults: 96 x 128, ImageNet MobileNetV2, no pixel decoder)."""
 
-    model_config = ConfigDict(extra="forbid")
 
     strides: list[PositiveInt] = [8, 16, 32]
     token_stride: PositiveInt = 16

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from talking_points.pipeline.config import Section
 from talking_points.pipeline.models.descriptor import PointDescriptor
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.models.prompts import PromptFormat
 from talking_points.pipeline.progress import track
 
-__all__ = ["GenerationConfig", "describe", "localize", "prompt_format"]
+__all__ = ["DecodingConfig", "describe", "localize", "prompt_format"]
 
 
-class GenerationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecodingConfig(Section):
 
     max_new_tokens: int = Field(96, ge=1)
     do_sample: bool = False
@@ -39,7 +39,7 @@ def prompt_format(model, tokenizer) -> PromptFormat:
 
 @torch.no_grad()
 def describe(model: PointDescriptor, tokenizer, images: np.ndarray, points: np.ndarray,
-             gen: GenerationConfig = GenerationConfig(), progress: str | None = None) -> list[str]:
+             gen: DecodingConfig = DecodingConfig(), progress: str | None = None) -> list[str]:
     """Descriptions of points (N, 2) normalised in images (N, 3, H, W) uint8 at the base's size."""
     model.eval()
     dev = next(model.parameters()).device

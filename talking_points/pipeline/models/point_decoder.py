@@ -18,9 +18,10 @@ from enum import Enum
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import Field, PositiveFloat
 from torch import nn
 
+from talking_points.pipeline.config import Section
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 
 __all__ = ["AttentionMask", "PointDecoderConfig", "PointQueryDecoder", "gaussian_key_mask", "object_key_mask",
@@ -33,8 +34,7 @@ class AttentionMask(str, Enum):
     none = "none"  # every key
 
 
-class PointDecoderConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PointDecoderConfig(Section):
 
     dim: int = Field(256, ge=8, description="decoder width; must be divisible by 4 and by heads")
     layers: int = Field(9, ge=1, description="decoder layers (paper: 9)")

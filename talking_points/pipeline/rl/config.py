@@ -7,10 +7,10 @@
       directions:                        # one DVC stage each; per-direction overrides of `train`
         bovidae_to_canidae: {}
         canidae_to_bovidae: {}
-      train: {...}                       # GRPOTrainConfig: GRPOConfig's fields + LoRA, steps, checkpoints
+      train: {...}                       # GRPOTrainConfig: GRPOParams's fields + LoRA, steps, checkpoints
       evaluate: {...}                    # GRPOEvalConfig: greedy generation, batch sizes, examples
 
-`directions` is a mapping (not GRPOConfig's list) so that `dvc.yaml` can `foreach` over it; the directions
+`directions` is a mapping (not GRPOParams's list) so that `dvc.yaml` can `foreach` over it; the directions
 to run are its keys, and `train.directions` must not be set.
 """
 
@@ -19,17 +19,18 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from talking_points.pipeline.config import ConfigError, Section, deep_merge
+from talking_points.pipeline.config import ConfigError, Section, deep_merge, register_section
 from talking_points.pipeline.data.errors import OnError
 from talking_points.pipeline.data.keypoint_sets.cross_family import Direction
 from talking_points.pipeline.data.keypoint_sets.keypoint_rows import PoseRowsConfig
 from talking_points.pipeline.data.keypoint_sets.layouts import PartGranularity
 from talking_points.pipeline.data.keypoint_sets.synthetic_ap10k import SyntheticAP10KConfig
+from talking_points.pipeline.evaluation.config import ScoringConfig
 from talking_points.pipeline.models.adaptation import LoraSettings
-from talking_points.pipeline.models.inference import GenerationConfig
-from talking_points.pipeline.rl.grpo import GRPOConfig
+from talking_points.pipeline.rl.grpo import GRPOParams
+from talking_points.pipeline.training.config import OptimiserConfig
 
 __all__ = [
     "AP10KSource",
@@ -48,10 +49,9 @@ class AP10KSource(str, Enum):
     coco = "coco"  # a real AP-10K annotation json (COCO-keypoint format) and its image folder
 
 
-class AP10KDataConfig(BaseModel):
+class AP10KDataConfig(Section):
     """What `tp ap10k-data` reads or generates, and how it becomes keypoint rows and cross-family splits."""
 
-    model_config = ConfigDict(extra="forbid")
 
     source: AP10KSource = AP10KSource.synthetic
     synthetic: SyntheticAP10KConfig = SyntheticAP10KConfig()
@@ -90,44 +90,34 @@ def grpo_lora_default() -> LoraSettings:
     return LoraSettings(r=8, alpha=16, dropout=0.0, modules_to_save=[])
 
 
-class GRPOTrainConfig(GRPOConfig):
-    """GRPOConfig's fields (loss, sampling, trainable set) plus the loop's: LoRA, length, logging, resume."""
+class GRPOTrainConfig(GRPOParams, OptimiserConfig):
+    """GRPOParams's fields (objective, sampling, trainable set) plus the shared optimiser/loop fields
+    (`training.config.OptimiserConfig`: lr, batch_size, grad_accum, ...) and LoRA and the reward batches."""
 
-    lora: LoraSettings = Field(default_factory=grpo_lora_default,
-                               description="the fresh adapters added under trainable lora / lora+last_blocks")
-    max_steps: int | None = Field(None, ge=1, description="stop after this many steps (overrides epochs)")
-    micro_batch: int | None = Field(None, ge=1, description="prompts per forward/backward pass (gradients "
-                                    "are accumulated up to batch_size); null = batch_size")
-    grad_clip: float | None = Field(1.0, gt=0)
-    reward_batch_size: int = Field(64, ge=1, description="texts per batch of the frozen localizer")
+    lr: float = Field(5e-6, gt=0, description="learning rate (AdamW, no weight decay)")
+    batch_size: int = Field(10, ge=1, description="keypoints (prompts) per optimiser step; each gives G sequences")
     log_every: int = Field(5, ge=1, description="steps between dvclive points")
     checkpoint_every: int = Field(50, ge=1, description="steps between resumable checkpoints")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default)")
+    lora: LoraSettings = Field(default_factory=grpo_lora_default,
+                               description="the fresh adapters added under trainable lora / lora+last_blocks")
+    reward_batch_size: int = Field(64, ge=1, description="texts per batch of the frozen localizer")
 
     @model_validator(mode="after")
     def _loop(self) -> GRPOTrainConfig:
         if "directions" in self.model_fields_set:
             raise ValueError("directions: set the directions as the keys of grpo.directions, not in "
                              "grpo.train")
-        if self.micro_batch is not None and self.batch_size % self.micro_batch:
-            raise ValueError(f"micro_batch ({self.micro_batch}) must divide batch_size ({self.batch_size})")
         return self
 
 
-class GRPOEvalConfig(BaseModel):
-    """How `tp evaluate-grpo` describes and localizes the held-out family's keypoints."""
+class GRPOEvalConfig(ScoringConfig):
+    """How `tp evaluate-grpo` describes and localizes the held-out family's keypoints (the fields shared with
+    `evaluate` in `evaluation.config.ScoringConfig`)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    generation: GenerationConfig = GenerationConfig()
-    localizer_batch_size: int = Field(64, ge=1)
-    chunk_size: int = Field(128, ge=1, description="rows per resumable shard")
-    limit: int | None = Field(None, ge=1, description="score only the first N test rows (null: all)")
     examples: int = Field(4, ge=0, description="example texts in the report section")
-    seed: int = Field(0, description="which test keypoints are the examples")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default)")
 
 
+@register_section("grpo")
 class GRPOSection(Section):
     """The whole `grpo` section."""
 

@@ -28,12 +28,13 @@ from enum import Enum
 from typing import NamedTuple
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from talking_points.pipeline.config import Section
 from talking_points.pipeline.data.keypoint_sets.cross_family import Direction
 
 __all__ = [
-    "GRPOConfig",
+    "GRPOParams",
     "GRPOLoss",
     "Trainable",
     "group_advantages",
@@ -56,48 +57,29 @@ class Trainable(str, Enum):
     full = "full"  # every weight
 
 
-class GRPOConfig(BaseModel):
-    """Params of localizer-as-reward GRPO fine-tuning of the descriptor."""
+class GRPOParams(Section):
+    """Params of localizer-as-reward GRPO fine-tuning of the descriptor: the objective, the sampling and the
+    trainable set (the loop's fields are in `rl.config.GRPOTrainConfig`)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    group_size: int = Field(3, description="G: descriptions sampled per keypoint")
-    beta: float = Field(0.1, description="weight of the KL penalty towards the reference descriptor")
-    adv_clip: float = Field(5.0, description="advantages are clipped to ±adv_clip")
-    eps: float = Field(1e-4, description="added to the group's reward std before dividing (trl's 1e-4)")
-    kl_clamp: float = Field(5.0, description="log π_ref − log π_θ is clamped to ±kl_clamp in the k3 KL")
-    lr: float = Field(5e-6, description="learning rate")
-    epochs: int = Field(3, description="passes over the training keypoints")
-    batch_size: int = Field(10, description="keypoints (prompts) per optimiser step; each gives G sequences")
+    group_size: int = Field(3, ge=2, description="G: descriptions sampled per keypoint (a group's advantages "
+                            "need two samples)")
+    beta: float = Field(0.1, ge=0, description="weight of the KL penalty towards the reference descriptor")
+    adv_clip: float = Field(5.0, gt=0, description="advantages are clipped to ±adv_clip")
+    eps: float = Field(1e-4, gt=0, description="added to the group's reward std before dividing (trl's 1e-4; "
+                       "it keeps equal-reward groups finite)")
+    kl_clamp: float = Field(5.0, gt=0, description="log π_ref − log π_θ is clamped to ±kl_clamp in the k3 KL")
+    epochs: int = Field(3, ge=1, description="passes over the training keypoints")
     trainable: Trainable = Trainable.lora_last_blocks
-    n_last_blocks: int = Field(2, description="decoder blocks trained in full under *last_blocks")
-    temperature: float = Field(1.0, description="sampling temperature of the descriptions")
-    top_p: float = Field(0.95, description="nucleus sampling mass")
-    max_new_tokens: int = Field(96, description="longest sampled description, in tokens")
+    n_last_blocks: int = Field(2, ge=0, description="decoder blocks trained in full under *last_blocks")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of the descriptions")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass")
+    max_new_tokens: int = Field(96, ge=1, description="longest sampled description, in tokens")
     directions: list[Direction] = Field(
         default_factory=lambda: list(Direction), description="cross-family settings to run"
     )
-    seed: int = 0
 
     @model_validator(mode="after")
-    def _ranges(self) -> GRPOConfig:
-        checks = [
-            ("group_size", self.group_size >= 2, "must be >= 2 (a group's advantages need two samples)"),
-            ("beta", self.beta >= 0, "must be >= 0"),
-            ("adv_clip", self.adv_clip > 0, "must be > 0"),
-            ("eps", self.eps > 0, "must be > 0 (it keeps equal-reward groups finite)"),
-            ("kl_clamp", self.kl_clamp > 0, "must be > 0"),
-            ("lr", self.lr > 0, "must be > 0"),
-            ("epochs", self.epochs >= 1, "must be >= 1"),
-            ("batch_size", self.batch_size >= 1, "must be >= 1"),
-            ("n_last_blocks", self.n_last_blocks >= 0, "must be >= 0"),
-            ("temperature", self.temperature > 0, "must be > 0"),
-            ("top_p", 0 < self.top_p <= 1, "must be in (0, 1]"),
-            ("max_new_tokens", self.max_new_tokens >= 1, "must be >= 1"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"{name} {rule}, got {getattr(self, name)!r}")
+    def _last_blocks(self) -> GRPOParams:
         if self.trainable in (Trainable.lora_last_blocks, Trainable.last_blocks) and self.n_last_blocks < 1:
             raise ValueError(f"n_last_blocks must be >= 1 with trainable {self.trainable.value!r}, got 0")
         return self

@@ -51,6 +51,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.func import functional_call
 
+from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.models.adaptation import LmAdaptation, adapt_lm, decoder_of
 from talking_points.pipeline.models.descriptor import PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
@@ -65,7 +66,7 @@ from talking_points.pipeline.rl.grpo import (
     localization_rewards,
     token_logprobs,
 )
-from talking_points.pipeline.training.checkpoints import StepCheckpoint, digest
+from talking_points.pipeline.training.checkpoints import StepCheckpoint
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.loop import EpochSampler
 from talking_points.pipeline.training.metric_log import MetricLog
@@ -317,7 +318,7 @@ def grpo_step(policy: Policy, fmt: PromptFormat, tokenizer, images: torch.Tensor
     rewards = localization_rewards(pred, points.detach().cpu().float().repeat_interleave(g, dim=0))
     adv = group_advantages(rewards, g, cfg.eps, cfg.adv_clip).to(images.device)
     prefix = fmt.descriptor_prefix()
-    micro = cfg.micro_batch or len(points)
+    micro = -(-len(points) // cfg.grad_accum)  # prompts per forward/backward pass
     n_seq = len(comp.texts)
     totals = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0}
     for start in range(0, len(points), micro):
@@ -420,7 +421,7 @@ def train_grpo(
         torch.set_num_threads(cfg.threads)
     total = total_steps(len(prompts), cfg)
     device = next(policy.model.parameters()).device
-    optimizer = torch.optim.AdamW(list(policy.trainable.values()), lr=cfg.lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(list(policy.trainable.values()), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt = StepCheckpoint(checkpoint_dir, digest(fingerprint, cfg, total, sorted(policy.trainable)))
     resume = ckpt.restore()
     resumed_from = 0

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from talking_points.pipeline.config import ConfigError, SynthBackend, SynthesizeConfig
 from talking_points.pipeline.data.schema import DESCRIPTIONS
+from talking_points.pipeline.synthesis.config import SynthesizeConfig
 from talking_points.pipeline.synthesis.parse import assess
 from talking_points.pipeline.synthesis.template import template_phrase
 from talking_points.pipeline.synthesis.vocabulary import WordBins
@@ -30,7 +30,6 @@ __all__ = [
     "DescriptionBackend",
     "DESCRIPTION_COLUMNS",
     "PASS_COLUMNS",
-    "make_backend",
     "word_bins",
     "description_issues",
 ]
@@ -144,29 +143,3 @@ def word_bins(cfg: SynthesizeConfig) -> WordBins:
         smooth_below=cfg.smooth_below,
         busy_above=cfg.busy_above,
     )
-
-
-def _section(cfg: SynthesizeConfig, backend: SynthBackend):
-    section = getattr(cfg, backend.value)
-    if section is None:
-        raise ConfigError(f"synthesize.backend {backend.value!r} needs a 'synthesize.{backend.value}' section")
-    return section
-
-
-def make_backend(cfg: SynthesizeConfig) -> DescriptionBackend:
-    """The backend named by `cfg.backend`."""
-    backend = cfg.backend
-    if backend is SynthBackend.grounded:
-        from talking_points.pipeline.synthesis.grounded import GroundedBackend
-
-        return GroundedBackend(cfg.grounded, word_bins(cfg))
-    elif backend is SynthBackend.hf:
-        from talking_points.pipeline.synthesis.hf_backend import HFBackend
-
-        return HFBackend(_section(cfg, backend), word_bins(cfg))
-    elif backend is SynthBackend.vllm:
-        from talking_points.pipeline.synthesis.vllm_backend import VLLMBackend
-
-        return VLLMBackend(_section(cfg, backend), word_bins(cfg))
-    else:
-        raise ConfigError(f"unknown synthesize.backend {backend!r}; known: {[b.value for b in SynthBackend]}")

@@ -19,6 +19,7 @@ import numpy as np
 from talking_points.pipeline.config import ConfigError
 from talking_points.pipeline.synthesis.model_backend import ModelBackend
 from talking_points.pipeline.synthesis.model_config import Dtype, HFSynthConfig, SamplingConfig
+from talking_points.pipeline.synthesis.registry import BackendEntry, register_backend
 from talking_points.pipeline.synthesis.vocabulary import WordBins
 
 __all__ = ["HFBackend", "resolve_checkpoint", "generation_config"]
@@ -206,3 +207,6 @@ class HFBackend(ModelBackend):
                                add_special_tokens=False)
             out += self._generate(model, inputs, sampling, tokenizer.pad_token_id, tokenizer.batch_decode)
         return out
+
+
+BACKEND = register_backend(BackendEntry(name="hf", config=HFSynthConfig, make=HFBackend, resumes=True))

@@ -12,8 +12,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from talking_points.pipeline.config import Section
 from talking_points.pipeline.data.colours import PALETTE
 
 __all__ = [
@@ -41,8 +42,8 @@ def prompt_versions() -> list[str]:
     return sorted(p.name for p in PROMPTS_DIR.iterdir() if p.is_dir()) if PROMPTS_DIR.is_dir() else []
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+class _Params(Section):
+    """Base of the model-backend params (strict, as every section)."""
 
 
 class MarkerShape(str, Enum):
@@ -141,8 +142,6 @@ class ModelSynthConfig(_Params):
     validation: ValidationConfig = ValidationConfig()
     image_root: str | None = Field(None, description="folder that relative image paths of the keypoints table "
                                    "are resolved against; null = the working directory (the repo root)")
-    shard_dir: str | None = Field(None, description="folder of the resume shards; null = '.<out>.shards' next "
-                                  "to the stage's output folder")
 
     @field_validator("vlm", "llm")
     @classmethod

@@ -19,8 +19,8 @@ from pathlib import Path
 from talking_points.pipeline.config import ConfigError
 from talking_points.pipeline.data.colours import name_of
 from talking_points.pipeline.synthesis.facts import RowFacts
-from talking_points.pipeline.synthesis.grounded import compose, write_levels
 from talking_points.pipeline.synthesis.model_config import PROMPTS_DIR, MarkerConfig
+from talking_points.pipeline.synthesis.sentences import compose, write_levels
 from talking_points.pipeline.synthesis.vocabulary import OrderAxis, plural
 
 __all__ = ["PASS_TEMPLATES", "FIELDS", "PromptSet", "load_prompts", "row_context", "marker_words"]

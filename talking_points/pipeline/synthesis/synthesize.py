@@ -5,35 +5,40 @@ there); a bad row becomes `BadInput` naming its kp_id (or file) and is skipped o
 `SynthesizeConfig.on_error`. The good rows go to the configured backend in batches of `batch_size`; each
 output row carries `valid` from the backend's faithfulness check.
 
-With a shard folder (the model-backed backends), every finished batch is written there at once
-(`shards.RowShards`) and rows already in it under the same settings are taken from it, not generated
-again, so a crashed run resumes where it stopped. A backend with `drop_invalid` has its invalid rows left
+With `resume_for` (the model-backed backends), every finished batch is written at once to the output's
+resume folder (`pipeline.resume.RowStore`, keyed by kp_id and a fingerprint of the keypoint row and the
+backend's settings) and rows already there under the same settings are taken from it, not generated again,
+so a crashed run resumes where it stopped; the folder is kept, so a rerun with some rows changed
+regenerates only those. A backend with `drop_invalid` has its invalid rows left
 out of the descriptions (the report still counts them).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from talking_points.pipeline.config import SynthesizeConfig
 from talking_points.pipeline.data.errors import BadInput, SkipLog
+from talking_points.pipeline.data.schema import DESCRIPTIONS
+from talking_points.pipeline.data.tables import validate
 from talking_points.pipeline.progress import track
+from talking_points.pipeline.resume import FINGERPRINT, KEY, RowStore, row_fingerprints
+from talking_points.pipeline.synthesis.backends import make_backend
 from talking_points.pipeline.synthesis.base import (
     DESCRIPTION_COLUMNS,
     PASS_COLUMNS,
     DescriptionBackend,
-    make_backend,
     word_bins,
 )
+from talking_points.pipeline.synthesis.config import SynthesizeConfig
 from talking_points.pipeline.synthesis.facts import row_facts
-from talking_points.pipeline.synthesis.shards import RowShards, row_key
 from talking_points.pipeline.synthesis.vocabulary import WordBins
 
 __all__ = ["PASSES", "SynthesisResult", "usable_rows", "synthesize", "length_stats"]
@@ -44,6 +49,11 @@ PASSES = pa.schema(
     + [pa.field(name, pa.string(), nullable=False) for name in PASS_COLUMNS]
     + [pa.field("backend", pa.string(), nullable=False)]
 )
+#: a resume shard of synthesis: the DESCRIPTIONS columns, the validation problems (JSON list, for the
+#: report) and the resume keys
+SHARD = pa.schema(list(DESCRIPTIONS) + [pa.field("issues", pa.string(), nullable=False),
+                                        pa.field(KEY, pa.string(), nullable=False),
+                                        pa.field(FINGERPRINT, pa.string(), nullable=False)])
 _EXAMPLES = 3
 
 
@@ -109,44 +119,43 @@ def _issue_summary(issues: list[tuple[str, list[str]]]) -> dict:
     return {"by_kind": dict(kinds), "examples": examples}
 
 
-def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
-    chunk: list[int] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _shard_table(table: pa.Table, what: str) -> pa.Table:
+    return validate(table, SHARD, what)
 
 
 def synthesize(
     keypoints: pd.DataFrame,
     cfg: SynthesizeConfig,
     backend: DescriptionBackend | None = None,
-    shard_dir: str | os.PathLike | None = None,
+    resume_for: str | os.PathLike | None = None,
 ) -> SynthesisResult:
-    """Describe every usable keypoint row with the configured (or given) backend; with `shard_dir`, write
-    finished batches there and reuse the rows already there (see the module docstring)."""
+    """Describe every usable keypoint row with the configured (or given) backend; with `resume_for` (the
+    output path), finished batches wait in its resume folder and rows already there are reused (see the
+    module docstring)."""
     backend = backend or make_backend(cfg)
     bins = word_bins(cfg)
     skips = SkipLog(policy=cfg.on_error)
     rows = usable_rows(keypoints, bins, skips, check=backend.check_row)
-    records = rows.to_dict("records")
-    store = RowShards(shard_dir) if shard_dir is not None else None
-    fingerprint = backend.fingerprint(cfg.seed)
-    keys = [row_key(r, fingerprint) for r in records] if store else []
-    done = store.load(set(keys)) if store else {}
-    pending = [i for i in range(len(records)) if not store or keys[i] not in done]
-    fresh: dict[int, tuple[dict, list[str]]] = {}
-    progress = track(pending, f"synthesize ({backend.name})", unit="row")
-    for idx in _chunks(progress, cfg.batch_size):
-        out, problems = backend.describe_checked(rows.iloc[idx], cfg.seed)
-        if store:
-            store.write(out, [keys[i] for i in idx], problems)
-        for i, rec, p in zip(idx, out.to_dict("records"), problems):
-            fresh[i] = (rec, p)
-    ordered = [fresh[i] if i in fresh else done[keys[i]] for i in range(len(records))]
+
+    def compute(chunk: pd.DataFrame) -> pd.DataFrame:
+        out, problems = backend.describe_checked(chunk, cfg.seed)
+        return out.assign(issues=[json.dumps(list(p)) for p in problems])
+
+    def progress(items, n):
+        return track(items, f"synthesize ({backend.name})", total=n, unit="batch")
+
+    if resume_for is None:
+        starts = range(0, len(rows), cfg.batch_size)
+        frames = [compute(rows.iloc[s : s + cfg.batch_size]) for s in progress(starts, len(starts))]
+        done = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*DESCRIPTION_COLUMNS,
+                                                                                         "issues"])
+        resumed = 0
+    else:
+        with RowStore(resume_for, validate=_shard_table) as store:
+            fingerprints = row_fingerprints(rows, backend.fingerprint(cfg.seed))
+            done, resumed = store.run(rows, fingerprints, compute, cfg.batch_size, progress)
+    ordered = [({k: rec[k] for k in DESCRIPTION_COLUMNS}, json.loads(rec["issues"]))
+               for rec in done.to_dict("records")]
     issues = [(rec["kp_id"], p) for rec, p in ordered if p]
     descriptions = pd.DataFrame([rec for rec, _ in ordered], columns=list(DESCRIPTION_COLUMNS))
     if len(descriptions):
@@ -160,8 +169,8 @@ def synthesize(
     report = {
         "rows_in": int(len(keypoints)),
         "rows_out": int(len(descriptions)),
-        "rows_generated": len(fresh),
-        "rows_resumed": len(records) - len(fresh),
+        "rows_generated": len(rows) - resumed,
+        "rows_resumed": resumed,
         "dropped_invalid": dropped,
         "backend": backend.name,
         "model": backend.model,

@@ -27,6 +27,7 @@ from talking_points.pipeline.synthesis.model_config import (
     VLLMEngineConfig,
     VLLMSynthConfig,
 )
+from talking_points.pipeline.synthesis.registry import BackendEntry, register_backend
 from talking_points.pipeline.synthesis.vocabulary import WordBins
 
 __all__ = ["VLLMBackend", "import_vllm", "sampling_params"]
@@ -155,3 +156,6 @@ class VLLMBackend(ModelBackend):
         requests = [{"prompt_token_ids": tokenizer(t, add_special_tokens=False)["input_ids"]} for t in texts]
         outs = engine.generate(requests, sampling_params(import_vllm(), sampling, seed), use_tqdm=False)
         return [o.outputs[0].text for o in outs]
+
+
+BACKEND = register_backend(BackendEntry(name="vllm", config=VLLMSynthConfig, make=VLLMBackend, resumes=True))

@@ -14,7 +14,6 @@ folder first, then state.json by atomic rename, then the older step folders are 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,40 +22,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel
-
-__all__ = ["Resume", "StepCheckpoint", "digest", "path_digest"]
+__all__ = ["Resume", "StepCheckpoint", "checkpoint_for", "sweep_finished"]
 
 log = logging.getLogger(__name__)
 
 
-def _jsonable(part):
-    if isinstance(part, BaseModel):
-        return part.model_dump(mode="json")
-    if isinstance(part, os.PathLike):
-        return path_digest(part)
-    return part
+def checkpoint_for(out: str | os.PathLike) -> Path:
+    """The checkpoint folder of the run writing `out`: `<out>.ckpt` beside it."""
+    out = Path(out)
+    return out.with_name(out.name + ".ckpt")
 
 
-def digest(*parts) -> str:
-    """sha256 over the JSON of `parts` (pydantic models are dumped, paths replaced by their content digest)."""
-    text = json.dumps([_jsonable(p) for p in parts], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def path_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes, or of a folder's relative paths and file digests (sorted); '' if absent."""
-    path = Path(path)
-    if path.is_file():
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        return digest([[str(p.relative_to(path)), path_digest(p)] for p in files])
-    return ""
+def sweep_finished(root: str | os.PathLike = "models") -> list[Path]:
+    """Remove every `<name>.ckpt` under `root` whose output `<name>` is there: a stage's outputs exist only
+    once it has finished (DVC deletes them before running it), so such a checkpoint is left over, e.g. from
+    a killed run whose stage DVC later restored from its run cache instead of running it. Returns the removed
+    folders."""
+    root = Path(root)
+    removed = []
+    for ckpt in sorted(root.glob("*.ckpt")) if root.is_dir() else []:
+        out = ckpt.with_name(ckpt.name.removesuffix(".ckpt"))
+        if ckpt.is_dir() and out.is_dir() and any(out.iterdir()):
+            shutil.rmtree(ckpt, ignore_errors=True)
+            log.info("removed %s: %s is finished", ckpt, out)
+            removed.append(ckpt)
+    return removed
 
 
 @dataclass

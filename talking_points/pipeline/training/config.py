@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
-__all__ = ["TrainConfig"]
+from talking_points.pipeline.config import Section, check_key, register_section
+
+__all__ = ["OptimiserConfig", "TrainConfig"]
 
 
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OptimiserConfig(Section):
+    """The optimiser and loop fields every training (SFT, dense pretraining, GRPO) shares, under one name each."""
 
-    epochs: float = Field(10, gt=0, description="passes over the training rows (paper: descriptor 10, localizer 15)")
+    batch_size: int = Field(8, ge=1, description="rows (GRPO: keypoints) per optimiser step, over all processes")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimiser step (gradients accumulated); "
+                            "batch_size must be a multiple of it")
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimiser steps (overrides epochs)")
-    batch_size: int = Field(8, ge=1, description="rows per optimiser step, over all processes")
-    grad_accum: int = Field(1, ge=1)
-    lr: float = Field(2e-4, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    grad_clip: float | None = Field(1.0, gt=0)
+    lr: float = Field(2e-4, gt=0, description="peak learning rate (AdamW)")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    grad_clip: float | None = Field(1.0, gt=0, description="clip the gradient norm to this (null: no clipping)")
     seed: int = 0
     log_every: int = Field(10, ge=1, description="optimiser steps between dvclive points")
     checkpoint_every: int = Field(100, ge=1, description="optimiser steps between resumable checkpoints")
@@ -34,13 +35,20 @@ class TrainConfig(BaseModel):
         return self.batch_size // self.grad_accum
 
 
+class TrainConfig(OptimiserConfig):
+    """An SFT run (and the base LM's warm-up, and the tower's dense pretraining)."""
+
+    epochs: float = Field(10, gt=0, description="passes over the training rows (paper: descriptor 10, localizer 15)")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="fraction of the steps with a linear warm-up")
+
+
 # ---- params sections of the model stages -------------------------------------------------------------------------
 from enum import Enum  # noqa: E402
 from typing import Any  # noqa: E402
 
 from talking_points.pipeline.models.build import TinyBaseConfig  # noqa: E402
 from talking_points.pipeline.models.descriptor import DescriptorConfig  # noqa: E402
-from talking_points.pipeline.models.inference import GenerationConfig  # noqa: E402
+from talking_points.pipeline.models.inference import DecodingConfig  # noqa: E402
 from talking_points.pipeline.models.localizer import LocalizerConfig  # noqa: E402
 
 
@@ -50,8 +58,8 @@ class BaseKind(str, Enum):
     pointvlm = "pointvlm"  # an already converted/saved PointVLM base: copy it
 
 
-class InitModelsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@register_section("init_models")
+class InitModelsConfig(Section):
 
     kind: BaseKind = BaseKind.tiny
     path: str | None = Field(None, description="checkpoint path or hub id for kind llava / pointvlm")
@@ -74,8 +82,8 @@ class InitModelsConfig(BaseModel):
         return self
 
 
-class _SFTSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _SFTSection(Section):
+    """What both SFT sections hold: the base, the training run and the named variants (ablations)."""
 
     base: str = Field("models/base", description="folder of the base model (written by init-models)")
     trust_remote_code: bool = False
@@ -84,11 +92,20 @@ class _SFTSection(BaseModel):
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="named overrides of this section (ablations), one DVC stage each")
 
+    @field_validator("variants")
+    @classmethod
+    def _variant_names(cls, variants: dict) -> dict:
+        for name in variants:
+            check_key(name, "variant name")  # dvc.yaml's foreach pastes it into commands and paths
+        return variants
 
+
+@register_section("train_descriptor")
 class TrainDescriptorConfig(_SFTSection):
     model: DescriptorConfig = DescriptorConfig()
-    generation: GenerationConfig = GenerationConfig()
+    generation: DecodingConfig = DecodingConfig()
 
 
+@register_section("train_localizer")
 class TrainLocalizerConfig(_SFTSection):
     model: LocalizerConfig = LocalizerConfig()

@@ -20,8 +20,9 @@ from accelerate.utils import send_to_device, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.progress import track
-from talking_points.pipeline.training.checkpoints import StepCheckpoint, digest
+from talking_points.pipeline.training.checkpoints import StepCheckpoint
 from talking_points.pipeline.training.config import TrainConfig
 from talking_points.pipeline.training.metric_log import MetricLog
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from talking_points.pipeline.config import Section, register_section
 from talking_points.pipeline.models.build import TowerConfig
 from talking_points.pipeline.training.config import TrainConfig
 
 __all__ = ["PretrainVisionConfig", "DenseLossConfig"]
 
 
-class DenseLossConfig(BaseModel):
+class DenseLossConfig(Section):
     """Weights of the dense heads' losses. The appearance heads (colour, luma, texture) exist only where their
     weight is above 0: they are off by default, since on the default profile they cost the category and part
     heads accuracy (keypoint part 85.1% -> 73.9%) and the descriptor trained on such a tower localizes worse
     (probe mPCK 70.5 -> 63.4; README, "Design")."""
 
-    model_config = ConfigDict(extra="forbid")
 
     category: float = Field(1.0, ge=0, description="per-pixel object-category cross-entropy")
     part: float = Field(1.0, ge=0, description="per-pixel part cross-entropy")
@@ -30,11 +30,11 @@ class DenseLossConfig(BaseModel):
                                  "since keypoints are spread over parts, not over pixels)")
 
 
-class PretrainVisionConfig(BaseModel):
+@register_section("pretrain_vision")
+class PretrainVisionConfig(Section):
     """Dense pretraining of the tiny tower; init-models builds the base on it (init_models.tiny.pretrained_vision).
     Only the train split's images are read for training."""
 
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="false: write no tower (a LLaVA base keeps its own vision tower)")
     tower: TowerConfig = TowerConfig(image_size=(144, 192), neck_dim=64)

@@ -8,17 +8,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.keypoints.mine import IngestedSource
 from talking_points.pipeline.models.build import init_tower
 from talking_points.pipeline.models.tower import TowerSpec
 from talking_points.pipeline.models.vision import MultiScaleBackbone
-from talking_points.pipeline.training.checkpoints import digest
 from talking_points.pipeline.training.loop import fit
 from talking_points.pipeline.vision_pretraining.config import PretrainVisionConfig
 from talking_points.pipeline.vision_pretraining.data import DenseImages, dense_images
 from talking_points.pipeline.vision_pretraining.labels import LabelSet
 from talking_points.pipeline.vision_pretraining.metrics import evaluate_tower
-from talking_points.pipeline.vision_pretraining.train import DenseTower, class_weights, dense_collate, dense_step
+from talking_points.pipeline.vision_pretraining.train import (
+    DenseTower,
+    class_weights,
+    dense_collate,
+    dense_step,
+)
 
 __all__ = ["PretrainResult", "split_images", "pretrain_tower"]
 

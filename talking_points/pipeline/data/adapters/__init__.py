@@ -1,27 +1,2 @@
-"""Dataset adapters, by the name used in params (`ingest.sources.<name>.adapter`)."""
-
-from __future__ import annotations
-
-from talking_points.pipeline.data.adapters.base import Adapter, SourceConfigBase
-from talking_points.pipeline.data import partworld
-from talking_points.pipeline.data.adapters import ade20k_full, ov_parts, partimagenet, pascal_part_mat
-
-ADAPTERS: dict[str, Adapter] = {
-    a.name: a
-    for a in [
-        partworld.ADAPTER,
-        pascal_part_mat.ADAPTER,
-        ov_parts.ADAPTER,
-        partimagenet.ADAPTER,
-        ade20k_full.ADAPTER,
-    ]
-}
-
-__all__ = ["ADAPTERS", "Adapter", "SourceConfigBase", "get_adapter"]
-
-
-def get_adapter(name: str) -> Adapter:
-    try:
-        return ADAPTERS[name]
-    except KeyError:
-        raise ValueError(f"unknown adapter {name!r}; known: {sorted(ADAPTERS)}") from None
+"""Dataset adapters: one module per annotation format (`base.Adapter`), looked up by name through
+`registry` (which only ingest and its config import)."""

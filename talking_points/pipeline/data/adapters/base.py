@@ -13,17 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from talking_points.pipeline.config import Section
 from talking_points.pipeline.data.records import ImageRecord
 
 __all__ = ["SourceConfigBase", "Adapter"]
 
 
-class SourceConfigBase(BaseModel):
+class SourceConfigBase(Section):
     """Fields every source has. Subclasses add `adapter: Literal[...]` and their own fields."""
 
-    model_config = ConfigDict(extra="forbid")
 
     limit: int | None = Field(None, ge=1, description="use at most this many samples (first in key order)")
 

@@ -15,7 +15,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
-from talking_points.pipeline.data.partworld_animals import Family
+from talking_points.pipeline.data.partworld.animals import Family
 
 __all__ = ["Direction", "CrossFamilySplit", "cross_family_split"]
 

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from talking_points.pipeline.config import Section
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
 from talking_points.pipeline.data.keypoint_sets.layouts import LAYOUTS, PartGranularity
@@ -38,10 +39,9 @@ from talking_points.pipeline.progress import track
 __all__ = ["PoseRowsConfig", "animal_boxes", "part_boxes", "part_index", "image_rows", "pose_keypoint_rows"]
 
 
-class PoseRowsConfig(BaseModel):
+class PoseRowsConfig(Section):
     """How pose samples become KEYPOINTS rows."""
 
-    model_config = ConfigDict(extra="forbid")
 
     part_pad: float = Field(0.08, gt=0, le=1, description="padding around a part's keypoints, as a fraction "
                             "of the longer side of the animal's box")

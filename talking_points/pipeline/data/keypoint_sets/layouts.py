@@ -2,7 +2,7 @@
 
 A layout is recognised from the `keypoints` list of a COCO category. Two are known:
 
-* AP-10K (Yu et al. 2021): 17 keypoints, the order of `partworld_animals.AP10K_KEYPOINTS`.
+* AP-10K (Yu et al. 2021): 17 keypoints, the order of `partworld.animals.AP10K_KEYPOINTS`.
 * Animal-Pose (Cao et al. 2019): 20 keypoints (eyes, ear bases, nose, throat, tail base, withers, and
   elbow/knee/paw of each leg; "L_B_Elbow" is the hind leg's upper joint).
 
@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from talking_points.pipeline.data.partworld_animals import AP10K_KEYPOINTS
+from talking_points.pipeline.data.partworld.animals import AP10K_KEYPOINTS
 
 __all__ = [
     "AP10K",

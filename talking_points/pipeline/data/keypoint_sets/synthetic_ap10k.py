@@ -3,7 +3,7 @@ AP-10K COCO-keypoint layout, to be read back with `coco_keypoints.read_coco_keyp
 
 Each image shows 1 to `max_animals` animals of one family (species drawn from that family, often the same
 one repeated) on a PartWorld background; families differ in body plan (Bovidae: bulky, horned; Canidae:
-slim, pointed or floppy ears; see `partworld_animals.QUADRUPED_SPECIES`). Image i depends only on
+slim, pointed or floppy ears; see `partworld.animals.QUADRUPED_SPECIES`). Image i depends only on
 (seed, i) and the config.
 
 What goes into the json, as AP-10K has it:
@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from talking_points.pipeline.config import Section
 from talking_points.pipeline.data import masks
 from talking_points.pipeline.data import partworld as pw
 from talking_points.pipeline.data.keypoint_sets.layouts import AP10K
-from talking_points.pipeline.data.partworld_animals import QUADRUPED_SPECIES, Family
+from talking_points.pipeline.data.partworld.animals import QUADRUPED_SPECIES, Family
 from talking_points.pipeline.data.tables import atomic_path
 from talking_points.pipeline.parallel import process_pool
 from talking_points.pipeline.progress import track
@@ -66,10 +67,9 @@ def family_species(family: Family) -> tuple[str, ...]:
     return tuple(sorted(names, key=AP10K_CATEGORY_IDS.__getitem__))
 
 
-class SyntheticAP10KConfig(BaseModel):
+class SyntheticAP10KConfig(Section):
     """Params of the synthetic AP-10K generator."""
 
-    model_config = ConfigDict(extra="forbid")
 
     n_images: int = Field(600, ge=1)
     seed: int = Field(0, ge=0)

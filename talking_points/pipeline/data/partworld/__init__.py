@@ -7,7 +7,7 @@ and textures, on a textured background. Sample i depends only on (seed, i).
 The pieces, usable on their own (tests and the keypoint-mining code build scenes with a known layout):
 
 * `CATEGORIES`: name -> `CategoryDef` (parts, per-part colour palettes, figure builder);
-  `QUADRUPED_SPECIES`: name -> body-plan parameters (re-exported from `partworld_animals`).
+  `QUADRUPED_SPECIES`: name -> body-plan parameters (re-exported from `partworld.animals`).
 * `InstanceSpec` / `SceneSpec`: what to draw; `sample_scene(cfg, rng)` draws a random one, placing objects
   in depth order with no object more than `max_occlusion` hidden.
 * `render_scene(spec, rng) -> RenderedScene`: pixels, visible instance and part masks, part colours and
@@ -33,14 +33,14 @@ from pydantic import Field, field_validator, model_validator
 from talking_points.pipeline.data.adapters.base import Adapter, SourceConfigBase
 from talking_points.pipeline.data.colours import PALETTE
 from talking_points.pipeline.data.errors import BadInput
-from talking_points.pipeline.data.partworld_animals import (
+from talking_points.pipeline.data.partworld.animals import (
     AP10K_KEYPOINTS,
     QUADRUPED_SPECIES,
     QuadrupedParams,
     ap10k_points,
     build_quadruped,
 )
-from talking_points.pipeline.data.partworld_looks import (
+from talking_points.pipeline.data.partworld.looks import (
     TEXTURE_WEIGHTS,
     BackgroundSpec,
     Texture,
@@ -48,7 +48,7 @@ from talking_points.pipeline.data.partworld_looks import (
     render_background,
     sample_background,
 )
-from talking_points.pipeline.data.partworld_objects import (
+from talking_points.pipeline.data.partworld.objects import (
     build_bird,
     build_bottle,
     build_car,
@@ -59,7 +59,7 @@ from talking_points.pipeline.data.partworld_objects import (
     build_table,
     build_tree,
 )
-from talking_points.pipeline.data.partworld_shapes import Figure, LabelMap, Placement, place, rasterise
+from talking_points.pipeline.data.partworld.shapes import Figure, LabelMap, Placement, place, rasterise
 from talking_points.pipeline.data.records import ImageRecord, ObjectRecord, PartRecord
 
 __all__ = [

@@ -16,7 +16,7 @@ from enum import Enum
 
 import numpy as np
 
-from talking_points.pipeline.data.partworld_shapes import (
+from talking_points.pipeline.data.partworld.shapes import (
     Capsule,
     Ellipse,
     Figure,

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from talking_points.pipeline.data.partworld_shapes import (
+from talking_points.pipeline.data.partworld.shapes import (
     Capsule,
     Ellipse,
     Figure,
