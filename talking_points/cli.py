@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import typer
+import os
 
-from talking_points.stages import (
+# before anything imports huggingface_hub: it reads HF_HUB_OFFLINE once, at import (setting it later, as the
+# stages' logging set-up also does, leaves the hub's constant False and a missing model retries the network)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import typer  # noqa: E402
+
+from talking_points.stages import (  # noqa: E402
     ap10k_data,
     check_params,
     evaluate,
