@@ -111,7 +111,8 @@ def test_report_tables_metrics_and_findings():
     assert summary.set_index("row").loc["tp", "mPCK"] == pytest.approx(100 * mpck(d))
     metrics = rep.metrics_dict(preds, rows)["evaluation"]
     assert set(metrics) == set(rows) and "four_levels" in metrics["gt"] and "four_levels" not in metrics["centre"]
-    json.dumps(metrics)
+    json.dumps(metrics, allow_nan=False)  # strict JSON: no NaN
+    assert metrics["gt"]["pck@0.1_names_wrong"] is None  # GT names everything right: no such point
     gt = metrics["gt"]
     assert gt["four_levels"] == 1.0 and gt["category_named"] == 1.0 and gt["part_named"] == 1.0
     assert gt["pck@0.1_names_right"] == pytest.approx(float((preds["gt"]["dist"] < 0.1).mean()), abs=1e-4)

@@ -106,7 +106,10 @@ def metrics_dict(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig])
         entry = {"pck@0.1": round(line["PCK@0.1"], 2), "pck@0.2": round(line["PCK@0.2"], 2),
                  "mpck": round(line["mPCK"], 2), "n": line["n"]}
         if rows[line["row"]].texts is not TextSource.none:
-            entry.update({k: round(v, 4) for k, v in text_stats(preds[line["row"]]).items()})
+            # a rate with no points to take it over is NaN in the tables but null here: strict JSON, and
+            # `dvc metrics diff` would show NaN -> NaN as a change
+            entry.update({k: round(v, 4) if np.isfinite(v) else None
+                          for k, v in text_stats(preds[line["row"]]).items()})
         out[line["row"]] = entry
     return {"evaluation": out}
 
