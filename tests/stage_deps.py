@@ -80,9 +80,9 @@ def closure(module: str) -> set[Path]:
 
 def stage_modules() -> dict[str, str]:
     """`tp` sub-command -> the module of its function (from the CLI's registrations)."""
-    from talking_points.cli import app
+    from talking_points.cli import COMMANDS
 
-    return {c.name: c.callback.__module__ for c in app.registered_commands}
+    return {name: f"talking_points.stages.{c.module}" for name, c in COMMANDS.items()}
 
 
 def covered(deps: list[str]) -> set[Path]:

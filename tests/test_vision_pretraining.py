@@ -161,6 +161,23 @@ def test_pretrain_learns_and_never_reads_a_test_image(scenes, tmp_path, monkeypa
     assert spec.model_dump(mode="json") == res.spec.model_dump(mode="json")
 
 
+def test_pretraining_is_the_same_in_every_run(scenes, tmp_path):
+    """The tower's random layers (pixel decoder, heads) are drawn from the train seed, not from whatever state
+    torch's global generator is in: two runs give bitwise the same tower (an unseeded draw made two full runs
+    of one commit differ in every model)."""
+    ids = sorted(scenes.images["image_id"])
+    cfg = PretrainVisionConfig(tower=TOWER, train=TrainConfig(epochs=1, batch_size=8, lr=3e-3,
+                                                              checkpoint_every=1000))
+    towers = []
+    for run, noise in enumerate((1, 2)):
+        torch.manual_seed(noise)  # another global state, as in another process
+        res = pretrain_module.pretrain_tower([scenes], pd.DataFrame({"image_id": ids[:16]}),
+                                             _keypoints(scenes, ids[48:]), cfg, tmp_path / f"ckpt{run}")
+        towers.append(res.tower.state_dict())
+    assert towers[0].keys() == towers[1].keys()
+    assert all(torch.equal(towers[0][k], towers[1][k]) for k in towers[0])
+
+
 TEXTS = ["The point is on the only dog; on its head; at the centre of the head; in a dark patch.",
          "The point is on the left car of the two; on its wheels; near the bottom; in a black patch."] * 20
 

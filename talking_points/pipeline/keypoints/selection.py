@@ -41,6 +41,9 @@ def border_distance(mask: np.ndarray) -> np.ndarray:
 
     The image border counts as outside: the mask is padded with one ring of background before the transform.
     Computed on the mask's bounding box (plus the ring), which gives the same values as the whole image.
+    OpenCV's exact transform returns float32 square roots of integer squared distances whose last bit
+    depends on its code path (SIMD or not, by alignment); they are recomputed as correctly rounded roots of
+    those integers, so the values are bit-identical in every run.
     """
     out = np.zeros(mask.shape, dtype=np.float32)
     rows = np.flatnonzero(mask.any(axis=1))
@@ -50,7 +53,8 @@ def border_distance(mask: np.ndarray) -> np.ndarray:
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     crop = np.pad(mask[r0:r1, c0:c1].astype(np.uint8), 1)
     dist = cv2.distanceTransform(crop, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    out[r0:r1, c0:c1] = dist[1:-1, 1:-1]
+    squared = np.rint(dist[1:-1, 1:-1].astype(np.float64) ** 2)
+    out[r0:r1, c0:c1] = np.sqrt(squared)
     return out
 
 

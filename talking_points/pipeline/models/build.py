@@ -103,11 +103,13 @@ def check_strides(image_size: tuple[int, int], strides: list[int]) -> None:
 
 
 def init_tower(cfg: TowerConfig, categories: list[str], parts: list[str], colours: list[str] = (),
-               textures: list[str] = ()) -> tuple[MultiScaleBackbone, TowerSpec]:
+               textures: list[str] = (), seed: int = 0) -> tuple[MultiScaleBackbone, TowerSpec]:
     """The tiny tower before dense pretraining: MobileNetV2 (ImageNet or random) + pixel decoder + dense heads
-    for the given classes, at cfg.image_size."""
+    for the given classes, at cfg.image_size. The random layers are drawn from `seed` (the same tower in
+    every run: an unseeded draw here made two runs of the same commit differ in every model after it)."""
     if not cfg.neck_dim:
         raise ValueError("pretrain_vision.tower.neck_dim must be > 0 (the pixel decoder pretraining trains)")
+    torch.manual_seed(seed)
     spec = TowerSpec(vision_config=mobilenet_config(cfg.depth_multiplier).to_dict(), neck_dim=cfg.neck_dim,
                      image_size=tuple(cfg.image_size), categories=list(categories), parts=list(parts),
                      colours=list(colours), textures=list(textures), vision_init=cfg.vision_init.value)

@@ -61,7 +61,7 @@ def pretrain_tower(sources: list[IngestedSource], train: pd.DataFrame, test: pd.
     appearance = cfg.loss.colour > 0 or cfg.loss.luma > 0
     tower, spec = init_tower(cfg.tower, list(labels.categories), list(labels.parts),
                              list(labels.colours) if appearance else [],
-                             list(labels.textures) if cfg.loss.texture > 0 else [])
+                             list(labels.textures) if cfg.loss.texture > 0 else [], seed=cfg.train.seed)
     model = DenseTower(tower, spec)
     n_classes = {"category": len(labels.categories) + 1, "part": len(labels.parts) + 1,
                  "colour": len(spec.colours), "texture": len(spec.textures)}
