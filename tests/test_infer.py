@@ -87,7 +87,68 @@ def test_describe_and_localize_good_inputs(models, tmp_path):
     texts = parquet(tmp_path / "t.parquet", file=[str(models["a"])], description=["the head"])
     res = run("localize", "--texts", texts, "--out", tmp_path / "l.parquet", "--model", models["localizer"])
     assert res.exit_code == 0, res.output
-    assert set(pd.read_parquet(tmp_path / "l.parquet").columns) == {"file", "description", "x_pred", "y_pred"}
+    assert set(pd.read_parquet(tmp_path / "l.parquet").columns) == {"file", "description", "x_pred", "y_pred",
+                                                                    "x_pred_norm", "y_pred_norm"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_batch_tables_in_pixels_any_format_with_default_out(models, tmp_path, suffix):
+    """Batch points in pixels (as the single mode) from CSV / JSON lines / parquet; the output lands next to
+    the input in the same format, with pixels and normalised coordinates; the localizer's batch output too."""
+    rows = pd.DataFrame({"file": [str(models["a"]), str(models["b"])], "x": [8.0, 79.0], "y": [24.0, 0.0]})
+    points = tmp_path / f"points{suffix}"
+    {".csv": lambda: rows.to_csv(points, index=False),
+     ".jsonl": lambda: rows.to_json(points, orient="records", lines=True),
+     ".parquet": lambda: rows.to_parquet(points, index=False)}[suffix]()
+    res = run("describe", "--points", points, "--model", models["descriptor"], "--max-new-tokens", 4)
+    assert res.exit_code == 0, res.output
+    described = tmp_path / f"points.described{suffix}"
+    got = infer._read_rows(described, ("file", "x", "y", "x_norm", "y_norm", "description"))
+    np.testing.assert_allclose(got[["x_norm", "y_norm"]].to_numpy(), [[0.1, 0.5], [79 / 80, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(got[["x", "y"]].to_numpy(), rows[["x", "y"]].to_numpy(), rtol=1e-6)
+    assert got["description"].map(lambda t: isinstance(t, str)).all()
+    res = run("localize", "--texts", described, "--model", models["localizer"])
+    assert res.exit_code == 0, res.output
+    loc = infer._read_rows(tmp_path / f"points.described.localized{suffix}", ("x_pred", "y_pred"))
+    assert ((loc["x_pred"] >= 0) & (loc["x_pred"] <= 80) & (loc["y_pred"] >= 0) & (loc["y_pred"] <= 48)).all()
+    np.testing.assert_allclose(loc["x_pred"] / 80, loc["x_pred_norm"], rtol=1e-5)
+
+
+def test_pixel_points_outside_their_image_are_named(models, tmp_path):
+    points = tmp_path / "p.csv"
+    pd.DataFrame({"file": [str(models["a"])] * 2, "x": [10, 81], "y": [10, 10]}).to_csv(points, index=False)
+    failed(run("describe", "--points", points, "--model", tmp_path / "no_model"),
+           f"error: {points} row 1: point outside the image (x=81.0, y=10.0; pixels must be within the 80x48 image")
+    failed(run("describe", "--points", tmp_path / "p.txt", "--model", tmp_path / "no_model"),
+           "unknown table format", "'.txt'")
+
+
+def test_json_output_and_drawings(models, tmp_path):
+    import json
+
+    res = run("describe", "--image", models["a"], "--x", 40, "--y", 12, "--model", models["descriptor"],
+              "--max-new-tokens", 4, "--json", "--draw", tmp_path / "d.png")
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    assert got["point"] == {"x": 40.0, "y": 12.0, "x_norm": 0.5, "y_norm": 0.25}
+    assert (got["width"], got["height"]) == (80, 48) and isinstance(got["description"], str)
+    assert got["descriptor"] == str(models["descriptor"]) and got["seconds"]["describe"] > 0
+    drawn = np.asarray(Image.open(tmp_path / "d.png"))
+    assert drawn.shape[1] >= 480 and drawn.shape[0] > 48 * 6  # scaled up, with the text band below
+    res = run("localize", "--image", models["b"], "--text", "the head", "--model", models["localizer"], "--json",
+              "--draw", tmp_path / "l.png")
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    p = got["point"]
+    assert p["x"] == pytest.approx(p["x_norm"] * 80, abs=0.01) and p["y"] == pytest.approx(p["y_norm"] * 48, abs=0.01)
+    assert (tmp_path / "l.png").exists()
+    texts = parquet(tmp_path / "t.parquet", file=[str(models["a"]), str(models["b"])],
+                    description=["the head", "the tail"])
+    res = run("localize", "--texts", texts, "--model", models["localizer"], "--json", "--draw", tmp_path / "many")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["rows"] == 2 and summary["out"] == str(tmp_path / "t.localized.parquet")
+    assert sorted(f.name for f in (tmp_path / "many").iterdir()) == ["00000.png", "00001.png"]
 
 
 def _bad_image(kind: str, models: dict, tmp: Path) -> tuple[Path, str]:
@@ -150,10 +211,10 @@ def test_bad_texts_files_are_named(models, tmp_path):
                     description=pd.Series([], dtype=str))
     failed(run("localize", "--texts", empty, "--out", out, "--model", no_model),
            f"error: {empty}: empty table")
-    csv = tmp_path / "texts.csv"
-    csv.write_text("file,description\na.png,the head\n")
-    failed(run("localize", "--texts", csv, "--out", out, "--model", no_model),
-           f"error: {csv}: not a parquet file")
+    fake = tmp_path / "texts.parquet"
+    fake.write_text("file,description\na.png,the head\n")
+    failed(run("localize", "--texts", fake, "--out", out, "--model", no_model),
+           f"error: {fake}: not a parquet file")
     failed(run("localize", "--texts", tmp_path / "gone.parquet", "--out", out, "--model", no_model),
            f"error: {tmp_path / 'gone.parquet'}: missing file")
     cols = parquet(tmp_path / "cols.parquet", file=[str(models["a"])], text=["the head"])

@@ -1,15 +1,25 @@
-"""`tp describe` / `tp localize`: run a trained Point Descriptor or Point Localizer on one image or a parquet.
+"""`tp describe` / `tp localize`: run a trained Point Descriptor or Point Localizer on one image or a table.
+
+Points are in **pixels** in both modes (x = column from the left edge, y = row from the top edge, as in
+`--x/--y`); a batch table may give `x_norm, y_norm` (0..1 of the width and height) instead of `x, y`, and
+the outputs carry both. Tables are parquet, CSV or JSON lines, by their suffix; the output has the input's
+format unless `--out` says otherwise (default: next to the input, `<name>.described.<ext>` /
+`<name>.localized.<ext>`). `--json` prints a machine-readable result (point in pixels and normalised, text,
+model, timing); `--draw` writes the image with the points and the text (a folder of PNGs in batch mode).
 
 Inputs are checked before a model is loaded, and a bad one stops the command with a line naming the file (and
-the parquet row, counted from 0) and what is wrong: an image that is missing, a folder, empty, not an image or
-truncated; a parquet that is not one, has no rows, or has a null / non-finite / out-of-range value or an
+the table row, counted from 0) and what is wrong: an image that is missing, a folder, empty, not an image or
+truncated; a table that is not one, has no rows, or has a null / non-finite / out-of-range value or an
 empty description. A description longer than the model's token limit is cut, with a warning saying by how
 much.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import time
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +37,27 @@ from talking_points.pipeline.models.inference import describe as describe_points
 from talking_points.pipeline.models.inference import localize as localize_texts
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.training.data import load_image
+from talking_points.pipeline.visualize import INPUT, PREDICTED, Mark, draw_marks
 from talking_points.stages.common import console, stage
+
+
+class TableFormat(str, Enum):
+    parquet = "parquet"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+SUFFIXES = {".parquet": TableFormat.parquet, ".pq": TableFormat.parquet, ".csv": TableFormat.csv,
+            ".jsonl": TableFormat.jsonl, ".ndjson": TableFormat.jsonl}
+
+
+def table_format(path: Path) -> TableFormat:
+    """The format a table file's suffix names; BadInput for any other suffix."""
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise BadInput(path, "unknown table format", f"suffix {path.suffix or '(none)'!r}; use one of "
+                       f"{sorted(SUFFIXES)}")
+    return fmt
 
 
 def _check_image(path: Path, where: str | None = None) -> tuple[int, int]:
@@ -57,13 +87,22 @@ def _first_bad(path: Path, bad: np.ndarray) -> str:
 
 
 def _read_rows(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    """The rows of an input parquet; BadInput naming the file if it is none, lacks `columns` or is empty."""
+    """The rows of an input table (parquet, CSV, JSON lines); BadInput naming the file if it is none, lacks
+    `columns` or is empty."""
+    fmt = table_format(path)
     if not path.exists():
-        raise BadInput(path, "missing file", "no such parquet file")
+        raise BadInput(path, "missing file", f"no such {fmt.value} file")
     try:
-        df = pd.read_parquet(path)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise BadInput(path, "not a parquet file", f"{type(exc).__name__}: {exc}") from None
+        if fmt is TableFormat.parquet:
+            df = pd.read_parquet(path)
+        elif fmt is TableFormat.csv:
+            df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        elif fmt is TableFormat.jsonl:
+            df = pd.read_json(path, lines=True, dtype=False)
+        else:
+            raise ValueError(f"unknown table format {fmt!r}")
+    except (pa.ArrowException, OSError, ValueError, pd.errors.ParserError) as exc:
+        raise BadInput(path, f"not a {fmt.value} file", f"{type(exc).__name__}: {exc}") from None
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise BadInput(path, "missing columns",
@@ -73,8 +112,28 @@ def _read_rows(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _check_files(path: Path, df: pd.DataFrame) -> list[str]:
-    """The `file` column as strings, every distinct image decoded once; BadInput naming the first bad row."""
+def _write_rows(df: pd.DataFrame, path: Path) -> None:
+    """`df` to `path` (atomically) in the format its suffix names."""
+    fmt = table_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        if fmt is TableFormat.parquet:
+            df.to_parquet(tmp, index=False)
+        elif fmt is TableFormat.csv:
+            df.to_csv(tmp, index=False)
+        elif fmt is TableFormat.jsonl:
+            df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            raise ValueError(f"unknown table format {fmt!r}")
+
+
+def _default_out(path: Path, what: str) -> Path:
+    return path.with_name(f"{path.stem}.{what}{path.suffix}")
+
+
+def _check_files(path: Path, df: pd.DataFrame) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """The `file` column as strings and each distinct image's (W, H), every one decoded once; BadInput naming
+    the first bad row."""
     bad = ~df["file"].map(lambda f: isinstance(f, str) and bool(f.strip())).to_numpy(bool)
     if bad.any():
         value = df["file"].iloc[int(np.flatnonzero(bad)[0])]
@@ -85,28 +144,37 @@ def _check_files(path: Path, df: pd.DataFrame) -> list[str]:
     first_row: dict[str, int] = {}
     for i, f in enumerate(files):
         first_row.setdefault(f, i)
-    for f, i in first_row.items():
-        _check_image(Path(f), f"{path} row {i}")
-    return files
+    sizes = {f: _check_image(Path(f), f"{path} row {i}") for f, i in first_row.items()}
+    return files, sizes
 
 
-def _check_points(path: Path, df: pd.DataFrame) -> np.ndarray:
-    """(N, 2) float32 of x_norm, y_norm; BadInput naming the first row not a finite point in [0, 1]."""
+def _check_points(path: Path, df: pd.DataFrame, sizes: np.ndarray) -> np.ndarray:
+    """(N, 2) float32 normalised points of the rows: from `x, y` in pixels if the table has them, else from
+    `x_norm, y_norm`; `sizes` (N, 2) is each row's image (W, H). BadInput naming the first row that is not a
+    finite point inside its image."""
+    pixels = {"x", "y"} <= set(df.columns)
+    cols = ["x", "y"] if pixels else ["x_norm", "y_norm"]
+    if not pixels and not {"x_norm", "y_norm"} <= set(df.columns):
+        raise BadInput(path, "missing columns", f"needs x, y (pixels) or x_norm, y_norm (0..1); has "
+                       f"{list(df.columns)}")
     try:
-        pts = df[["x_norm", "y_norm"]].to_numpy(np.float64, na_value=np.nan)
+        pts = df[cols].to_numpy(np.float64, na_value=np.nan)
     except (TypeError, ValueError) as exc:
-        raise BadInput(path, "bad column", f"x_norm and y_norm must be numbers: {exc}") from None
+        raise BadInput(path, "bad column", f"{cols[0]} and {cols[1]} must be numbers: {exc}") from None
     nan = ~np.isfinite(pts).all(axis=1)
     if nan.any():
         i = int(np.flatnonzero(nan)[0])
         raise BadInput(_first_bad(path, nan), "point is not a number",
-                       f"x_norm={pts[i, 0]}, y_norm={pts[i, 1]}; both must be finite")
-    out = ((pts < 0) | (pts > 1)).any(axis=1)
+                       f"{cols[0]}={pts[i, 0]}, {cols[1]}={pts[i, 1]}; both must be finite")
+    limit = sizes if pixels else np.ones_like(sizes)
+    out = ((pts < 0) | (pts > limit)).any(axis=1)
     if out.any():
         i = int(np.flatnonzero(out)[0])
+        rule = (f"pixels must be within the {int(sizes[i, 0])}x{int(sizes[i, 1])} image" if pixels
+                else "normalised coordinates must be in [0, 1]")
         raise BadInput(_first_bad(path, out), "point outside the image",
-                       f"x_norm={pts[i, 0]}, y_norm={pts[i, 1]}; normalised coordinates must be in [0, 1]")
-    return pts.astype(np.float32)
+                       f"{cols[0]}={pts[i, 0]}, {cols[1]}={pts[i, 1]}; {rule}")
+    return (pts / sizes if pixels else pts).astype(np.float32)
 
 
 def _check_texts(path: Path, df: pd.DataFrame) -> list[str]:
@@ -150,77 +218,157 @@ def _finite(name: str, value: float) -> float:
     return value
 
 
+def _rgb(path: str | Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def _point(x_norm: float, y_norm: float, w: int, h: int) -> dict[str, float]:
+    return {"x": round(float(x_norm) * w, 2), "y": round(float(y_norm) * h, 2),
+            "x_norm": round(float(x_norm), 5), "y_norm": round(float(y_norm), 5)}
+
+
+def _emit(result: dict) -> None:
+    print(json.dumps(result, ensure_ascii=False))
+
+
+_JSON = typer.Option(False, "--json", help="print the result as one JSON object (points in pixels and "
+                     "normalised, text, model, seconds)")
+
+
 @stage
 def describe(
     image: Path = typer.Option(None, help="image file (with --x/--y)"),
     x: float = typer.Option(None, help="pixel column of the point (0 = left edge)"),
     y: float = typer.Option(None, help="pixel row of the point (0 = top edge)"),
-    points: Path = typer.Option(None, help="batch mode: parquet with columns file, x_norm, y_norm"),
-    out: Path = typer.Option(None, help="batch mode: output parquet (input columns + description)"),
+    points: Path = typer.Option(None, help="batch mode: a table (.parquet, .csv, .jsonl) with columns file and "
+                                "x, y in pixels (or x_norm, y_norm in 0..1)"),
+    out: Path = typer.Option(None, help="batch mode: output table, input columns + x, y, x_norm, y_norm, "
+                             "description (default: <points>.described.<ext>)"),
+    draw: Path = typer.Option(None, help="write the image with the point and the description: a PNG file "
+                              "(single mode) or a folder of <row>.png (batch mode)"),
+    as_json: bool = _JSON,
     model: Path = typer.Option(Path("models/descriptor"), help="trained descriptor folder"),
     max_new_tokens: int = typer.Option(96, min=1),
+    sample: bool = typer.Option(False, help="sample (temperature 1, top-p 0.95) instead of greedy decoding"),
     batch_size: int = typer.Option(32, min=1),
 ) -> None:
     """Describe a point of an image: `tp describe --image I --x X --y Y` prints the description;
-    `tp describe --points P.parquet --out D.parquet` describes every row (batched generation with KV cache)."""
-    gen = DecodingConfig(max_new_tokens=max_new_tokens, batch_size=batch_size)
+    `tp describe --points P.parquet` describes every row (batched generation with KV cache)."""
+    gen = DecodingConfig(max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=sample,
+                         top_p=0.95 if sample else 1.0)
     if points is not None:
-        if out is None:
-            raise typer.BadParameter("--points needs --out")
-        df = _read_rows(points, ("file", "x_norm", "y_norm"))
-        pts = _check_points(points, df)
-        files = _check_files(points, df)
+        out = out or _default_out(points, "described")
+        table_format(out)
+        df = _read_rows(points, ("file",))
+        files, sizes = _check_files(points, df)
+        wh = np.array([sizes[f] for f in files], np.float64)
+        pts = _check_points(points, df, wh)
+        t0 = time.perf_counter()
         m, tok = PointDescriptor.from_pretrained(model)
-        df["description"] = describe_points(m, tok, _images(files, m.input_size), pts, gen,
-                                            progress="describe")
-        with atomic_path(out) as tmp:
-            df.to_parquet(tmp, index=False)
-        console.print(f"{len(df)} descriptions written to {out}", markup=False)
+        t1 = time.perf_counter()
+        texts = describe_points(m, tok, _images(files, m.input_size), pts, gen, progress="describe")
+        t2 = time.perf_counter()
+        df["x"], df["y"] = pts[:, 0] * wh[:, 0], pts[:, 1] * wh[:, 1]
+        df["x_norm"], df["y_norm"], df["description"] = pts[:, 0], pts[:, 1], texts
+        _write_rows(df, out)
+        if draw is not None:
+            for i, (f, p, t) in enumerate(zip(files, df[["x", "y"]].to_numpy(), texts)):
+                _save_png(draw / f"{i:05d}.png", draw_marks(_rgb(f), [Mark(p[0], p[1], INPUT, "point")], t))
+        summary = {"rows": len(df), "out": str(out), "descriptor": str(model),
+                   "seconds": {"load": round(t1 - t0, 3), "describe": round(t2 - t1, 3)}}
+        if as_json:
+            _emit(summary)
+        else:
+            console.print(f"{len(df)} descriptions written to {out}", markup=False)
         return
     if image is None or x is None or y is None:
-        raise typer.BadParameter("give --image, --x and --y (or --points and --out)")
+        raise typer.BadParameter("give --image, --x and --y (or --points)")
     x, y = _finite("--x", x), _finite("--y", y)
     w, h = _check_image(image)
     if not (0 <= x <= w and 0 <= y <= h):
         raise typer.BadParameter(f"point ({x}, {y}) is outside the {w}x{h} image {image}")
+    t0 = time.perf_counter()
     m, tok = PointDescriptor.from_pretrained(model)
+    t1 = time.perf_counter()
     point = np.array([[x / w, y / h]], np.float32)
     text = describe_points(m, tok, _images([str(image)], m.input_size), point, gen)[0]
-    print(text)
+    t2 = time.perf_counter()
+    if draw is not None:
+        _save_png(draw, draw_marks(_rgb(image), [Mark(x, y, INPUT, "point")], text))
+    if as_json:
+        _emit({"image": str(image), "width": w, "height": h, "point": _point(x / w, y / h, w, h),
+               "description": text, "descriptor": str(model),
+               "seconds": {"load": round(t1 - t0, 3), "describe": round(t2 - t1, 3)}})
+    else:
+        print(text)
 
 
 @stage
 def localize(
     image: Path = typer.Option(None, help="image file (with --text)"),
     text: str = typer.Option(None, help="description of a point"),
-    texts: Path = typer.Option(None, help="batch mode: parquet with columns file and description"),
-    out: Path = typer.Option(None, help="batch mode: output parquet (input columns + x_pred, y_pred normalised)"),
+    texts: Path = typer.Option(None, help="batch mode: a table (.parquet, .csv, .jsonl) with columns file and "
+                               "description"),
+    out: Path = typer.Option(None, help="batch mode: output table, input columns + x_pred, y_pred in pixels and "
+                             "x_pred_norm, y_pred_norm (default: <texts>.localized.<ext>)"),
+    draw: Path = typer.Option(None, help="write the image with the predicted point and the text: a PNG file "
+                              "(single mode) or a folder of <row>.png (batch mode)"),
+    as_json: bool = _JSON,
     model: Path = typer.Option(Path("models/localizer"), help="trained localizer folder"),
     batch_size: int = typer.Option(32, min=1),
 ) -> None:
     """Find the pixel a description talks about: `tp localize --image I --text "..."` prints x y in pixels;
-    `tp localize --texts T.parquet --out P.parquet` localizes every row."""
+    `tp localize --texts T.parquet` localizes every row."""
     if texts is not None:
-        if out is None:
-            raise typer.BadParameter("--texts needs --out")
+        out = out or _default_out(texts, "localized")
+        table_format(out)
         df = _read_rows(texts, ("file", "description"))
         descriptions = _check_texts(texts, df)
-        files = _check_files(texts, df)
+        files, sizes = _check_files(texts, df)
+        wh = np.array([sizes[f] for f in files], np.float64)
+        t0 = time.perf_counter()
         m, tok = PointLocalizer.from_pretrained(model)
+        t1 = time.perf_counter()
         _warn_long(m, tok, descriptions, [f"{texts} row {i}" for i in range(len(df))])
         pred = localize_texts(m, tok, _images(files, m.input_size), descriptions, batch_size,
                               progress="localize")
-        df["x_pred"], df["y_pred"] = pred[:, 0], pred[:, 1]
-        with atomic_path(out) as tmp:
-            df.to_parquet(tmp, index=False)
-        console.print(f"{len(df)} points written to {out}", markup=False)
+        t2 = time.perf_counter()
+        df["x_pred"], df["y_pred"] = pred[:, 0] * wh[:, 0], pred[:, 1] * wh[:, 1]
+        df["x_pred_norm"], df["y_pred_norm"] = pred[:, 0], pred[:, 1]
+        _write_rows(df, out)
+        if draw is not None:
+            for i, (f, p, t) in enumerate(zip(files, df[["x_pred", "y_pred"]].to_numpy(), descriptions)):
+                _save_png(draw / f"{i:05d}.png", draw_marks(_rgb(f), [Mark(p[0], p[1], PREDICTED, "localized")], t))
+        summary = {"rows": len(df), "out": str(out), "localizer": str(model),
+                   "seconds": {"load": round(t1 - t0, 3), "localize": round(t2 - t1, 3)}}
+        if as_json:
+            _emit(summary)
+        else:
+            console.print(f"{len(df)} points written to {out}", markup=False)
         return
     if image is None or text is None:
-        raise typer.BadParameter("give --image and --text (or --texts and --out)")
+        raise typer.BadParameter("give --image and --text (or --texts)")
     if not text.strip():
         raise typer.BadParameter("--text is empty: give the description of a point")
     w, h = _check_image(image)
+    t0 = time.perf_counter()
     m, tok = PointLocalizer.from_pretrained(model)
+    t1 = time.perf_counter()
     _warn_long(m, tok, [text], ["--text"])
     p = localize_texts(m, tok, _images([str(image)], m.input_size), [text])[0]
-    print(f"{p[0] * w:.1f} {p[1] * h:.1f}")
+    t2 = time.perf_counter()
+    if draw is not None:
+        _save_png(draw, draw_marks(_rgb(image), [Mark(p[0] * w, p[1] * h, PREDICTED, "localized")], text))
+    if as_json:
+        _emit({"image": str(image), "width": w, "height": h, "description": text,
+               "point": _point(p[0], p[1], w, h), "localizer": str(model),
+               "seconds": {"load": round(t1 - t0, 3), "localize": round(t2 - t1, 3)}})
+    else:
+        print(f"{p[0] * w:.1f} {p[1] * h:.1f}")
