@@ -48,6 +48,7 @@ COMMANDS: dict[str, Command] = {
     "evaluate-grpo": Command("evaluate_grpo", "main", "Zero-shot vs GRPO vs GT texts on the held-out family."),
     "describe": Command("infer", "describe", "Describe a point of an image (one point or a batch)."),
     "localize": Command("infer", "localize", "Localize a description in an image (one text or a batch)."),
+    "demo": Command("demo", "main", "Interactive demo (Gradio): click a pixel, read its description back."),
     "profile": Command("profile", "main", "Copy a profile (profiles/<name>.yaml) over params.yaml."),
     "check-params": Command("check_params", "main", "Validate every section of a params file."),
 }

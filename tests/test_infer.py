@@ -10,20 +10,11 @@ import pandas as pd
 import pytest
 import typer
 from PIL import Image
+from tiny_point_models import LIMIT, build_tiny_point_models
 from transformers import AutoTokenizer
 from typer.testing import CliRunner
 
-from talking_points.pipeline.models.adaptation import LoraSettings
-from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, build_tiny_base
-from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
-from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer
-from talking_points.pipeline.models.point_decoder import PointDecoderConfig
 from talking_points.stages import infer
-
-TEXTS = ["The point is on the only car; on its front wheel; at the centre of the wheel; in a smooth patch.",
-         "The point is on the leftmost dog; on its head; in the upper right of the head; in a dark patch."
-         ] * 20
-LIMIT = 24  # the models' max_description_tokens
 
 app = typer.Typer()
 app.command("describe")(infer.describe)
@@ -36,25 +27,7 @@ def run(*args: str):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
-    """A tiny descriptor and localizer saved the way the training stages save them, and two images."""
-    root = tmp_path_factory.mktemp("infer")
-    cfg = TinyBaseConfig(image_size=(64, 64), vision_init="scratch", depth_multiplier=0.35, vocab_size=300,
-                         lm=TinyLMConfig(hidden_size=64, layers=2, heads=2, intermediate_size=128))
-    vlm, tok = build_tiny_base(TEXTS, cfg, seed=0)
-    vlm.save_pretrained(root / "base")
-    tok.save_pretrained(root / "base")
-    desc, tok = PointDescriptor.from_base(root / "base", DescriptorConfig(
-        decoder=PointDecoderConfig(dim=32, layers=2, heads=2), max_description_tokens=LIMIT))
-    desc.save_pretrained(root / "descriptor", tok)
-    loc, tok = PointLocalizer.from_base(root / "base", LocalizerConfig(
-        proj_dim=16, head_dims=[32, 16], max_description_tokens=LIMIT,
-        lora=LoraSettings(r=4, alpha=8, dropout=0.0)))
-    loc.save_pretrained(root / "localizer", tok)
-    rng = np.random.default_rng(0)
-    for name in ("a.png", "b.jpg"):
-        Image.fromarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)).save(root / name)
-    return {"root": root, "descriptor": root / "descriptor", "localizer": root / "localizer",
-            "a": root / "a.png", "b": root / "b.jpg"}
+    return build_tiny_point_models(tmp_path_factory.mktemp("infer"))
 
 
 def parquet(path: Path, **columns) -> Path:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -168,10 +171,14 @@ def test_save_load_round_trip_is_exact(base_dir, tmp_path, mode):
             for p in m.parameters():
                 if p.requires_grad:
                     p.add_(0.01 * torch.randn_like(p))
-    desc.save_pretrained(tmp_path / "d", tok)
-    loc.save_pretrained(tmp_path / "l", tok)
-    desc2, tok2 = PointDescriptor.from_pretrained(tmp_path / "d")
-    loc2, _ = PointLocalizer.from_pretrained(tmp_path / "l")
+    desc.save_pretrained(tmp_path / "saved" / "d", tok)
+    loc.save_pretrained(tmp_path / "saved" / "l", tok)
+    # handed to a colleague: the folders alone, somewhere else (the base travels inside them)
+    shutil.move(tmp_path / "saved", tmp_path / "elsewhere")
+    desc2, tok2 = PointDescriptor.from_pretrained(tmp_path / "elsewhere" / "d")
+    loc2, _ = PointLocalizer.from_pretrained(tmp_path / "elsewhere" / "l")
+    assert Path(desc2.base_path) == tmp_path / "elsewhere" / "d" / "base"
+    assert Path(loc2.base_path) == tmp_path / "elsewhere" / "l" / "base"
     b = descriptor_collate(prompt_format(desc, tok))(batch(2))
     lb = localizer_collate(prompt_format(loc, tok))(batch(2))
     for m in (desc, desc2, loc, loc2):
@@ -182,6 +189,24 @@ def test_save_load_round_trip_is_exact(base_dir, tmp_path, mode):
         assert torch.equal(loc(lb["image"], lb["input_ids"], lb["attention_mask"]),
                            loc2(lb["image"], lb["input_ids"], lb["attention_mask"]))
     assert tok2.convert_ids_to_tokens(desc2.vlm.config.seg_token_id) == "<SEG>"
+
+
+def test_a_model_folder_names_what_it_lacks(base_dir, tmp_path):
+    desc, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="full"))
+    desc.save_pretrained(tmp_path / "d", tok)
+    meta = json.loads((tmp_path / "d" / "point_model.json").read_text())
+    assert meta["base"] == "base" and meta["base_source"] == str(base_dir)
+    shutil.rmtree(tmp_path / "d" / "lm")
+    with pytest.raises(FileNotFoundError, match=r"the fine-tuned LM \(lm\) is missing"):
+        PointDescriptor.from_pretrained(tmp_path / "d")
+    desc.save_pretrained(tmp_path / "old", tok)  # a folder saved before the base travelled inside
+    shutil.rmtree(tmp_path / "old" / "base")
+    meta = json.loads((tmp_path / "old" / "point_model.json").read_text())
+    (tmp_path / "old" / "point_model.json").write_text(json.dumps({**meta, "base": "../base"}))
+    with pytest.raises(FileNotFoundError, match=r"its base '../base' is not there .*put the base folder at"):
+        PointDescriptor.from_pretrained(tmp_path / "old")
+    with pytest.raises(FileNotFoundError, match="no such descriptor folder"):
+        PointDescriptor.from_pretrained(tmp_path / "nothing")
 
 
 def test_seg_position_and_prediction_under_left_and_right_padding(base_dir):

@@ -34,3 +34,29 @@ def test_two_process_gloo_run_matches_one_process(tmp_path):
     assert one["world"] == 1 and r0["world"] == r1["world"] == 2 and r0["backend"] == "gloo"
     assert r0["w"] == r1["w"] and r0["b"] == r1["b"]  # replicas stay identical
     assert r0["w"] == pytest.approx(one["w"], abs=1e-5) and r0["b"] == pytest.approx(one["b"], abs=1e-5)
+
+
+def test_model_card_has_hub_metadata_and_every_section():
+    import pandas as pd
+    import yaml
+
+    from talking_points.pipeline.training.model_card import CardFacts, data_facts, model_card
+
+    samples = pd.DataFrame({"image_id": ["a", "a", "b"], "source": ["partworld"] * 3,
+                            "category": ["dog", "dog", "car"]})
+    facts = CardFacts(kind="localizer", name="localizer", base_source="models/base",
+                      config={"lm_adaptation": "lora", "train_vision": False, "proj_dim": 256},
+                      training={"steps": 12, "resumed_from": 0, "trainable_params": 820_000,
+                                "last": {"loss": 0.25, "step": 12}},
+                      train_params={"epochs": 4, "lr": 5e-4}, data=data_facts(samples, "data/split/train.parquet"))
+    card = model_card(facts)
+    front, body = card.split("---\n")[1], card.split("---\n", 2)[2]
+    meta = yaml.safe_load(front)
+    assert meta["library_name"] == "talking-points" and "point-localizer" in meta["tags"]
+    for section in ("# localizer", "## Model description", "## Training data", "## Training procedure",
+                    "## Evaluation", "## How to use", "## Limitations"):
+        assert section in body, section
+    assert "PointLocalizer.from_pretrained" in body and "820,000" in body and "loss 0.25" in body
+    assert "- rows: 3" in body and "- images: 2" in body and "`partworld`" in body and "the 2 categories" in body
+    with pytest.raises(ValueError, match="unknown model kind"):
+        model_card(CardFacts(kind="segmenter", name="x", base_source="b", config={}, training={}, train_params={}))

@@ -3,6 +3,7 @@ Localizer (paper §4.4)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from talking_points.pipeline.rl.loop import export_descriptor, localizer_locate,
 from talking_points.pipeline.training.artifacts import run_summary, save_run
 from talking_points.pipeline.training.checkpoints import checkpoint_for
 from talking_points.pipeline.training.data import PointSamples
+from talking_points.pipeline.training.model_card import CardFacts, data_facts, model_card
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage
 
 
@@ -68,7 +70,15 @@ def main(
                           direction=direction.value, sft_descriptor=section.descriptor,
                           localizer=section.localizer, rows=len(prompts), trainable=cfg.trainable.value,
                           trainable_params=n_train, config=cfg.model_dump(mode="json"))
-    save_run(export_descriptor(policy).to("cpu"), tok, out, summary, ckpt)
+    policy_model = export_descriptor(policy).to("cpu")
+    card = model_card(CardFacts(
+        kind="descriptor", name=name, base_source=str(Path(section.descriptor) / "base"),
+        config=json.loads(policy_model.cfg.model_dump_json()), training=summary,
+        train_params=cfg.model_dump(mode="json"), data=data_facts(rows, train_rows),
+        profile_note=f"params: {params} (section grpo, direction {direction.value})",
+        extra=[f"GRPO-adapted from `{section.descriptor}` on the {direction.value.split('_to_')[0]} family, "
+               f"rewarded by the frozen localizer `{section.localizer}` (reward = -MSE of the localized point)."]))
+    save_run(policy_model, tok, out, summary, ckpt, card)
     print_counts(f"grpo {direction.value}", {"steps": result.steps,
                                               **{k: v for k, v in summary.get("last", {}).items()
                                                  if k in ("reward_mean", "kl", "length_words")}})

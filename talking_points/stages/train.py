@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ from talking_points.pipeline.training.checkpoints import checkpoint_for
 from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.loop import fit
+from talking_points.pipeline.training.model_card import CardFacts, data_facts, model_card
 from talking_points.pipeline.training.steps import (
     descriptor_collate,
     descriptor_step,
@@ -53,7 +55,11 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
                  description=f"train {name}", fingerprint=digest(cfg, train, Path(cfg.base)))
     summary = run_summary(result.steps, result.resumed_from, result.history, kind=kind, variant=name,
                           rows=len(data), trainable_params=n_train)
-    save_run(model, tok, out, summary, ckpt)
+    card = model_card(CardFacts(kind=kind, name=name, base_source=str(cfg.base),
+                                config=json.loads(model.cfg.model_dump_json()), training=summary,
+                                train_params=cfg.train.model_dump(mode="json"), data=data_facts(samples, train),
+                                profile_note=f"params: {params} (section {section}, variant {name})"))
+    save_run(model, tok, out, summary, ckpt, card)
     print_counts(f"train {name}", {"steps": result.steps, **{f"last {k}": v for k, v in summary.get("last", {}).items()}})
 
 

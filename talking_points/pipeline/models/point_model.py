@@ -1,18 +1,24 @@
 """What the descriptor and the localizer share: built on a saved base, saved as adapters + heads.
 
-An artifact folder holds
-  point_model.json    kind, the head config, and the base it was built on (path relative to the folder, or an id)
+An artifact folder is self-contained (copy it anywhere, `from_pretrained` works there):
+  point_model.json    kind, the head config, the base ("base": the folder below, or a hub id) and where the
+                      base came from ("base_source")
+  base/               a copy of the base folder the model was built on (config, weights, tokenizer)   when the
+                      base is a local folder; a hub id is kept as a reference, as peft's adapters do
   heads.safetensors   every weight outside the LM (vision backbone, projector, decoder / head)
   lm_adapter/         the LoRA adapter (peft save_pretrained)          when lm_adaptation = lora
   lm/                 the whole fine-tuned LM (save_pretrained)       when lm_adaptation = full
   tokenizer files     (the base's, with the special tokens)
-Loading rebuilds the base with `PointVLM.from_pretrained` and puts these on top.
+  README.md           the model card, when the caller writes one (training.artifacts.save_run)
+Loading rebuilds the base with `PointVLM.from_pretrained` and puts these on top; a missing piece is named.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,6 +35,9 @@ from talking_points.pipeline.models.base import PointVLM
 __all__ = ["PointModel", "load_base"]
 
 META = "point_model.json"
+BASE_DIR = "base"
+#: what a Hugging Face hub id looks like (`name` or `org/name`); anything else is a path
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
 def load_base(path: str | os.PathLike, trust_remote_code: bool = False) -> tuple[PointVLM, PreTrainedTokenizerBase]:
@@ -75,10 +84,13 @@ class PointModel(nn.Module):
         """Write the artifact folder (see module docstring). The caller makes it atomic (tables.atomic_dir)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        base = str(getattr(self, "base_path", ""))
-        if base and Path(base).exists():
-            base = os.path.relpath(Path(base).resolve(), out.resolve())
-        meta = {"kind": self.kind, "base": base, "config": json.loads(self.cfg.model_dump_json())}
+        source = str(getattr(self, "base_path", ""))
+        base = source
+        if source and Path(source).is_dir():  # a local base travels with the model
+            shutil.copytree(source, out / BASE_DIR, dirs_exist_ok=True)
+            base = BASE_DIR
+        meta = {"kind": self.kind, "base": base, "base_source": source,
+                "config": json.loads(self.cfg.model_dump_json())}
         (out / META).write_text(json.dumps(meta, indent=2) + "\n")
         save_file(self.head_state(), str(out / "heads.safetensors"))
         mode = self.lm_adaptation
@@ -93,33 +105,60 @@ class PointModel(nn.Module):
         tokenizer.save_pretrained(str(out))
 
     @classmethod
+    def _base_of(cls, path: Path, meta: dict) -> str:
+        """The base to load: the folder inside the artifact, or a hub id; a clear error when it is neither."""
+        base = str(meta.get("base", ""))
+        if not base:
+            raise FileNotFoundError(f"{path}/{META} names no base model")
+        inside = path / base
+        if inside.is_dir():
+            return str(inside)
+        if not HUB_ID.fullmatch(base):
+            raise FileNotFoundError(
+                f"{path}: its base {base!r} is not there ({inside} does not exist). The folder was saved by an "
+                f"older version that referred to the base instead of holding it: put the base folder at {inside} "
+                "(or rerun the training stage, which now copies it in)")
+        return base  # a hub id (org/name): loaded from the local cache (offline) or the hub
+
+    @classmethod
     def from_pretrained(cls, path: str | os.PathLike, trust_remote_code: bool = False):
         """Load an artifact folder written by `save_pretrained`; returns (model, tokenizer)."""
         path = Path(path)
         meta_file = path / META
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path}: no such {cls.kind} folder")
         if not meta_file.exists():
             raise FileNotFoundError(f"{path}: not a {cls.kind} artifact ({META} missing)")
         meta = json.loads(meta_file.read_text())
         if meta.get("kind") != cls.kind:
             raise ValueError(f"{path}: holds a {meta.get('kind')!r}, not a {cls.kind!r}")
-        base = meta["base"]
-        base_dir = path / base
         cfg = cls.config_class.model_validate(meta["config"])
-        vlm, _ = load_base(base_dir if base_dir.exists() else base, trust_remote_code)
         mode = cfg.lm_adaptation
+        needed = {"heads.safetensors": "the heads' weights", "tokenizer_config.json": "the tokenizer"}
+        if mode is LmAdaptation.full:
+            needed["lm"] = "the fine-tuned LM"
+        elif mode is LmAdaptation.lora:
+            needed["lm_adapter/adapter_model.safetensors"] = "the LoRA adapter"
+        for name, what in needed.items():
+            if not (path / name).exists():
+                raise FileNotFoundError(f"{path}: {what} ({name}) is missing; the folder is incomplete")
+        base = cls._base_of(path, meta)
+        try:
+            vlm, _ = load_base(base, trust_remote_code)
+        except OSError as err:
+            raise FileNotFoundError(f"{path}: cannot load its base {base!r}: {err}") from None
         if mode is LmAdaptation.full:
             vlm.lm = AutoModelForCausalLM.from_pretrained(str(path / "lm"))
         model = cls(vlm, cfg)
         if mode is LmAdaptation.lora:
-            adapter = path / "lm_adapter"
             # the adapters were injected by __init__; load the saved weights into them
-            weights = adapter / "adapter_model.safetensors"
+            weights = path / "lm_adapter" / "adapter_model.safetensors"
             set_peft_model_state_dict(model.vlm.lm, load_file(str(weights)))
         missing, unexpected = model.load_state_dict(load_file(str(path / "heads.safetensors")), strict=False)
         missing = [k for k in missing if not k.startswith("vlm.lm.")]
         if missing or unexpected:
             raise ValueError(f"{path}/heads.safetensors does not fit the model: missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]}")
-        model.base_path = str(base_dir if base_dir.exists() else base)
+        model.base_path = base
         tok = AutoTokenizer.from_pretrained(str(path))
         return model, tok

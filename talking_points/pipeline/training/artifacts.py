@@ -20,9 +20,13 @@ def run_summary(steps: int, resumed_from: int, history: list[dict[str, float]], 
     return summary
 
 
-def save_run(model, tokenizer, out: str | Path, summary: dict, checkpoint_dir: str | Path) -> None:
-    """`model.save_pretrained` + train.json into `out` (atomic), then delete `checkpoint_dir`."""
+def save_run(model, tokenizer, out: str | Path, summary: dict, checkpoint_dir: str | Path,
+             card: str | None = None) -> None:
+    """`model.save_pretrained` + train.json (+ the model card as README.md) into `out` (atomic), then delete
+    `checkpoint_dir`."""
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp, tokenizer)
         (tmp / "train.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+        if card is not None:
+            (tmp / "README.md").write_text(card)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
