@@ -24,9 +24,14 @@ def main() -> None:
     ap.add_argument("--out", default="docs/figure.png")
     a = ap.parse_args()
     df = pd.read_parquet(a.samples)
-    df = df[df["n_same"] > 1].sample(a.n, random_state=a.seed)  # scenes where instance order matters
-    fig, axes = plt.subplots(1, a.n, figsize=(4.4 * a.n, 5.2))
-    for ax, r in zip(axes, df.itertuples()):
+    if df.empty:
+        raise SystemExit(f"{a.samples} has no rows")
+    repeated = df[df["n_same"] > 1] if "n_same" in df.columns else df.iloc[:0]
+    pool = repeated if len(repeated) >= a.n else df  # scenes where instance order matters, if there are enough
+    n = min(a.n, len(pool))
+    df = pool.sample(n, random_state=a.seed)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 5.2), squeeze=False)
+    for ax, r in zip(axes[0], df.itertuples()):
         ax.imshow(Image.open(r.file).convert("RGB"))
         ax.plot(r.x, r.y, "o", ms=11, mfc="none", mec="white", mew=3)
         ax.plot(r.x, r.y, "o", ms=11, mfc="none", mec="red", mew=1.5)
@@ -35,7 +40,7 @@ def main() -> None:
         ax.set_title(f"{r.category} / {r.part}", fontsize=9)
         ax.text(0, -0.03, textwrap.fill(r.description, 58), transform=ax.transAxes, va="top", fontsize=7.5)
     fig.tight_layout()
-    fig.savefig(a.out, dpi=100)
+    fig.savefig(a.out, dpi=100, bbox_inches="tight")
 
 
 if __name__ == "__main__":

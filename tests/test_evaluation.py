@@ -110,12 +110,14 @@ def test_report_tables_metrics_and_findings():
     d = preds["tp"]["dist"].to_numpy()
     assert summary.set_index("row").loc["tp", "mPCK"] == pytest.approx(100 * mpck(d))
     metrics = rep.metrics_dict(preds, rows)["evaluation"]
-    assert set(metrics) == set(rows) and "four_levels" in metrics["gt"] and "four_levels" not in metrics["centre"]
+    assert set(metrics) == set(rows) and "part_named" in metrics["gt"] and "part_named" not in metrics["centre"]
     json.dumps(metrics, allow_nan=False)  # strict JSON: no NaN
-    assert metrics["gt"]["pck@0.1_names_wrong"] is None  # GT names everything right: no such point
+    # compact: PCK, n and the two naming rates; the other text statistics are in results.md
+    assert set(metrics["gt"]) == {"pck@0.1", "pck@0.2", "mpck", "n", "category_named", "part_named"}
+    assert set(metrics["centre"]) == {"pck@0.1", "pck@0.2", "mpck", "n"}
     gt = metrics["gt"]
-    assert gt["four_levels"] == 1.0 and gt["category_named"] == 1.0 and gt["part_named"] == 1.0
-    assert gt["pck@0.1_names_right"] == pytest.approx(float((preds["gt"]["dist"] < 0.1).mean()), abs=1e-4)
+    assert gt["category_named"] == 1.0 and gt["part_named"] == 1.0
+    assert gt["pck@0.1"] == pytest.approx(100 * float((preds["gt"]["dist"] < 0.1).mean()), abs=0.01)
     checks = {c["finding"]: c["holds"] for c in rep.findings(summary)}
     m = summary.set_index("row")["mPCK"]
     assert checks["TP within 3 mPCK points of GT description"] == bool(m["gt"] - m["tp"] <= 3)
@@ -158,3 +160,35 @@ def test_plots_and_figure_are_written(tmp_path):
     live.mkdir(parents=True)
     pd.DataFrame({"step": [10, 20], "loss": [2.0, 1.0]}).to_csv(live / "loss.tsv", sep="\t", index=False)
     assert rep.plot_training_curves({"run": live.parents[1]}, tmp_path / "t.png") == ["run"]
+
+
+def test_training_curves_never_mix_two_kinds_of_loss(tmp_path):
+    runs = {}
+    for run, extra in (("descriptor", None), ("descriptor_object_mask", None), ("localizer", "mean_dist"),
+                       ("vision", "part_loss")):
+        live = tmp_path / run / "plots" / "metrics"
+        live.mkdir(parents=True)
+        pd.DataFrame({"step": [10, 20], "loss": [2.0, 1.0]}).to_csv(live / "loss.tsv", sep="\t", index=False)
+        pd.DataFrame({"step": [10, 20], "lr": [1e-3, 1e-4]}).to_csv(live / "lr.tsv", sep="\t", index=False)
+        if extra:
+            pd.DataFrame({"step": [10, 20], extra: [0.3, 0.2]}).to_csv(live / f"{extra}.tsv", sep="\t", index=False)
+        runs[run] = tmp_path / run
+    kinds = {"descriptor": "descriptor", "descriptor_object_mask": "descriptor", "localizer": "localizer",
+             "vision": "vision"}
+    panels = rep.curve_panels(runs, kinds)
+    assert set(panels) == {("loss", rep.LOSS_KINDS["descriptor"]), ("loss", rep.LOSS_KINDS["localizer"]),
+                           ("loss", rep.LOSS_KINDS["vision"]), ("mean_dist", ""), ("part_loss", "")}
+    assert set(panels[("loss", rep.LOSS_KINDS["descriptor"])]) == {"descriptor", "descriptor_object_mask"}
+    assert set(panels[("loss", rep.LOSS_KINDS["localizer"])]) == {"localizer"}  # lr is not plotted
+    out = tmp_path / "curves.png"
+    assert rep.plot_training_curves(runs, out, kinds, title="default profile") == sorted(runs)
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="unknown kind of training 'segmenter'"):
+        rep.curve_panels(runs, {"vision": "segmenter"})
+
+
+def test_results_state_the_profile_and_the_number_of_points():
+    preds, rows = fake_predictions()
+    line = rep.profile_line("smoke", "Its numbers mean nothing.", len(preds["gt"]))
+    md = rep.results_markdown(preds, rows, ["tp"], profile=line)
+    assert md.splitlines()[2] == f"**smoke profile, {len(preds['gt']):,} test points. Its numbers mean nothing.**"

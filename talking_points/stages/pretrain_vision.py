@@ -50,10 +50,14 @@ def main(
                "categories": len(result.spec.categories), "parts": len(result.spec.parts)}
     if result.history:
         summary.update(first=result.history[0], last=result.history[-1])
+    test_metrics = {k: v for k, v in result.metrics.items() if not isinstance(v, dict)}
+    by_part = {k: v for k, v in result.metrics.items() if isinstance(v, dict)}
     with atomic_dir(out) as tmp:
         save_tower(tmp, result.tower, result.spec)
-        write_json(summary, tmp / "train.json")
-    write_json({"enabled": True, **summary, "test": result.metrics}, metrics)
+        write_json({**summary, "test_breakdowns": by_part}, tmp / "train.json")
+    # the DVC metrics: the test measurements (per-part breakdowns and the first/last training losses are in
+    # OUT/train.json and the training curve)
+    write_json({"enabled": True, "steps": result.steps, "test": test_metrics}, metrics)
     shutil.rmtree(ckpt, ignore_errors=True)
     m = result.metrics
     counts = {"train images": len(result.train_image_ids), "steps": result.steps,

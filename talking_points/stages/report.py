@@ -3,11 +3,11 @@ predictions of every evaluation row and of evaluate-grpo (no model is run)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import typer
+import yaml
 
 from talking_points.pipeline.config import load_section
 from talking_points.pipeline.data.tables import atomic_path
@@ -16,12 +16,23 @@ from talking_points.pipeline.evaluation.config import EvaluateConfig
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage, write_json
 
 
-def _curves_png(runs: dict[str, Path], path: Path, logs: Path, log_loss: bool = True) -> None:
+def _curves_png(runs: dict[str, Path], path: Path, logs: Path, kinds: dict[str, str], title: str,
+                log_loss: bool = True) -> None:
     """The runs' dvclive curves as a PNG; an empty file (the declared DVC plot exists) when there are none."""
     with atomic_path(path) as tmp:
-        if not rep.plot_training_curves(runs, tmp, log_loss=log_loss):
+        if not rep.plot_training_curves(runs, tmp, kinds, log_loss=log_loss, title=title):
             console.print(f"no training logs under {logs}; {path.name} is empty")
             tmp.write_bytes(b"")
+
+def _run_kinds(params: Path) -> dict[str, str]:
+    """Training run (reports/train/<name>) -> the kind of its loss: every variant of train_descriptor and
+    train_localizer, the tower (vision) and the LM warm-up (base_lm)."""
+    raw = yaml.safe_load(Path(params).read_text()) or {}
+    kinds = {"vision": "vision", "base_lm": "base_lm"}
+    for section, kind in (("train_descriptor", "descriptor"), ("train_localizer", "localizer")):
+        kinds.update(dict.fromkeys((raw.get(section) or {}).get("variants") or {}, kind))
+    return kinds
+
 
 @stage
 def main(
@@ -44,21 +55,22 @@ def main(
     (out / "plots").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     extra = [f.read_text() for f in sorted(out.glob("sections/*.md"))]
+    profile = rep.profile_line(cfg.report.profile, cfg.report.profile_note, len(preds[cfg.report.reference]))
+    short = rep.profile_line(cfg.report.profile, "", len(preds[cfg.report.reference]))
     with atomic_path(out / "plots" / "pck_curves.png") as tmp:
-        rep.plot_pck_curves(preds, cfg.rows, tmp)
+        rep.plot_pck_curves(preds, cfg.rows, tmp, short)
     runs = {d.name: d for d in sorted(train_logs.glob("*")) if d.is_dir()}
-    _curves_png(runs, out / "plots" / "training_curves.png", train_logs)
+    _curves_png(runs, out / "plots" / "training_curves.png", train_logs, _run_kinds(params),
+                f"training curves · {cfg.report.profile} profile")
     with atomic_path(out / "figures" / "qualitative.png") as tmp:
         examples = rep.qualitative_figure(preds, cfg.rows, cfg.report.figure_rows, cfg.report.examples,
-                                          cfg.report.seed, tmp)
+                                          cfg.report.seed, tmp, f"test examples · {short}")
     grpo_runs = {d.name.removeprefix("live_"): d for d in sorted(grpo.glob("live_*")) if d.is_dir()}
-    _curves_png(grpo_runs, out / "plots" / "grpo_curves.png", grpo, log_loss=False)
-    metrics = rep.metrics_dict(preds, cfg.rows)
-    grpo_metrics = {f.stem: json.loads(f.read_text()) for f in sorted(grpo.glob("*.json"))}
-    if grpo_metrics:
-        metrics["grpo"] = grpo_metrics
+    _curves_png(grpo_runs, out / "plots" / "grpo_curves.png", grpo, dict.fromkeys(grpo_runs, "grpo"),
+                f"GRPO curves · {cfg.report.profile} profile", log_loss=False)
+    metrics = rep.metrics_dict(preds, cfg.rows)  # GRPO's metrics are evaluate-grpo's, reports/grpo/<direction>.json
     write_json(metrics, out / "metrics.json")
-    md = rep.results_markdown(preds, cfg.rows, cfg.report.breakdown_rows, examples[:3], extra)
+    md = rep.results_markdown(preds, cfg.rows, cfg.report.breakdown_rows, examples[:3], extra, profile)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(md)
     summary = rep.summary_table(preds, cfg.rows)

@@ -64,6 +64,9 @@ class ReportConfig(Section):
     breakdown_rows: list[str] = Field(default_factory=lambda: ["tp", "gt"],
                                       description="rows broken down per source, category and part")
     seed: int = 0
+    profile: str = Field("default", description="the profile's name, stated on results.md and every figure")
+    profile_note: str = Field("", description="one sentence results.md adds after the profile's name (the smoke "
+                              "profile says that its numbers mean nothing)")
 
 
 class ScoringConfig(Section):

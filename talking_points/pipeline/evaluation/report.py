@@ -23,6 +23,7 @@ __all__ = [
     "results_markdown",
     "plot_pck_curves",
     "plot_training_curves",
+    "curve_panels",
     "qualitative_figure",
 ]
 
@@ -98,8 +99,13 @@ def breakdown(df: pd.DataFrame, by: str) -> pd.DataFrame:
     return pck_table(df, by=[by])
 
 
+#: the text statistics that are DVC metrics (the others are in results.md): is the point's object / part named
+METRIC_TEXT_STATS = ("category_named", "part_named")
+
+
 def metrics_dict(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig]) -> dict:
-    """DVC metrics: per row PCK@0.1, PCK@0.2, mPCK (%), n, and text statistics for rows with texts."""
+    """DVC metrics, compact enough for `dvc metrics show`: per row PCK@0.1, PCK@0.2, mPCK (%), n, and for rows
+    with texts the rates at which they name the right object and part (the rest is in results.md)."""
     out: dict = {}
     summary = summary_table(preds, rows)
     for line in summary.to_dict("records"):
@@ -108,8 +114,8 @@ def metrics_dict(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig])
         if rows[line["row"]].texts is not TextSource.none:
             # a rate with no points to take it over is NaN in the tables but null here: strict JSON, and
             # `dvc metrics diff` would show NaN -> NaN as a change
-            entry.update({k: round(v, 4) if np.isfinite(v) else None
-                          for k, v in text_stats(preds[line["row"]]).items()})
+            stats = text_stats(preds[line["row"]])
+            entry.update({k: round(stats[k], 4) if np.isfinite(stats[k]) else None for k in METRIC_TEXT_STATS})
         out[line["row"]] = entry
     return {"evaluation": out}
 
@@ -122,12 +128,18 @@ def md_table(df: pd.DataFrame, cols: list[str]) -> str:
     return head + body
 
 
+def profile_line(profile: str, note: str, n_points: int) -> str:
+    """'<profile> profile, <n> test points' (+ the profile's note): stated on results.md and every figure."""
+    return f"{profile} profile, {n_points:,} test points" + (f". {note}" if note else "")
+
+
 def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig],
                      breakdown_rows: list[str], examples: list[dict] | None = None,
-                     extra_sections: list[str] | None = None) -> str:
-    """reports/results.md: the tables laid out like the paper's, the findings check, breakdowns, examples."""
+                     extra_sections: list[str] | None = None, profile: str = "") -> str:
+    """reports/results.md: the tables laid out like the paper's, the findings check, breakdowns, examples.
+    `profile`: the `profile_line` stated under the title."""
     summary = summary_table(preds, rows)
-    parts = ["# Results\n", "PCK@t: distance between predicted and true point, with x divided by the image width and "
+    parts = ["# Results\n", *([f"**{profile}**\n"] if profile else []), "PCK@t: distance between predicted and true point, with x divided by the image width and "
              "y by the height, below t. mPCK = mean of PCK@0.1 and PCK@0.2. All numbers in %, on the test split; "
              "every row is scored by the same trained Point Localizer unless the row says otherwise.\n"]
     for group, title in GROUP_TITLES.items():
@@ -170,7 +182,8 @@ def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConf
     return "\n".join(parts) + "\n"
 
 
-def plot_pck_curves(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig], path: Path) -> None:
+def plot_pck_curves(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig], path: Path,
+                    title: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,41 +197,80 @@ def plot_pck_curves(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfi
     for t in (0.1, 0.2):
         ax.axvline(t, color="grey", lw=0.5)
     ax.set(xlabel="threshold t (image-normalised)", ylabel="PCK@t (%)", xlim=(0, 0.3), ylim=(0, 100),
-           title="PCK curves on the test split")
+           title=f"PCK curves on the test split{' · ' + title if title else ''}")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
 
 
-def plot_training_curves(live_dirs: dict[str, Path], path: Path, log_loss: bool = True) -> list[str]:
-    """One panel per dvclive metric file found (loss, mean_dist, ...), a line per training run; returns the
-    runs that had curves. `log_loss`: loss on a log axis (not for GRPO, whose loss can be negative)."""
+#: what a run's `loss` is, by the kind of training (panels never mix two kinds of loss)
+LOSS_KINDS = {"descriptor": "LM cross-entropy (nats / token)", "base_lm": "LM cross-entropy (nats / token)",
+              "localizer": "point loss", "vision": "dense cross-entropy (category + part)",
+              "grpo": "GRPO loss (policy + KL)"}
+#: axis labels of the other logged metrics
+METRIC_LABELS = {"mean_dist": "mean distance (image-normalised)", "pck@0.1": "PCK@0.1 (train batches)",
+                 "reward_mean": "reward (-MSE), mean", "reward_std": "reward, std", "kl": "KL to SFT descriptor",
+                 "reward_group_std": "reward std within a group", "length_words": "words per description",
+                 "length_tokens": "tokens per description", "policy_loss": "policy loss",
+                 "grad_norm": "gradient norm", "category_loss": "category cross-entropy",
+                 "part_loss": "part cross-entropy", "category_pixel_acc": "category pixel accuracy",
+                 "part_pixel_acc": "part pixel accuracy"}
+
+
+def curve_panels(live_dirs: dict[str, Path], kinds: dict[str, str] | None = None
+                 ) -> dict[tuple[str, str], dict[str, pd.DataFrame]]:
+    """(metric, kind of loss or '') -> run -> its dvclive curve: the panels of `plot_training_curves`."""
+    kinds = kinds or {}
+    curves: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
+    for run, d in live_dirs.items():
+        kind = kinds.get(run, run if run in LOSS_KINDS else "descriptor")
+        if kind not in LOSS_KINDS:
+            raise ValueError(f"unknown kind of training {kind!r} for run {run!r}; known: {sorted(LOSS_KINDS)}")
+        for f in sorted((Path(d) / "plots" / "metrics").glob("*.tsv")):
+            if f.stem in ("lr", "finished"):
+                continue
+            key = (f.stem, LOSS_KINDS[kind] if f.stem == "loss" else "")
+            curves.setdefault(key, {})[run] = pd.read_csv(f, sep="\t")
+    return curves
+
+
+def plot_training_curves(live_dirs: dict[str, Path], path: Path, kinds: dict[str, str] | None = None,
+                         log_loss: bool = True, title: str = "") -> list[str]:
+    """One panel per logged metric and kind of training (the LM cross-entropy of the descriptors, the point loss
+    of the localizers, the tower's dense loss: never two kinds of loss on one axis), a line per run, labelled
+    y axes, integer step ticks. `kinds`: run -> a LOSS_KINDS key (default: the run's name if it is one, else
+    'descriptor'). Returns the runs that had curves. `log_loss`: loss on a log axis (not for GRPO, whose loss can
+    be negative)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    curves: dict[str, dict[str, pd.DataFrame]] = {}
-    for run, d in live_dirs.items():
-        for f in sorted((Path(d) / "plots" / "metrics").glob("*.tsv")):
-            if f.stem in ("lr", "finished"):
-                continue
-            curves.setdefault(f.stem, {})[run] = pd.read_csv(f, sep="\t")
+    curves = curve_panels(live_dirs, kinds)
     if not curves:
         return []
-    cols = min(4, len(curves))
-    rows = -(-len(curves) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    for ax in axes.flat[len(curves):]:
+    order = sorted(curves, key=lambda k: (k[0] != "loss", k[0], k[1]))
+    cols = min(4, len(order))
+    rows = -(-len(order) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.5 * rows + (0.4 if title else 0)), squeeze=False)
+    for ax in axes.flat[len(order):]:
         ax.set_visible(False)
-    for ax, (metric, runs) in zip(axes.flat, sorted(curves.items())):
-        for run, df in runs.items():
+    for ax, key in zip(axes.flat, order):
+        metric, loss_kind = key
+        for run, df in curves[key].items():
             ax.plot(df["step"], df[metric], label=run)
-        ax.set(xlabel="optimiser step", title=metric)
+        ax.set_xlabel("optimiser step")
+        ax.set_ylabel(loss_kind or METRIC_LABELS.get(metric, metric))
+        ax.set_title(f"loss: {loss_kind}" if loss_kind else metric, fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if metric == "loss" and log_loss:
             ax.set_yscale("log")
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
@@ -226,15 +278,31 @@ def plot_training_curves(live_dirs: dict[str, Path], path: Path, log_loss: bool 
 
 
 _COLOURS = ["tab:red", "tab:blue", "tab:orange", "tab:purple", "tab:brown"]
+_MARKERS = ["X", "P", "D", "s", "^"]
+
+
+def _spread(points: list[tuple[float, float]], radius: float) -> list[tuple[float, float]]:
+    """The points, each one that lands within `radius` of an earlier one moved out on a small circle around
+    it, so that no marker hides another (the true place is still marked by a thin line)."""
+    out: list[tuple[float, float]] = []
+    for k, (x, y) in enumerate(points):
+        near = sum((x - px) ** 2 + (y - py) ** 2 < radius ** 2 for px, py in out)
+        if near:
+            angle = 2 * np.pi * (k % 6) / 6 + np.pi / 6
+            x, y = x + 1.2 * radius * np.cos(angle), y + 1.2 * radius * np.sin(angle)
+        out.append((x, y))
+    return out
 
 
 def qualitative_figure(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig], names: list[str],
-                       n: int, seed: int, path: Path) -> list[dict]:
-    """A grid of test images: the true point (green) and each named row's prediction, texts beneath (like the
-    paper's Figure 5). Returns the examples drawn (for the markdown)."""
+                       n: int, seed: int, path: Path, title: str = "") -> list[dict]:
+    """A grid of test images: the true point (green ring) and each named row's prediction (outlined markers,
+    moved apart where they overlap), every text in full beneath (like the paper's Figure 5). Returns the
+    examples drawn (for the markdown)."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
     from PIL import Image
 
@@ -246,29 +314,49 @@ def qualitative_figure(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowCo
     pick = list(np.random.default_rng(seed).permutation(common)[:n])
     cols = min(4, len(pick))
     nrows = int(np.ceil(len(pick) / cols))
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 5.6 * nrows), squeeze=False)
-    examples = []
-    for ax, kp in zip(axes.flat, pick):
+    wrap = 58
+    captions, examples = [], []
+    for kp in pick:
+        lines = []
+        for r in names:
+            p = preds[r].set_index("kp_id").loc[kp]
+            lines.append(textwrap.fill(f"{rows[r].label} (error {float(p['dist']):.2f}): {p['text']}", wrap))
+        captions.append("\n".join(lines))
+    text_lines = max(c.count("\n") + 1 for c in captions)
+    text_h = 0.16 * text_lines + 0.3  # inches at 7 pt
+    fig = plt.figure(figsize=(4.6 * cols, nrows * (3.6 + text_h) + (0.5 if title else 0.2)))
+    grid = fig.add_gridspec(nrows * 2, cols, height_ratios=[3.6, text_h] * nrows, hspace=0.08, wspace=0.05)
+    outline = [pe.withStroke(linewidth=3.5, foreground="black")]
+    for i, (kp, caption) in enumerate(zip(pick, captions)):
+        r_i, c_i = divmod(i, cols)
+        ax = fig.add_subplot(grid[2 * r_i, c_i])
         s = base.loc[kp]
         img = np.asarray(Image.open(s["file"]).convert("RGB"))
         h, w = img.shape[:2]
         ax.imshow(img)
-        ax.plot(s["x_norm"] * w, s["y_norm"] * h, "o", ms=9, mfc="none", mec="lime", mew=2.5, label="true point")
-        texts, lines = [], []
-        for colour, r in zip(_COLOURS, names):
+        true = (s["x_norm"] * w, s["y_norm"] * h)
+        ax.plot(*true, "o", ms=11, mfc="none", mec="lime", mew=2.5, label="true point", path_effects=outline)
+        raw = [(preds[r].set_index("kp_id").loc[kp]["x_pred"] * w, preds[r].set_index("kp_id").loc[kp]["y_pred"] * h)
+               for r in names]
+        shown = _spread([true, *raw], radius=0.035 * w)[1:]
+        texts = []
+        for colour, marker, r, (x0, y0), (x, y) in zip(_COLOURS, _MARKERS, names, raw, shown):
             p = preds[r].set_index("kp_id").loc[kp]
-            ax.plot(p["x_pred"] * w, p["y_pred"] * h, "x", ms=9, mew=2.5, color=colour, label=rows[r].label)
+            if (x, y) != (x0, y0):
+                ax.plot([x0, x], [y0, y], "-", color=colour, lw=1)
+            ax.plot(x, y, marker, ms=8, mew=1, mfc=colour, mec="white", label=rows[r].label)
             texts.append((rows[r].label, str(p["text"]), float(p["dist"])))
-            lines.append(textwrap.fill(f"{rows[r].label}: {p['text']}", 62))
         ax.set_title(f"{s['category']} / {s['part']}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.text(0, -0.03, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=6.2)
+        if i == 0:
+            ax.legend(fontsize=6.5, loc="upper right", framealpha=0.85)
+        tax = fig.add_subplot(grid[2 * r_i + 1, c_i])
+        tax.axis("off")
+        tax.text(0, 1, caption, va="top", ha="left", fontsize=7, transform=tax.transAxes)
         examples.append({"kp_id": kp, "category": s["category"], "part": s["part"], "texts": texts})
-    for ax in list(axes.flat)[len(pick):]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=6, loc="upper right")
-    fig.tight_layout(h_pad=9)
-    fig.savefig(path, dpi=100, format="png")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=100, format="png", bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return examples
