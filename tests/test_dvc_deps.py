@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from stage_deps import ROOT, closure, covered, minimal_deps, stage_modules
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]

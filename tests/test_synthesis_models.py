@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_checkpoints import build_tiny_checkpoints, demo_keypoints
 from typer.testing import CliRunner
 
 from talking_points.pipeline.config import ConfigError
@@ -27,7 +28,6 @@ from talking_points.pipeline.synthesis.model_config import CropConfig, MarkerCon
 from talking_points.pipeline.synthesis.parse import check_faithful
 from talking_points.pipeline.synthesis.prompts import load_prompts, row_context
 from talking_points.pipeline.synthesis.synthesize import PASSES, synthesize
-from tiny_checkpoints import build_tiny_checkpoints, demo_keypoints
 from talking_points.pipeline.synthesis.visuals import gaussian_crop, mark_point
 
 N_ROWS = 6

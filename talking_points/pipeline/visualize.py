@@ -1,7 +1,7 @@
 """Drawing points and descriptions on an image: what `tp describe --draw`, `tp localize --draw` and the demo
 show. Markers are filled discs with a dark outline and a label, so that two markers on the same pixel both
-stay visible (the second one is drawn as a ring around the first); the text is wrapped into a band below
-the image, never cut."""
+stay visible (the second one is drawn as a ring around the first) and no label covers a marker; the text is
+wrapped into a band below the image, never cut."""
 
 from __future__ import annotations
 
@@ -44,19 +44,24 @@ def draw_marks(image: np.ndarray, marks: list[Mark], text: str | None = None, mi
     font = _font(14)
     radius = max(5, round(canvas.width / 80))
     placed: list[tuple[float, float]] = []
-    for mark in marks:
+    discs = []
+    for k, mark in enumerate(marks):
         cx, cy = mark.x * scale, mark.y * scale
         overlaps = sum((cx - px) ** 2 + (cy - py) ** 2 < (2 * radius) ** 2 for px, py in placed)
         r = radius + 4 * overlaps  # a mark on top of another one becomes a ring around it
+        discs.append((cx, cy, r, overlaps, mark))
+        placed.append((cx, cy))
+        # labels alternate above-right and below-right of their mark, so that two marks side by side keep both
+        # labels readable; the marks are drawn after every label, so no label hides a mark
+        ty = cy - r - 16 if k % 2 == 0 else cy + r + 2
+        draw.text((cx + r + 3, ty), mark.label, fill=mark.colour, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+    for cx, cy, r, overlaps, mark in discs:
         box = (cx - r, cy - r, cx + r, cy + r)
         if overlaps:
             draw.ellipse(box, outline=(0, 0, 0), width=5)
             draw.ellipse(box, outline=mark.colour, width=3)
         else:
             draw.ellipse(box, fill=mark.colour, outline=(0, 0, 0), width=2)
-        draw.text((cx + r + 3, cy - r - 2 + 14 * overlaps), mark.label, fill=mark.colour, font=font,
-                  stroke_width=2, stroke_fill=(0, 0, 0))
-        placed.append((cx, cy))
     if not text:
         return np.asarray(canvas)
     chars = max(20, int(canvas.width / 7.5))
