@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from tiny_point_models import build_tiny_point_models
 
 from talking_points.demo.handlers import (
@@ -23,6 +22,7 @@ from talking_points.demo.handlers import (
     view_scale,
 )
 from talking_points.pipeline.metrics.pck import normalised_distance
+from talking_points.pipeline.visualize import read_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("TP_TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -38,12 +38,8 @@ def models(tiny) -> DemoModels:
     return DemoModels.load(tiny["descriptor"], tiny["localizer"])
 
 
-def _rgb(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
 def test_click_describes_and_reads_back(models, tiny):
-    image = _rgb(tiny["a"])  # 80 x 48
+    image = read_rgb(tiny["a"])  # 80 x 48
     answer = describe_click(models, image, 20.0, 30.0, Settings(max_new_tokens=6))
     assert isinstance(answer.text, str) and answer.clicked == (20.0, 30.0)
     px, py = answer.predicted
@@ -58,7 +54,7 @@ def test_click_describes_and_reads_back(models, tiny):
 
 
 def test_edited_text_is_localized_and_bad_input_is_refused(models, tiny):
-    image = _rgb(tiny["b"])
+    image = read_rgb(tiny["b"])
     a = localize_text(models, image, "  the front wheel of the car ", clicked=(5.0, 5.0))
     assert a.text == "the front wheel of the car" and a.clicked == (5.0, 5.0) and a.distance is not None
     b = localize_text(models, image, "the head of the leftmost dog")
@@ -72,7 +68,7 @@ def test_edited_text_is_localized_and_bad_input_is_refused(models, tiny):
 
 
 def test_view_enlarges_and_draws_both_markers(models, tiny):
-    image = _rgb(tiny["a"])
+    image = read_rgb(tiny["a"])
     s = view_scale(image)
     plain = view(image)
     assert plain.shape == (48 * s, 80 * s, 3) and s == int(s) >= 2

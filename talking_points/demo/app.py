@@ -8,7 +8,6 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from PIL import Image
 
 from talking_points.demo.handlers import (
     Answer,
@@ -19,6 +18,7 @@ from talking_points.demo.handlers import (
     view,
     view_scale,
 )
+from talking_points.pipeline.visualize import read_rgb
 
 __all__ = ["build_app"]
 
@@ -28,18 +28,13 @@ local look) and the Point Localizer reads the text back; the clicked point is gr
 **Edit the description** and press *Localize* to see where the localizer puts your text."""
 
 
-def _read(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def build_app(models: DemoModels, examples: list[str]) -> gr.Blocks:
     """The demo on already loaded models; `examples`: image files offered in the picker."""
 
     def pick(path: str | None):
         if not path:
             return None, None, None, "", ""
-        image = _read(path)
+        image = read_rgb(path)
         return image, None, view(image), "", "click a pixel of the image"
 
     def upload(image: np.ndarray | None):

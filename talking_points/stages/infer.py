@@ -37,7 +37,7 @@ from talking_points.pipeline.models.inference import describe as describe_points
 from talking_points.pipeline.models.inference import localize as localize_texts
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.training.data import load_image
-from talking_points.pipeline.visualize import INPUT, PREDICTED, Mark, draw_marks
+from talking_points.pipeline.visualize import INPUT, PREDICTED, Mark, draw_marks, read_rgb
 from talking_points.stages.common import console, stage
 
 
@@ -218,11 +218,6 @@ def _finite(name: str, value: float) -> float:
     return value
 
 
-def _rgb(path: str | Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def _save_png(path: Path, image: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -236,6 +231,21 @@ def _point(x_norm: float, y_norm: float, w: int, h: int) -> dict[str, float]:
 
 def _emit(result: dict) -> None:
     print(json.dumps(result, ensure_ascii=False))
+
+
+def _finish_batch(df: pd.DataFrame, out: Path, draw: Path | None, files: list[str], points: np.ndarray,
+                  texts: list[str], colour: tuple[int, int, int], label: str, as_json: bool, facts: dict,
+                  what: str) -> None:
+    """The end of a batch: the table to OUT, one PNG per row into DRAW (each row's point in pixels, marked
+    `label`, with its text), and the summary (`facts` + rows and OUT) as JSON or a line."""
+    _write_rows(df, out)
+    if draw is not None:
+        for i, (f, (x, y), t) in enumerate(zip(files, points, texts)):
+            _save_png(draw / f"{i:05d}.png", draw_marks(read_rgb(f), [Mark(x, y, colour, label)], t))
+    if as_json:
+        _emit({"rows": len(df), "out": str(out), **facts})
+    else:
+        console.print(f"{len(df)} {what} written to {out}", markup=False)
 
 
 _JSON = typer.Option(False, "--json", help="print the result as one JSON object (points in pixels and "
@@ -277,16 +287,9 @@ def describe(
         t2 = time.perf_counter()
         df["x"], df["y"] = pts[:, 0] * wh[:, 0], pts[:, 1] * wh[:, 1]
         df["x_norm"], df["y_norm"], df["description"] = pts[:, 0], pts[:, 1], texts
-        _write_rows(df, out)
-        if draw is not None:
-            for i, (f, p, t) in enumerate(zip(files, df[["x", "y"]].to_numpy(), texts)):
-                _save_png(draw / f"{i:05d}.png", draw_marks(_rgb(f), [Mark(p[0], p[1], INPUT, "point")], t))
-        summary = {"rows": len(df), "out": str(out), "descriptor": str(model),
-                   "seconds": {"load": round(t1 - t0, 3), "describe": round(t2 - t1, 3)}}
-        if as_json:
-            _emit(summary)
-        else:
-            console.print(f"{len(df)} descriptions written to {out}", markup=False)
+        _finish_batch(df, out, draw, files, df[["x", "y"]].to_numpy(), texts, INPUT, "point", as_json,
+                      {"descriptor": str(model), "seconds": {"load": round(t1 - t0, 3), "describe": round(t2 - t1, 3)}},
+                      "descriptions")
         return
     if image is None or x is None or y is None:
         raise typer.BadParameter("give --image, --x and --y (or --points)")
@@ -301,7 +304,7 @@ def describe(
     text = describe_points(m, tok, _images([str(image)], m.input_size), point, gen)[0]
     t2 = time.perf_counter()
     if draw is not None:
-        _save_png(draw, draw_marks(_rgb(image), [Mark(x, y, INPUT, "point")], text))
+        _save_png(draw, draw_marks(read_rgb(image), [Mark(x, y, INPUT, "point")], text))
     if as_json:
         _emit({"image": str(image), "width": w, "height": h, "point": _point(x / w, y / h, w, h),
                "description": text, "descriptor": str(model),
@@ -342,16 +345,10 @@ def localize(
         t2 = time.perf_counter()
         df["x_pred"], df["y_pred"] = pred[:, 0] * wh[:, 0], pred[:, 1] * wh[:, 1]
         df["x_pred_norm"], df["y_pred_norm"] = pred[:, 0], pred[:, 1]
-        _write_rows(df, out)
-        if draw is not None:
-            for i, (f, p, t) in enumerate(zip(files, df[["x_pred", "y_pred"]].to_numpy(), descriptions)):
-                _save_png(draw / f"{i:05d}.png", draw_marks(_rgb(f), [Mark(p[0], p[1], PREDICTED, "localized")], t))
-        summary = {"rows": len(df), "out": str(out), "localizer": str(model),
-                   "seconds": {"load": round(t1 - t0, 3), "localize": round(t2 - t1, 3)}}
-        if as_json:
-            _emit(summary)
-        else:
-            console.print(f"{len(df)} points written to {out}", markup=False)
+        _finish_batch(df, out, draw, files, df[["x_pred", "y_pred"]].to_numpy(), descriptions, PREDICTED,
+                      "localized", as_json,
+                      {"localizer": str(model), "seconds": {"load": round(t1 - t0, 3), "localize": round(t2 - t1, 3)}},
+                      "points")
         return
     if image is None or text is None:
         raise typer.BadParameter("give --image and --text (or --texts)")
@@ -365,7 +362,7 @@ def localize(
     p = localize_texts(m, tok, _images([str(image)], m.input_size), [text])[0]
     t2 = time.perf_counter()
     if draw is not None:
-        _save_png(draw, draw_marks(_rgb(image), [Mark(p[0] * w, p[1] * h, PREDICTED, "localized")], text))
+        _save_png(draw, draw_marks(read_rgb(image), [Mark(p[0] * w, p[1] * h, PREDICTED, "localized")], text))
     if as_json:
         _emit({"image": str(image), "width": w, "height": h, "description": text,
                "point": _point(p[0], p[1], w, h), "localizer": str(model),
