@@ -309,7 +309,8 @@ def qualitative_figure(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowCo
     names = [r for r in names if r in preds]
     if not names or n == 0:
         return []
-    base = preds[names[0]].set_index("kp_id")
+    by_kp = {r: preds[r].set_index("kp_id") for r in names}  # each row's predictions, indexed once
+    base = by_kp[names[0]]
     common = sorted(set.intersection(*(set(preds[r]["kp_id"]) for r in names)))
     pick = list(np.random.default_rng(seed).permutation(common)[:n])
     cols = min(4, len(pick))
@@ -319,7 +320,7 @@ def qualitative_figure(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowCo
     for kp in pick:
         lines = []
         for r in names:
-            p = preds[r].set_index("kp_id").loc[kp]
+            p = by_kp[r].loc[kp]
             lines.append(textwrap.fill(f"{rows[r].label} (error {float(p['dist']):.2f}): {p['text']}", wrap))
         captions.append("\n".join(lines))
     text_lines = max(c.count("\n") + 1 for c in captions)
@@ -336,12 +337,11 @@ def qualitative_figure(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowCo
         ax.imshow(img)
         true = (s["x_norm"] * w, s["y_norm"] * h)
         ax.plot(*true, "o", ms=11, mfc="none", mec="lime", mew=2.5, label="true point", path_effects=outline)
-        raw = [(preds[r].set_index("kp_id").loc[kp]["x_pred"] * w, preds[r].set_index("kp_id").loc[kp]["y_pred"] * h)
-               for r in names]
+        raw = [(by_kp[r].loc[kp]["x_pred"] * w, by_kp[r].loc[kp]["y_pred"] * h) for r in names]
         shown = _spread([true, *raw], radius=0.035 * w)[1:]
         texts = []
         for colour, marker, r, (x0, y0), (x, y) in zip(_COLOURS, _MARKERS, names, raw, shown):
-            p = preds[r].set_index("kp_id").loc[kp]
+            p = by_kp[r].loc[kp]
             if (x, y) != (x0, y0):
                 ax.plot([x0, x], [y0, y], "-", color=colour, lw=1)
             ax.plot(x, y, marker, ms=8, mew=1, mfc=colour, mec="white", label=rows[r].label)
