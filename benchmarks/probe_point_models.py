@@ -28,23 +28,12 @@ from talking_points.pipeline.config import deep_merge  # noqa: E402
 from talking_points.pipeline.data import schema  # noqa: E402
 from talking_points.pipeline.data.tables import read_table  # noqa: E402
 from talking_points.pipeline.metrics.pck import normalised_distance  # noqa: E402
-from talking_points.pipeline.models.descriptor import PointDescriptor  # noqa: E402
 from talking_points.pipeline.models.inference import describe, localize, prompt_format  # noqa: E402
 from talking_points.pipeline.models.localizer import PointLocalizer  # noqa: E402
 from talking_points.pipeline.synthesis.parse import normalise_name, parse_description  # noqa: E402
-from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig  # noqa: E402
 from talking_points.pipeline.training.data import PointSamples  # noqa: E402
 from talking_points.pipeline.training.loop import fit  # noqa: E402
-from talking_points.pipeline.training.steps import (  # noqa: E402
-    descriptor_collate,
-    descriptor_step,
-    localizer_collate,
-    localizer_step,
-)
-
-KINDS = {"descriptor": ("train_descriptor", TrainDescriptorConfig, PointDescriptor, descriptor_collate,
-                        descriptor_step),
-         "localizer": ("train_localizer", TrainLocalizerConfig, PointLocalizer, localizer_collate, localizer_step)}
+from talking_points.stages.train import KINDS  # noqa: E402  (section, config, model, collate, step per kind)
 
 
 def pck_line(pred: np.ndarray, test) -> str:
@@ -73,7 +62,7 @@ def main() -> None:
         model.eval()
         data.cache_vision(model.vision_features)
     t = time.perf_counter()
-    result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg.text_column), cfg.train,
+    result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg), cfg.train,
                  tempfile.mkdtemp(prefix="probe-"))
     seconds = time.perf_counter() - t
     test = read_table(a.test, schema.SAMPLES).iloc[: a.n].reset_index(drop=True)

@@ -134,3 +134,20 @@ def test_a_checkpoint_beside_a_finished_output_is_swept(tmp_path):
     assert sweep_finished(models) == [models / "localizer.ckpt"]
     assert not (models / "localizer.ckpt").exists() and (models / "descriptor.ckpt/state.json").exists()
     assert sweep_finished(tmp_path / "absent") == []
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_fit_runs_under_the_configs_kernels_and_restores_the_process_settings(tmp_path, deterministic):
+    seen = []
+
+    def step(model, batch):
+        seen.append((torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()))
+        return nn.functional.mse_loss(model(batch["x"]).squeeze(-1), batch["y"]), {}
+
+    threads = torch.get_num_threads()
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-2, threads=1, deterministic=deterministic)
+    assert not torch.are_deterministic_algorithms_enabled()
+    fit(nn.Linear(4, 1), step, Rows(), collate, cfg, tmp_path / "ckpt")
+    assert seen and all(s == (deterministic, 1) for s in seen), seen
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert torch.get_num_threads() == threads

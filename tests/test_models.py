@@ -14,9 +14,10 @@ from talking_points.pipeline.models.adaptation import LmAdaptation, LoraSettings
 from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, build_tiny_base
 from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
 from talking_points.pipeline.models.inference import DecodingConfig, describe, localize, prompt_format
+from talking_points.pipeline.models.local_look import point_crop
 from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer
 from talking_points.pipeline.models.point_decoder import AttentionMask, PointDecoderConfig, gaussian_key_mask
-from talking_points.pipeline.models.prompts import seg_positions
+from talking_points.pipeline.models.prompts import IGNORE, seg_positions
 from talking_points.pipeline.training.steps import (
     descriptor_collate,
     descriptor_step,
@@ -74,8 +75,10 @@ def groups_of(model, names: list[str]) -> dict[str, list[torch.nn.Parameter]]:
 def test_every_trainable_group_changes_after_a_step(base_dir, kind):
     torch.manual_seed(0)
     if kind == "descriptor":
-        model, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="lora", train_vision=True))
-        names = ["decoder.", "kpt_proj.", "region_proj.", "lora_", "modules_to_save", "vlm.vision.", "vlm.projector."]
+        model, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="lora", train_vision=True,
+                                                                        look_crop=5))
+        names = ["decoder.", "kpt_proj.", "region_proj.", "look.", "lora_", "modules_to_save", "vlm.vision.",
+                 "vlm.projector."]
         collate, step = descriptor_collate(prompt_format(model, tok)), descriptor_step
     else:
         model, tok = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation="lora", train_vision=True))
@@ -161,10 +164,60 @@ def test_attention_mask_switch_changes_the_point_features(base_dir):
     assert not torch.allclose(a, b, atol=1e-5)
 
 
+def test_word_dropout_replaces_description_inputs_only(base_dir):
+    model, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="full"))
+    fmt = prompt_format(model, tok)
+    items = batch(4)
+    plain = descriptor_collate(fmt)(items)
+    torch.manual_seed(0)
+    dropped = descriptor_collate(fmt, word_dropout=0.5)(items)
+    assert torch.equal(plain["labels"], dropped["labels"]) and torch.equal(plain["attention_mask"],
+                                                                           dropped["attention_mask"])
+    changed = plain["input_ids"] != dropped["input_ids"]
+    described = plain["labels"] != IGNORE
+    assert not (changed & ~described).any(), "a prompt or padding token was dropped"
+    assert (dropped["input_ids"][changed] == tok.unk_token_id).all()
+    rate = float(changed[described].float().mean())
+    assert 0.35 < rate < 0.65, rate
+    with pytest.raises(ValueError, match="word_dropout"):
+        descriptor_collate(fmt, word_dropout=1.0)
+
+
+def test_point_crop_reads_the_pixels_around_the_point():
+    img = torch.arange(3 * 6 * 8, dtype=torch.float32).reshape(1, 3, 6, 8)
+    col, row = 5, 2
+    point = torch.tensor([[(col + 0.5) / 8, (row + 0.5) / 6]])  # pixel centres as the tables put them
+    crop = point_crop(img / 255.0, point, 3)[0] * 255.0
+    assert torch.allclose(crop, img[0, :, row - 1 : row + 2, col - 1 : col + 2], atol=1e-3)
+    as_uint8 = point_crop(img.clamp(max=255).to(torch.uint8), point, 3)[0] * 255.0
+    assert torch.allclose(as_uint8, img[0, :, row - 1 : row + 2, col - 1 : col + 2].clamp(max=255), atol=1e-3)
+    corner = point_crop(img / 255.0, torch.tensor([[0.5 / 8, 0.5 / 6]]), 3)[0] * 255.0  # border pixels repeat
+    assert torch.allclose(corner[:, 0, 0], img[0, :, 0, 0], atol=1e-3)
+    assert torch.allclose(corner[:, 2, 2], img[0, :, 1, 1], atol=1e-3)
+
+
+def test_look_crop_sees_a_change_at_the_point_only(base_dir):
+    torch.manual_seed(0)
+    model, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="full", look_crop=3))
+    model.eval()
+    b = descriptor_collate(prompt_format(model, tok))(batch(1))
+    vision = model.vision_features(b["image"])  # fixed tower features: only the look can see the edit
+    col, row = (b["point"][0] * 64).long().tolist()
+    near, far = b["image"].clone(), b["image"].clone()
+    near[0, :, row, col] = 255 - near[0, :, row, col]
+    far[0, :, (row + 32) % 64, (col + 32) % 64] = 0
+    with torch.no_grad():
+        ref, a, c = (model.embed_prompt(im, b["point"], b["input_ids"], vision) for im in (b["image"], near, far))
+    assert not torch.allclose(ref, a)
+    assert torch.equal(ref, c)
+    with pytest.raises(ValueError, match="look_crop must be odd"):
+        descriptor_cfg(look_crop=4)
+
+
 @pytest.mark.parametrize("mode", ["lora", "full", "frozen"])
 def test_save_load_round_trip_is_exact(base_dir, tmp_path, mode):
     torch.manual_seed(0)
-    desc, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation=mode))
+    desc, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation=mode, look_crop=3))
     loc, _ = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation=mode))
     for m in (desc, loc):  # move every trainable weight away from its initial value first
         with torch.no_grad():

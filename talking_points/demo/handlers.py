@@ -8,13 +8,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from talking_points.pipeline.metrics.pck import THRESHOLDS, normalised_distance
 from talking_points.pipeline.models.descriptor import PointDescriptor
 from talking_points.pipeline.models.inference import DecodingConfig, describe, localize
 from talking_points.pipeline.models.localizer import PointLocalizer
+from talking_points.pipeline.training.data import resize_rgb
 from talking_points.pipeline.visualize import INPUT, PREDICTED, Mark, draw_marks
 
 __all__ = ["DemoModels", "Answer", "Settings", "describe_click", "localize_text", "view"]
@@ -89,10 +89,8 @@ class Answer:
 
 
 def _model_input(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(1, 3, H, W) uint8 of an (h, w, 3) RGB image at the model's size (area resampling, as in training)."""
-    h, w = size
-    rgb = cv2.resize(np.ascontiguousarray(image[..., :3]), (w, h), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1))[None]
+    """(1, 3, H, W) uint8 of an (h, w, 3) RGB image at the model's size (resampled as in training)."""
+    return resize_rgb(image, size)[None]
 
 
 def _check(image: np.ndarray | None) -> np.ndarray:

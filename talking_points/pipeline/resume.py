@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from talking_points.pipeline.data.tables import atomic_path
+from talking_points.pipeline.atomic import atomic_path
 
 __all__ = ["KEY", "FINGERPRINT", "ResumeLocked", "RowStore", "resume_folder", "row_fingerprints"]
 

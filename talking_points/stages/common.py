@@ -16,16 +16,18 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
+from talking_points.pipeline.atomic import atomic_path
 from talking_points.pipeline.config import ConfigError
-from talking_points.pipeline.data.errors import BadInput, SkipLog
-from talking_points.pipeline.data.tables import SchemaError, atomic_path
+from talking_points.pipeline.data.errors import BadInput, SchemaError, SkipLog
 from talking_points.pipeline.progress import track
-from talking_points.pipeline.resume import ResumeLocked, RowStore, row_fingerprints
 from talking_points.pipeline.training.checkpoints import sweep_finished
 
 console = Console(stderr=True)
 
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", "-p", help="params file to read", exists=False)
+# the GRPO stages' shared arguments (tp grpo, tp evaluate-grpo)
+DIRECTION_ARGUMENT = typer.Argument(..., help="cross-family setting: which family trains, which tests")
+AP10K_DATA_OPTION = typer.Option(Path("data/ap10k"), "--data", help="folder written by `tp ap10k-data`")
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -51,6 +53,8 @@ def stage(fn: Callable) -> Callable:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from talking_points.pipeline.resume import ResumeLocked  # pandas: when a command runs, not for --help
+
         setup_logging()
         sweep_finished()  # checkpoints of runs whose output is in place (e.g. restored from DVC's run cache)
         try:
@@ -74,6 +78,8 @@ def resumable_predictions(out: Path, rows, job: str, compute: Callable, chunk_si
     """`compute(chunk)` over `rows` (`chunk_size` at a time), resuming from OUT's resume folder (rows whose
     fingerprint, `job` + the row's values, matches); the result is written to OUT (parquet, atomically) and
     the folder removed. Returns the result."""
+    from talking_points.pipeline.resume import RowStore, row_fingerprints
+
     with RowStore(out) as store:
         result, resumed = store.run(rows, row_fingerprints(rows, job), compute, chunk_size,
                                     lambda it, n: track(it, title, total=n, unit="chunk"))

@@ -25,13 +25,21 @@ from talking_points.pipeline.rl.evaluation import (
     score_methods,
     section_markdown,
 )
-from talking_points.stages.common import PARAMS_OPTION, print_counts, resumable_predictions, stage, write_json
+from talking_points.stages.common import (
+    AP10K_DATA_OPTION,
+    DIRECTION_ARGUMENT,
+    PARAMS_OPTION,
+    print_counts,
+    resumable_predictions,
+    stage,
+    write_json,
+)
 
 
 @stage
 def main(
-    direction: Direction = typer.Argument(..., help="cross-family setting: which family trains, which tests"),
-    data_dir: Path = typer.Option(Path("data/ap10k"), "--data", help="folder written by `tp ap10k-data`"),
+    direction: Direction = DIRECTION_ARGUMENT,
+    data_dir: Path = AP10K_DATA_OPTION,
     model: Path = typer.Option(None, help="GRPO descriptor (default: models/grpo_<direction>)"),
     out: Path = typer.Option(None, help="predictions parquet (default: data/grpo_eval/<direction>.parquet)"),
     metrics: Path = typer.Option(None, help="metrics json (default: reports/grpo/<direction>.json)"),

@@ -24,13 +24,20 @@ from talking_points.pipeline.training.artifacts import run_summary, save_run
 from talking_points.pipeline.training.checkpoints import checkpoint_for
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.model_card import CardFacts, data_facts, model_card
-from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage
+from talking_points.stages.common import (
+    AP10K_DATA_OPTION,
+    DIRECTION_ARGUMENT,
+    PARAMS_OPTION,
+    console,
+    print_counts,
+    stage,
+)
 
 
 @stage
 def main(
-    direction: Direction = typer.Argument(..., help="cross-family setting: which family trains, which tests"),
-    data_dir: Path = typer.Option(Path("data/ap10k"), "--data", help="folder written by `tp ap10k-data`"),
+    direction: Direction = DIRECTION_ARGUMENT,
+    data_dir: Path = AP10K_DATA_OPTION,
     out: Path = typer.Option(None, help="output folder (default: models/grpo_<direction>)"),
     live: Path = typer.Option(None, help="dvclive folder (default: reports/grpo/live_<direction>)"),
     params: Path = PARAMS_OPTION,

@@ -8,10 +8,6 @@ from pathlib import Path
 import typer
 
 from talking_points.pipeline.config import load_section, source_names
-from talking_points.pipeline.data import schema
-from talking_points.pipeline.data.tables import write_table
-from talking_points.pipeline.keypoints.config import MineConfig
-from talking_points.pipeline.keypoints.mine import mine_sources
 from talking_points.stages.common import PARAMS_OPTION, print_counts, print_skips, stage, write_json
 
 _GLOB_CHARS = set("*?[")
@@ -47,6 +43,12 @@ def main(
     Writes OUT/keypoints.parquet (the same number of keypoints from every source) and OUT/report.json
     (counts per source, images without keypoints and why, skipped bad input), each atomically.
     """
+    # the mining library (OpenCV, pandas, pyarrow) loads when the command runs, not for `tp mine --help`
+    from talking_points.pipeline.data import schema
+    from talking_points.pipeline.data.tables import write_table
+    from talking_points.pipeline.keypoints.config import MineConfig
+    from talking_points.pipeline.keypoints.mine import mine_sources
+
     cfg = load_section("mine", params, MineConfig)
     if ingested:
         folders = expand_folders(ingested)

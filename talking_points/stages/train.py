@@ -29,9 +29,11 @@ from talking_points.pipeline.training.steps import (
 )
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage
 
-KINDS = {
-    "descriptor": ("train_descriptor", TrainDescriptorConfig, PointDescriptor, descriptor_collate, descriptor_step),
-    "localizer": ("train_localizer", TrainLocalizerConfig, PointLocalizer, localizer_collate, localizer_step),
+KINDS = {  # section, its config, the model, collate(prompt format, config), step
+    "descriptor": ("train_descriptor", TrainDescriptorConfig, PointDescriptor,
+                   lambda fmt, cfg: descriptor_collate(fmt, cfg.text_column, cfg.word_dropout), descriptor_step),
+    "localizer": ("train_localizer", TrainLocalizerConfig, PointLocalizer,
+                  lambda fmt, cfg: localizer_collate(fmt, cfg.text_column), localizer_step),
 }
 
 
@@ -51,7 +53,7 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
         data.cache_vision(model.vision_features, progress=f"{name}: frozen vision features")
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     console.print(f"{kind} {name}: {len(data)} rows, {n_train / 1e6:.2f}M trainable parameters", markup=False)
-    result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg.text_column), cfg.train, ckpt, live,
+    result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg), cfg.train, ckpt, live,
                  description=f"train {name}", fingerprint=digest(cfg, train, Path(cfg.base)))
     summary = run_summary(result.steps, result.resumed_from, result.history, kind=kind, variant=name,
                           rows=len(data), trainable_params=n_train)
@@ -60,7 +62,8 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
                                 train_params=cfg.train.model_dump(mode="json"), data=data_facts(samples, train),
                                 profile_note=f"params: {params} (section {section}, variant {name})"))
     save_run(model, tok, out, summary, ckpt, card)
-    print_counts(f"train {name}", {"steps": result.steps, **{f"last {k}": v for k, v in summary.get("last", {}).items()}})
+    last = {f"last {k}": v for k, v in summary.get("last", {}).items()}
+    print_counts(f"train {name}", {"steps": result.steps, **last})
 
 
 _VARIANT = typer.Option(None, help="name of an entry of <section>.variants to apply (an ablation)")

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
-__all__ = ["OnError", "BadInput", "SkipLog"]
+__all__ = ["OnError", "BadInput", "SchemaError", "SkipLog"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,10 @@ class BadInput(Exception):
         # Exception pickles as cls(*self.args), i.e. cls(message): without this, a BadInput raised in a worker
         # process could not be rebuilt in the parent, and the pool died with a BrokenProcessPool naming no file
         return type(self), (self.where, self.reason, self.detail), self.__dict__
+
+
+class SchemaError(ValueError):
+    """A table does not match its schema; the message names the table, the column and the first bad row."""
 
 
 @dataclass

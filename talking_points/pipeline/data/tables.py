@@ -8,9 +8,6 @@ into place, so a crash never leaves a half-written parquet behind. `read_table` 
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +15,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from talking_points.pipeline.atomic import atomic_dir, atomic_path
+from talking_points.pipeline.data.errors import SchemaError
+
 __all__ = ["SchemaError", "validate", "write_table", "read_table", "atomic_path", "atomic_dir"]
-
-
-class SchemaError(ValueError):
-    """A table does not match its schema; the message names the table, the column and the first bad row."""
 
 
 def validate(data: pd.DataFrame | pa.Table, schema: pa.Schema, name: str) -> pa.Table:
@@ -56,66 +52,6 @@ def validate(data: pd.DataFrame | pa.Table, schema: pa.Schema, name: str) -> pa.
             raise SchemaError(f"{name}: column {field.name!r} has {col.null_count} null(s), first at row {row}")
         columns.append(col)
     return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux shows it (os.umask can only set it)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on success rename it onto `path`, on error delete it.
-
-    The file gets the mode a new file would get (0o666 less the umask), not mkstemp's private 0o600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-    finally:
-        os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-@contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temporary directory next to `path`; on success it replaces `path` as a whole.
-
-    The directory gets the mode a new directory would get (0o777 less the umask), not mkdtemp's 0o700.
-    """
-    import shutil
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_table(data: pd.DataFrame | pa.Table, path: str | os.PathLike, schema: pa.Schema, name: str) -> Path:

@@ -8,10 +8,12 @@ with the standard LM loss on the description tokens only and generates with its 
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm
 from talking_points.pipeline.models.base import PointVLM, VisionFeatures
+from talking_points.pipeline.models.local_look import LookEncoder
 from talking_points.pipeline.models.point_decoder import AttentionMask, PointDecoderConfig, PointQueryDecoder
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.prompts import IGNORE, position_ids
@@ -30,6 +32,14 @@ def mlp(dims: list[int], act: type[nn.Module] = nn.GELU) -> nn.Sequential:
 
 class DescriptorConfig(PointModelSettings):
     decoder: PointDecoderConfig = PointDecoderConfig()
+    look_crop: int = Field(
+        0, ge=0, description="side in pixels of the raw-pixel crop around the point whose embedding is one more "
+        "<kpt> token of the prompt (models/local_look.py: the colour and texture a tower trained for category "
+        "and part does not encode); 0: off")
+
+    def model_post_init(self, __context) -> None:
+        if self.look_crop and self.look_crop % 2 == 0:
+            raise ValueError(f"look_crop must be odd (a crop centred on the point), got {self.look_crop}")
 
 
 class PointDescriptor(PointModel):
@@ -44,8 +54,14 @@ class PointDescriptor(PointModel):
         self.decoder = PointQueryDecoder(list(vlm.config.feature_channels), cfg.decoder)
         self.kpt_proj = mlp([d, d_lm, d_lm])
         self.region_proj = mlp([d, d_lm, d_lm])
+        self.look = LookEncoder(cfg.look_crop, d, d_lm) if cfg.look_crop else None
         vlm.vision.requires_grad_(cfg.train_vision)
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
+
+    @property
+    def kpt_tokens(self) -> int:
+        """`<kpt>` placeholders in the prompt: one per decoder query, and one for the local look."""
+        return self.cfg.decoder.queries + (1 if self.look is not None else 0)
 
     @property
     def needs_category(self) -> bool:
@@ -65,10 +81,15 @@ class PointDescriptor(PointModel):
         if vision is None:
             vision = self.vision_features(images)
         kp, region = self.decoder(vision.maps, points, vision.category_logits)
+        kpt = self.kpt_proj(kp)
+        if self.look is not None:
+            if images is None:
+                raise ValueError("a descriptor with look_crop needs the images, not only their tower features")
+            kpt = torch.cat([kpt, self.look(images, points).unsqueeze(1).to(kpt.dtype)], dim=1)
         c = self.vlm.config
         return self.vlm.embed(
             input_ids, self.vlm.image_tokens(vision.maps),
-            {c.kpt_token_id: self.kpt_proj(kp), c.region_token_id: self.region_proj(region)},
+            {c.kpt_token_id: kpt, c.region_token_id: self.region_proj(region)},
         )
 
     def forward(self, images, points, input_ids, attention_mask, labels=None, vision=None):

@@ -33,7 +33,7 @@ class DecodingConfig(Section):
 
 
 def prompt_format(model, tokenizer) -> PromptFormat:
-    n_kpt = model.cfg.decoder.queries if isinstance(model, PointDescriptor) else 1
+    n_kpt = model.kpt_tokens if isinstance(model, PointDescriptor) else 1
     return PromptFormat(tokenizer, model.vlm.config.n_image_tokens, n_kpt, model.cfg.max_description_tokens)
 
 

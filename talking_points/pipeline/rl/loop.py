@@ -68,7 +68,7 @@ from talking_points.pipeline.rl.grpo import (
 )
 from talking_points.pipeline.training.checkpoints import StepCheckpoint
 from talking_points.pipeline.training.data import PointSamples
-from talking_points.pipeline.training.loop import EpochSampler
+from talking_points.pipeline.training.loop import EpochSampler, torch_kernels
 from talking_points.pipeline.training.metric_log import MetricLog
 
 __all__ = [
@@ -417,8 +417,13 @@ def train_grpo(
     digest of the data, the SFT descriptor and the reward model), the config, the step plan and the
     trainable set; a checkpoint of another run is discarded (training.checkpoints).
     """
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    with torch_kernels(cfg):
+        return _train_grpo(policy, tokenizer, fmt, prompts, locate, cfg, checkpoint_dir, live_dir, description,
+                           fingerprint)
+
+
+def _train_grpo(policy, tokenizer, fmt, prompts, locate, cfg, checkpoint_dir, live_dir, description,
+                fingerprint) -> GRPOResult:
     total = total_steps(len(prompts), cfg)
     device = next(policy.model.parameters()).device
     optimizer = torch.optim.AdamW(list(policy.trainable.values()), lr=cfg.lr, weight_decay=cfg.weight_decay)

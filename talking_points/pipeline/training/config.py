@@ -23,6 +23,10 @@ class OptimiserConfig(Section):
     log_every: int = Field(10, ge=1, description="optimiser steps between dvclive points")
     checkpoint_every: int = Field(100, ge=1, description="optimiser steps between resumable checkpoints")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default)")
+    deterministic: bool = Field(
+        True, description="torch.use_deterministic_algorithms during the run, so that two runs on the same "
+        "machine and thread count give bit-identical weights (without it the descriptor SFT drifts by ~1e-8 from "
+        "step ~100 on 2 CPU threads; costs some speed); false: PyTorch's default kernels")
 
     @model_validator(mode="after")
     def _batch(self):
@@ -104,6 +108,10 @@ class _SFTSection(Section):
 class TrainDescriptorConfig(_SFTSection):
     model: DescriptorConfig = DescriptorConfig()
     generation: DecodingConfig = DecodingConfig()
+    word_dropout: float = Field(
+        0.0, ge=0, lt=1, description="probability that a description token of the training *input* is replaced "
+        "by <unk> (the labels keep it): without it a small LM learns to guess the last clauses (position in the "
+        "part, colour) from the words before them and ignores the image there (training.steps.descriptor_collate)")
 
 
 @register_section("train_localizer")

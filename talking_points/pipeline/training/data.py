@@ -13,7 +13,14 @@ from torch.utils.data import Dataset
 from talking_points.pipeline.data.errors import BadInput
 from talking_points.pipeline.progress import track
 
-__all__ = ["load_image", "ImagesBySize", "PointSamples", "stack"]
+__all__ = ["load_image", "resize_rgb", "ImagesBySize", "PointSamples", "stack"]
+
+
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(3, H, W) uint8 of an (h, w, 3) RGB image at size = (H, W): area resampling, as every model input."""
+    h, w = size
+    out = cv2.resize(np.ascontiguousarray(rgb[..., :3]), (w, h), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
 def load_image(file: str, size: tuple[int, int]) -> np.ndarray:
@@ -21,9 +28,7 @@ def load_image(file: str, size: tuple[int, int]) -> np.ndarray:
     bgr = cv2.imread(file, cv2.IMREAD_COLOR)
     if bgr is None:
         raise BadInput(file, "unreadable image")
-    h, w = size
-    rgb = cv2.cvtColor(cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1))
+    return resize_rgb(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size)
 
 
 class ImagesBySize:

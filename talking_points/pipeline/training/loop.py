@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +24,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.progress import track
 from talking_points.pipeline.training.checkpoints import StepCheckpoint
-from talking_points.pipeline.training.config import TrainConfig
+from talking_points.pipeline.training.config import OptimiserConfig, TrainConfig
 from talking_points.pipeline.training.metric_log import MetricLog
 
-__all__ = ["EpochSampler", "FitResult", "fit", "StepFn"]
+__all__ = ["EpochSampler", "FitResult", "fit", "StepFn", "torch_kernels"]
 
 StepFn = Callable[[nn.Module, dict], tuple[torch.Tensor, dict[str, float]]]
 
@@ -72,6 +73,23 @@ def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
     return f
 
 
+@contextmanager
+def torch_kernels(cfg: OptimiserConfig) -> Iterator[None]:
+    """Run the block with the config's CPU threads and (`deterministic`) PyTorch's deterministic kernels;
+    the process's previous settings come back afterwards."""
+    threads = torch.get_num_threads()
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(cfg.deterministic, warn_only=True)  # an op without one warns, not fails
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
 def fit(
     model: nn.Module,
     step_fn: StepFn,
@@ -88,9 +106,14 @@ def fit(
 
     Resumes from the checkpoint in `checkpoint_dir` if it is of the same run: `fingerprint` (the caller's
     digest of what the config does not hold: data, starting weights), the config and the step plan."""
+    with torch_kernels(cfg):
+        return _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, description, accelerator,
+                    fingerprint)
+
+
+def _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, description, accelerator,
+         fingerprint) -> FitResult:
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=cfg.grad_accum)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     set_seed(cfg.seed)
     world, rank = acc.num_processes, acc.process_index
     if cfg.batch_size % (cfg.grad_accum * world):

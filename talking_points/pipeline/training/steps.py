@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from talking_points.pipeline.models.base import VisionFeatures
-from talking_points.pipeline.models.prompts import PromptFormat
+from talking_points.pipeline.models.prompts import IGNORE, PromptFormat
 from talking_points.pipeline.training.data import stack
 
 __all__ = ["batch_vision", "descriptor_collate", "descriptor_step", "localizer_collate", "localizer_step",
@@ -23,11 +23,24 @@ def batch_vision(batch: dict, dtype: torch.dtype = torch.float32) -> VisionFeatu
     return VisionFeatures(list(batch["vision_maps"]), batch.get("vision_category")).to(dtype)
 
 
-def descriptor_collate(fmt: PromptFormat, text_column: str = "description") -> Callable[[list[dict]], dict]:
+def descriptor_collate(fmt: PromptFormat, text_column: str = "description",
+                       word_dropout: float = 0.0) -> Callable[[list[dict]], dict]:
+    """Right-padded prompt + description batches; with `word_dropout`, each description token of the *input*
+    is replaced by the tokenizer's unknown token with that probability (torch's global generator, seeded by
+    the loop), while the labels keep every token: the model cannot guess a word from the words before it
+    alone and has to read it from the image and the point (word dropout, Bowman et al. 2016)."""
+    if not 0.0 <= word_dropout < 1.0:
+        raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
+    unk = fmt.tok.unk_token_id if fmt.tok.unk_token_id is not None else fmt.tok.pad_token_id
+
     def collate(items: list[dict]) -> dict:
         out = stack(items)
         b = fmt.descriptor_batch(out[text_column], padding_side="right")
-        out.update(input_ids=b.input_ids, attention_mask=b.attention_mask, labels=b.labels)
+        input_ids = b.input_ids
+        if word_dropout:
+            drop = (b.labels != IGNORE) & (torch.rand(b.labels.shape) < word_dropout)
+            input_ids = input_ids.masked_fill(drop, unk)
+        out.update(input_ids=input_ids, attention_mask=b.attention_mask, labels=b.labels)
         return out
 
     return collate
