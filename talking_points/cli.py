@@ -49,13 +49,15 @@ COMMANDS: dict[str, Command] = {
     "describe": Command("infer", "describe", "Describe a point of an image (one point or a batch)."),
     "localize": Command("infer", "localize", "Localize a description in an image (one text or a batch)."),
     "demo": Command("demo", "main", "Interactive demo (Gradio): click a pixel, read its description back."),
+    "annotate": Command("annotate", "app", "Annotation sheets: test points for people to describe, scored back "
+                        "as a `texts: file` row."),
     "profile": Command("profile", "main", "Copy a profile (profiles/<name>.yaml) over params.yaml."),
     "check-params": Command("check_params", "main", "Validate every section of a params file."),
 }
 
 
 def command_function(name: str):
-    """The function behind sub-command `name` (imports its stage module)."""
+    """The function (or, for a command with sub-commands, the Typer app) behind `name` (imports its module)."""
     spec = COMMANDS[name]
     return getattr(importlib.import_module(f"talking_points.stages.{spec.module}"), spec.function)
 
@@ -73,8 +75,13 @@ class LazyStages(TyperGroup):
         single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
         if listing:  # `tp --help`: the summary only, nothing imported
             single.command(name, help=COMMANDS[name].summary)(_placeholder)
-        else:
-            single.command(name)(command_function(name))
+            return typer.main.get_command(single)
+        target = command_function(name)
+        if isinstance(target, typer.Typer):  # a group (`tp annotate export`)
+            group = typer.main.get_command(target)
+            group.name = name
+            return group
+        single.command(name)(target)
         return typer.main.get_command(single)
 
     def format_help(self, ctx, formatter) -> None:

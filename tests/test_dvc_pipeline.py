@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -205,3 +207,37 @@ def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
     assert vision["enabled"] and vision["steps"] > 0 and 0 <= vision["test"]["keypoint_part_acc"] <= 1
     assert not any(isinstance(v, dict) for v in vision["test"].values())  # breakdowns are in models/vision
     assert not list((smoke_repo / "data").rglob(".*.resume"))  # finished evaluations leave no resume folder
+
+
+def test_an_annotation_sheet_comes_back_as_a_file_row(smoke_repo, tmp_path):
+    """`tp annotate export` -> descriptions written into the sheet -> `tp evaluate` on a `texts: file` row."""
+    run(["dvc", "repro", "evaluate@gt"], smoke_repo, timeout=1500)  # the localizer and the GT row's predictions
+    sheet_dir = tmp_path / "sheet"
+    run(["tp", "annotate", "export", "--n", "5", "--out", str(sheet_dir), "--seed", "1"], smoke_repo)
+    sheet = pd.read_csv(sheet_dir / "descriptions.csv", keep_default_na=False)
+    assert len(sheet) == 5 and (sheet["description"] == "").all()
+    assert all((sheet_dir / name).read_bytes()[:4] == b"\x89PNG" for name in sheet["image"])
+    assert "texts: file" in (sheet_dir / "INSTRUCTIONS.md").read_text()
+    test = pd.read_parquet(smoke_repo / "data/split/test.parquet").set_index("kp_id")
+    sheet["description"] = test.loc[sheet["kp_id"], "description"].to_numpy()  # "people" wrote the GT texts
+    sheet.to_csv(sheet_dir / "descriptions.csv", index=False)
+    params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
+    params["evaluate"]["rows"]["human"] = {"label": "Human descriptions", "texts": "file",
+                                           "file": str(sheet_dir / "descriptions.csv"), "localizer": "models/localizer"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "human.parquet"
+    run(["tp", "evaluate", "human", "--params", str(tmp_path / "params.yaml"), "--out", str(out)], smoke_repo)
+    human = pd.read_parquet(out).set_index("kp_id")
+    assert list(human.index) == list(sheet["kp_id"])
+    gt = pd.read_parquet(smoke_repo / "data/eval/gt.parquet").set_index("kp_id").loc[human.index]
+    assert (human["text"] == gt["text"]).all()
+    np.testing.assert_allclose(human[["x_pred", "y_pred"]], gt[["x_pred", "y_pred"]], atol=1e-5)
+    # a sheet with an unknown point and an empty description stops before anything is scored, naming both
+    sheet.loc[0, "kp_id"] = "nowhere#0"
+    sheet.loc[1, "description"] = " "
+    sheet.to_csv(sheet_dir / "descriptions.csv", index=False)
+    bad = run(["tp", "evaluate", "human", "--params", str(tmp_path / "params.yaml"), "--out", str(out)], smoke_repo,
+              check=False)
+    assert bad.returncode == 1
+    message = " ".join((bad.stdout + bad.stderr).split())
+    assert "1 empty or missing descriptions: row 1" in message and "1 kp_ids not in the test split: row 0" in message

@@ -192,3 +192,65 @@ def test_results_state_the_profile_and_the_number_of_points():
     line = rep.profile_line("smoke", "Its numbers mean nothing.", len(preds["gt"]))
     md = rep.results_markdown(preds, rows, ["tp"], profile=line)
     assert md.splitlines()[2] == f"**smoke profile, {len(preds['gt']):,} test points. Its numbers mean nothing.**"
+
+
+def test_a_file_row_needs_its_file_and_reads_only_fitting_descriptions(tmp_path):
+    from talking_points.pipeline.data.errors import BadInput
+    from talking_points.pipeline.evaluation.text_files import read_description_file
+
+    with pytest.raises(ValueError, match="`file` is needed exactly when texts is 'file'"):
+        EvalRowConfig(label="h", texts="file", localizer="m")
+    with pytest.raises(ValueError, match="`file` is needed exactly when texts is 'file'"):
+        EvalRowConfig(label="h", texts="gt", localizer="m", file="x.csv")
+    row = EvalRowConfig(label="h", texts="file", localizer="m", file=str(tmp_path / "d.csv"))
+    s = samples(6)
+    good = pd.DataFrame({"kp_id": s["kp_id"][[3, 1]], "description": ["  on the cat's tail ", "on the dog"]})
+    for suffix in (".csv", ".jsonl", ".parquet"):
+        path = tmp_path / f"d{suffix}"
+        {".csv": lambda p: good.to_csv(p, index=False), ".parquet": lambda p: good.to_parquet(p),
+         ".jsonl": lambda p: good.to_json(p, orient="records", lines=True)}[suffix](path)
+        written = read_description_file(path, s["kp_id"])
+        assert list(written.index) == list(s["kp_id"][[3, 1]]) and written.iloc[0] == "on the cat's tail"
+    chosen = s[s["kp_id"].isin(written.index)]
+    assert texts_for(row, chosen, None, None, written) == ["on the dog", "on the cat's tail"]  # the samples' order
+    with pytest.raises(ValueError, match="no description for kp_id"):
+        texts_for(row, s, None, None, written)
+    bad = pd.DataFrame({"kp_id": [s["kp_id"][0], "nowhere#0", s["kp_id"][0], s["kp_id"][2]],
+                        "description": ["a", "b", "c", ""]})
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(BadInput) as err:
+        read_description_file(tmp_path / "bad.csv", s["kp_id"])
+    message = str(err.value)
+    assert str(tmp_path / "bad.csv") in message
+    assert "1 empty or missing descriptions: row 3" in message
+    assert "1 kp_ids not in the test split: row 1 (kp_id 'nowhere#0')" in message
+    assert "1 repeated kp_ids: row 2" in message
+    pd.DataFrame({"kp_id": ["a"], "text": ["b"]}).to_csv(tmp_path / "cols.csv", index=False)
+    with pytest.raises(BadInput, match="missing columns"):
+        read_description_file(tmp_path / "cols.csv", s["kp_id"])
+
+
+def test_an_annotation_sheet_marks_each_chosen_point(tmp_path):
+    from PIL import Image
+
+    from talking_points.pipeline.evaluation.annotation import SHEET, choose_points, write_sheet
+    from talking_points.pipeline.visualize import INPUT
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (100, 200, 3), dtype=np.uint8)).save(tmp_path / "none.png")
+    s = samples(6).assign(x=lambda d: d["x_norm"] * 200, y=lambda d: d["y_norm"] * 100)
+    chosen = choose_points(s, 4, seed=3)
+    assert len(chosen) == 4 and chosen["kp_id"].is_unique
+    assert list(chosen["kp_id"]) == list(choose_points(s, 4, seed=3)["kp_id"])
+    assert list(chosen["kp_id"]) != list(choose_points(s, 4, seed=4)["kp_id"]) or len(s) < 3
+    assert len(choose_points(s, 50)) == 6
+    sheet = pd.read_csv(write_sheet(chosen, tmp_path / "sheet", root=tmp_path), keep_default_na=False)
+    assert list(sheet.columns) == ["kp_id", "image", "category", "part", "description"]
+    assert list(sheet["kp_id"]) == list(chosen["kp_id"]) and (sheet["description"] == "").all()
+    first = np.asarray(Image.open(tmp_path / "sheet" / sheet["image"][0]))
+    assert first.shape[1] >= 480 and (tmp_path / "sheet" / SHEET).exists()
+    scale = first.shape[1] / 200  # the sheet image is the test image scaled up, the point drawn at its pixel
+    at = first[int(chosen["y"][0] * scale), int(chosen["x"][0] * scale)]
+    assert tuple(at) == INPUT
+    with pytest.raises(ValueError, match="at least 1"):
+        choose_points(s, 0)

@@ -14,6 +14,7 @@ from tiny_point_models import LIMIT, build_tiny_point_models
 from transformers import AutoTokenizer
 from typer.testing import CliRunner
 
+from talking_points.pipeline.data.user_tables import read_rows
 from talking_points.stages import infer
 
 app = typer.Typer()
@@ -76,13 +77,13 @@ def test_batch_tables_in_pixels_any_format_with_default_out(models, tmp_path, su
     res = run("describe", "--points", points, "--model", models["descriptor"], "--max-new-tokens", 4)
     assert res.exit_code == 0, res.output
     described = tmp_path / f"points.described{suffix}"
-    got = infer._read_rows(described, ("file", "x", "y", "x_norm", "y_norm", "description"))
+    got = read_rows(described, ("file", "x", "y", "x_norm", "y_norm", "description"))
     np.testing.assert_allclose(got[["x_norm", "y_norm"]].to_numpy(), [[0.1, 0.5], [79 / 80, 0.0]], rtol=1e-6)
     np.testing.assert_allclose(got[["x", "y"]].to_numpy(), rows[["x", "y"]].to_numpy(), rtol=1e-6)
     assert got["description"].map(lambda t: isinstance(t, str)).all()
     res = run("localize", "--texts", described, "--model", models["localizer"])
     assert res.exit_code == 0, res.output
-    loc = infer._read_rows(tmp_path / f"points.described.localized{suffix}", ("x_pred", "y_pred"))
+    loc = read_rows(tmp_path / f"points.described.localized{suffix}", ("x_pred", "y_pred"))
     assert ((loc["x_pred"] >= 0) & (loc["x_pred"] <= 80) & (loc["y_pred"] >= 0) & (loc["y_pred"] <= 48)).all()
     np.testing.assert_allclose(loc["x_pred"] / 80, loc["x_pred_norm"], rtol=1e-5)
 

@@ -7,7 +7,7 @@ from enum import Enum
 from pydantic import Field, model_validator
 
 from talking_points.pipeline.config import Section, check_key, register_section
-from talking_points.pipeline.models.inference import DecodingConfig
+from talking_points.pipeline.evaluation.scoring import ScoringConfig
 
 __all__ = ["TextSource", "Predictor", "EvalRowConfig", "ScoringConfig", "EvaluateConfig", "ReportConfig"]
 
@@ -17,6 +17,7 @@ class TextSource(str, Enum):
     gt = "gt"  # the synthesized description of the test split (the upper reference)
     template = "template"  # the name-only phrasing 'the head of the dog' (KptLLM-style baseline)
     object_level = "object_level"  # only level 1 of the description (stands in for region captioners)
+    file = "file"  # descriptions written elsewhere (people, an API model): the row's `file`, by kp_id
     none = "none"  # no text (chance rows)
 
 
@@ -35,12 +36,18 @@ class EvalRowConfig(Section):
     predictor: Predictor = Predictor.localizer
     descriptor: str | None = Field(None, description="folder of the descriptor writing the texts (texts: generated)")
     localizer: str | None = Field(None, description="folder of the localizer (predictor: localizer)")
+    file: str | None = Field(None, description="texts: file: a table (.csv, .parquet, .jsonl) with columns kp_id "
+                             "and description, e.g. a filled `tp annotate export` sheet; only its test points "
+                             "are scored (not a DVC dep of the row: `dvc add` it and list it in dvc.yaml)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvalRowConfig":
         if (self.texts is TextSource.generated) != (self.descriptor is not None):
             raise ValueError("`descriptor` is needed exactly when texts is 'generated' "
                              f"(texts: {self.texts.value}, descriptor: {self.descriptor})")
+        if (self.texts is TextSource.file) != (self.file is not None):
+            raise ValueError("`file` is needed exactly when texts is 'file' "
+                             f"(texts: {self.texts.value}, file: {self.file})")
         if self.predictor is Predictor.localizer:
             if not self.localizer:
                 raise ValueError("predictor 'localizer' needs `localizer` (a trained localizer folder)")
@@ -67,17 +74,6 @@ class ReportConfig(Section):
     profile: str = Field("default", description="the profile's name, stated on results.md and every figure")
     profile_note: str = Field("", description="one sentence results.md adds after the profile's name (the smoke "
                               "profile says that its numbers mean nothing)")
-
-
-class ScoringConfig(Section):
-    """What `evaluate` and `evaluate-grpo` share: how texts are generated and localized, in resumable chunks."""
-
-    generation: DecodingConfig = DecodingConfig()
-    localizer_batch_size: int = Field(64, ge=1, description="texts per batch of the localizer")
-    chunk_size: int = Field(128, ge=1, description="rows computed (and kept for resuming) at a time")
-    limit: int | None = Field(None, ge=1, description="score only the first N test rows (null: all)")
-    seed: int = Field(0, description="seed of the chance predictor and of the example choice")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default)")
 
 
 @register_section("evaluate")

@@ -20,8 +20,9 @@ Describer = Callable[[np.ndarray, np.ndarray], list[str]]
 
 
 def texts_for(row: EvalRowConfig, samples: pd.DataFrame, images: np.ndarray | None,
-              describe: Describer | None) -> list[str]:
-    """The text of every sample under `row` (empty strings for text-free rows)."""
+              describe: Describer | None, written: pd.Series | None = None) -> list[str]:
+    """The text of every sample under `row` (empty strings for text-free rows); `written`: kp_id -> text of a
+    `texts: file` row (`text_files.read_description_file`), holding every sample's kp_id."""
     if row.texts is TextSource.gt:
         return samples["description"].astype(str).tolist()
     if row.texts is TextSource.template:
@@ -32,6 +33,13 @@ def texts_for(row: EvalRowConfig, samples: pd.DataFrame, images: np.ndarray | No
         if describe is None or images is None:
             raise ValueError("texts 'generated' needs a descriptor and the images")
         return describe(images, samples[["x_norm", "y_norm"]].to_numpy(np.float32))
+    if row.texts is TextSource.file:
+        if written is None:
+            raise ValueError("texts 'file' needs the file's descriptions")
+        missing = [k for k in samples["kp_id"] if k not in written.index]
+        if missing:
+            raise ValueError(f"{row.file}: no description for kp_id {missing[0]!r} (and {len(missing) - 1} more)")
+        return written.loc[samples["kp_id"]].astype(str).tolist()
     if row.texts is TextSource.none:
         return [""] * len(samples)
     raise ValueError(f"unknown text source {row.texts!r}")

@@ -27,7 +27,7 @@ from talking_points.pipeline.data.keypoint_sets.cross_family import Direction
 from talking_points.pipeline.data.keypoint_sets.keypoint_rows import PoseRowsConfig
 from talking_points.pipeline.data.keypoint_sets.layouts import PartGranularity
 from talking_points.pipeline.data.keypoint_sets.synthetic_ap10k import SyntheticAP10KConfig
-from talking_points.pipeline.evaluation.config import ScoringConfig
+from talking_points.pipeline.evaluation.scoring import ScoringConfig
 from talking_points.pipeline.models.adaptation import LoraSettings
 from talking_points.pipeline.rl.grpo import GRPOParams
 from talking_points.pipeline.training.config import OptimiserConfig
