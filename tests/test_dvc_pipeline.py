@@ -241,3 +241,27 @@ def test_an_annotation_sheet_comes_back_as_a_file_row(smoke_repo, tmp_path):
     assert bad.returncode == 1
     message = " ".join((bad.stdout + bad.stderr).split())
     assert "1 empty or missing descriptions: row 1" in message and "1 kp_ids not in the test split: row 0" in message
+
+
+def test_an_external_vlm_is_scored_as_a_row(smoke_repo, tmp_path):
+    """`texts: vlm` through `tp evaluate`: a tiny LLaVA describes the marked test points, the localizer scores them."""
+    from talking_points.pipeline.evaluation.vlm_describer import VLMDescriber, VLMDescriberConfig
+    from talking_points.pipeline.visualize import read_rgb
+    from tests.tiny_checkpoints import build_tiny_checkpoints
+
+    run(["dvc", "repro", "train-localizer@localizer"], smoke_repo, timeout=1500)
+    vlm_dir, _ = build_tiny_checkpoints(tmp_path / "ckpt")
+    vlm = {"checkpoint": str(vlm_dir), "batch_size": 2, "sampling": {"max_new_tokens": 8}}
+    params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
+    params["evaluate"]["rows"]["tiny_llava"] = {"label": "tiny LLaVA", "texts": "vlm", "vlm": vlm,
+                                                "localizer": "models/localizer"}
+    params["evaluate"]["limit"] = 3
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "tiny_llava.parquet"
+    run(["tp", "evaluate", "tiny_llava", "--params", str(tmp_path / "params.yaml"), "--out", str(out)], smoke_repo)
+    got = pd.read_parquet(out)
+    test = pd.read_parquet(smoke_repo / "data/split/test.parquet").iloc[:3]
+    assert list(got["kp_id"]) == list(test["kp_id"]) and got[["x_pred", "y_pred"]].notna().all().all()
+    images = [read_rgb(smoke_repo / f) for f in test["file"]]
+    points = test[["x_norm", "y_norm"]].to_numpy() * test[["width", "height"]].to_numpy()
+    assert list(got["text"]) == VLMDescriber(VLMDescriberConfig(**vlm)).describe(images, points)

@@ -115,3 +115,31 @@ def test_point_models_train_with_lora_on_vit_features_and_round_trip(llava, tmp_
             a = model(batch["image"], batch["input_ids"], batch["attention_mask"])
             b = again(batch["image"], batch["input_ids"], batch["attention_mask"])
     assert torch.equal(a, b)
+
+
+def test_a_vlm_row_describes_marked_points_in_batches(llava):
+    import numpy as np
+
+    from talking_points.pipeline.evaluation.config import EvalRowConfig
+    from talking_points.pipeline.evaluation.vlm_describer import (
+        VLMDescriber,
+        VLMDescriberConfig,
+        describe_prompt,
+    )
+
+    vlm_dir, _ = llava
+    cfg = VLMDescriberConfig(checkpoint=str(vlm_dir), batch_size=3, sampling={"max_new_tokens": 6})
+    assert "red circle" in describe_prompt(cfg) and "{marker}" not in describe_prompt(cfg)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (30 + 4 * i, 40, 3), dtype=np.uint8) for i in range(5)]
+    points = np.array([[5.0 + 6 * i, 10.0 + i] for i in range(5)])
+    texts = VLMDescriber(cfg).describe(images, points)
+    assert len(texts) == 5 and all(isinstance(t, str) for t in texts)
+    one_by_one = VLMDescriber(cfg.model_copy(update={"batch_size": 1})).describe(images, points)
+    assert texts == one_by_one  # left padding: a batch answers as each image alone
+    row = EvalRowConfig(label="VLM", texts="vlm", vlm={"checkpoint": str(vlm_dir)}, localizer="m")
+    assert row.vlm.checkpoint == str(vlm_dir) and not row.vlm.trust_remote_code
+    with pytest.raises(ValueError, match="`vlm` .* is needed exactly when texts is 'vlm'"):
+        EvalRowConfig(label="VLM", texts="vlm", localizer="m")
+    with pytest.raises(ValueError, match="`vlm` .* is needed exactly when texts is 'vlm'"):
+        EvalRowConfig(label="GT", texts="gt", vlm={"checkpoint": str(vlm_dir)}, localizer="m")

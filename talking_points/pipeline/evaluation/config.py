@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from talking_points.pipeline.config import Section, check_key, register_section
 from talking_points.pipeline.evaluation.scoring import ScoringConfig
+from talking_points.pipeline.evaluation.vlm_describer import VLMDescriberConfig
 
 __all__ = ["TextSource", "Predictor", "EvalRowConfig", "ScoringConfig", "EvaluateConfig", "ReportConfig"]
 
@@ -18,6 +19,7 @@ class TextSource(str, Enum):
     template = "template"  # the name-only phrasing 'the head of the dog' (KptLLM-style baseline)
     object_level = "object_level"  # only level 1 of the description (stands in for region captioners)
     file = "file"  # descriptions written elsewhere (people, an API model): the row's `file`, by kp_id
+    vlm = "vlm"  # an image-text-to-text checkpoint shown the image with the point marked (the row's `vlm`)
     none = "none"  # no text (chance rows)
 
 
@@ -39,6 +41,8 @@ class EvalRowConfig(Section):
     file: str | None = Field(None, description="texts: file: a table (.csv, .parquet, .jsonl) with columns kp_id "
                              "and description, e.g. a filled `tp annotate export` sheet; only its test points "
                              "are scored (not a DVC dep of the row: `dvc add` it and list it in dvc.yaml)")
+    vlm: VLMDescriberConfig | None = Field(None, description="texts: vlm: the checkpoint that describes each "
+                                           "marked point, its prompt and decoding (evaluation.vlm_describer)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvalRowConfig":
@@ -48,6 +52,9 @@ class EvalRowConfig(Section):
         if (self.texts is TextSource.file) != (self.file is not None):
             raise ValueError("`file` is needed exactly when texts is 'file' "
                              f"(texts: {self.texts.value}, file: {self.file})")
+        if (self.texts is TextSource.vlm) != (self.vlm is not None):
+            raise ValueError("`vlm` (with its checkpoint) is needed exactly when texts is 'vlm' "
+                             f"(texts: {self.texts.value})")
         if self.predictor is Predictor.localizer:
             if not self.localizer:
                 raise ValueError("predictor 'localizer' needs `localizer` (a trained localizer folder)")

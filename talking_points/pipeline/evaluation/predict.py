@@ -29,9 +29,9 @@ def texts_for(row: EvalRowConfig, samples: pd.DataFrame, images: np.ndarray | No
         return samples["template"].astype(str).tolist()
     if row.texts is TextSource.object_level:
         return samples["level_object"].astype(str).tolist()
-    if row.texts is TextSource.generated:
+    if row.texts in (TextSource.generated, TextSource.vlm):
         if describe is None or images is None:
-            raise ValueError("texts 'generated' needs a descriptor and the images")
+            raise ValueError(f"texts '{row.texts.value}' needs a describer and the images")
         return describe(images, samples[["x_norm", "y_norm"]].to_numpy(np.float32))
     if row.texts is TextSource.file:
         if written is None:
