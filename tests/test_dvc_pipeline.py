@@ -265,3 +265,58 @@ def test_an_external_vlm_is_scored_as_a_row(smoke_repo, tmp_path):
     images = [read_rgb(smoke_repo / f) for f in test["file"]]
     points = test[["x_norm", "y_norm"]].to_numpy() * test[["width", "height"]].to_numpy()
     assert list(got["text"]) == VLMDescriber(VLMDescriberConfig(**vlm)).describe(images, points)
+
+
+def test_the_llava_path_runs_through_the_stage_commands(smoke_repo, tmp_path):
+    """`init_models.kind: llava` on a tiny LLaVA built here, then the same stage commands as the default: LoRA
+    SFT of both point models, evaluate (tp, gt), GRPO, report. Outputs go to tmp_path; data from the smoke run."""
+    from tests.tiny_checkpoints import build_tiny_checkpoints
+
+    run(["dvc", "repro", "split", "ap10k-data"], smoke_repo, timeout=900)
+    vlm_dir, _ = build_tiny_checkpoints(tmp_path / "ckpt")
+    t = tmp_path
+    p = yaml.safe_load((smoke_repo / "params.yaml").read_text())
+    p["init_models"] = {"kind": "llava", "path": str(vlm_dir)}
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0}
+    steps = {"max_steps": 3, "batch_size": 4, "log_every": 1, "checkpoint_every": 50}
+    p["train_descriptor"].update(base=str(t / "base"), variants={"descriptor": {}}, train=steps, model={
+        "decoder": {"dim": 32, "layers": 1, "heads": 2, "attention_mask": "gaussian", "sigma": 0.1},
+        "lm_adaptation": "lora", "lora": lora, "train_vision": False, "max_description_tokens": 48})
+    p["train_descriptor"]["generation"] = {"max_new_tokens": 12, "batch_size": 8}
+    p["train_localizer"].update(base=str(t / "base"), variants={"localizer": {}}, train=steps, model={
+        "head": "regression", "proj_dim": 16, "head_dims": [32, 16], "lm_adaptation": "lora", "lora": lora,
+        "train_vision": False, "max_description_tokens": 48})
+    rows = {"tp": {"label": "TP", "texts": "generated", "descriptor": str(t / "descriptor"),
+                   "localizer": str(t / "localizer")},
+            "gt": {"label": "GT", "texts": "gt", "localizer": str(t / "localizer")}}
+    p["evaluate"].update(rows=rows, limit=6, generation={"max_new_tokens": 12, "batch_size": 8})
+    p["evaluate"]["report"].update(reference="gt", figure_rows=["tp", "gt"], breakdown_rows=["tp", "gt"], examples=2)
+    p["grpo"].update(descriptor=str(t / "descriptor"), localizer=str(t / "localizer"),
+                     directions={"bovidae_to_canidae": {}})
+    p["grpo"]["train"].update(max_steps=2, batch_size=2, group_size=2, max_new_tokens=12, log_every=1)
+    p["grpo"]["evaluate"].update(limit=4, generation={"max_new_tokens": 12, "do_sample": False, "num_beams": 1,
+                                                      "batch_size": 8})
+    params = t / "params.yaml"
+    params.write_text(yaml.safe_dump(p))
+    P = ["--params", str(params)]
+    run(["tp", "check-params", str(params)], smoke_repo)
+    run(["tp", "init-models", "--train", "data/split/train.parquet", "--out", str(t / "base"),
+         "--live", str(t / "logs/base_lm"), *P], smoke_repo)
+    assert (t / "base/build.json").exists() and '"kind": "llava"' in (t / "base/build.json").read_text()
+    for kind, name in (("descriptor", "descriptor"), ("localizer", "localizer")):
+        run(["tp", f"train-{kind}", "--variant", name, "--out", str(t / name), "--live", str(t / "logs" / name), *P],
+            smoke_repo)
+        assert (t / name / "lm_adapter/adapter_model.safetensors").exists()
+    for row in rows:
+        run(["tp", "evaluate", row, "--out", str(t / "eval" / f"{row}.parquet"), *P], smoke_repo)
+        assert len(pd.read_parquet(t / "eval" / f"{row}.parquet")) == 6
+    run(["tp", "grpo", "bovidae_to_canidae", "--data", "data/ap10k", "--out", str(t / "grpo_b2c"),
+         "--live", str(t / "grpo/live_bovidae_to_canidae"), *P], smoke_repo)
+    run(["tp", "evaluate-grpo", "bovidae_to_canidae", "--data", "data/ap10k", "--model", str(t / "grpo_b2c"),
+         "--out", str(t / "grpo_eval.parquet"), "--metrics", str(t / "grpo/bovidae_to_canidae.json"),
+         "--section", str(t / "reports/sections/grpo_bovidae_to_canidae.md"), *P], smoke_repo)
+    run(["tp", "report", "--predictions", str(t / "eval"), "--train-logs", str(t / "logs"), "--grpo", str(t / "grpo"),
+         "--out", str(t / "reports"), *P], smoke_repo)
+    metrics = __import__("json").loads((t / "reports/metrics.json").read_text())["evaluation"]
+    assert set(metrics) == {"tp", "gt"} and all(0 <= m["mpck"] <= 100 for m in metrics.values())
+    assert "AP-10K cross-family adaptation: Bovidae → Canidae" in (t / "reports/results.md").read_text()
