@@ -49,3 +49,10 @@ def test_the_group_lists_the_commands_in_pipeline_order():
     group = typer.main.get_command(app)
     assert group.list_commands(None) == list(COMMANDS)
     assert group.get_command(None, "no-such-stage") is None
+
+
+def test_a_command_group_keeps_its_sub_commands():
+    res = CliRunner().invoke(app, ["annotate", "export", "--help"])
+    assert res.exit_code == 0, res.output
+    assert "--n" in res.output and "--out" in res.output
+    assert "export" in CliRunner().invoke(app, ["annotate", "--help"]).output

@@ -13,6 +13,11 @@ app = typer.Typer(help="Annotation sheets: test points for people to describe, s
                   "row.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
+@app.callback()
+def _group() -> None:
+    """Annotation sheets: test points for people to describe, scored back as a `texts: file` row."""
+
+
 @app.command("export")
 @stage
 def export(
