@@ -41,7 +41,10 @@ COMMANDS: dict[str, Command] = {
                            "models start from."),
     "train-descriptor": Command("train", "descriptor", "Fine-tune the Point Descriptor."),
     "train-localizer": Command("train", "localizer", "Fine-tune the Point Localizer."),
+    "evaluate-describe": Command("evaluate_describe", "main", "Write a describer's text of every test point "
+                                 "(the evaluation's generation step)."),
     "evaluate": Command("evaluate", "main", "Score one evaluation row: its texts, localized by its localizer."),
+    "evaluate-chance": Command("evaluate_chance", "main", "Score one chance row (no text, no model)."),
     "report": Command("report", "main", "Tables, metrics, plots and the qualitative figure of every row."),
     "ap10k-data": Command("ap10k_data", "main", "AP-10K keypoint rows for GRPO, split by animal family."),
     "grpo": Command("grpo", "main", "GRPO fine-tuning of the descriptor with the localizer as reward."),

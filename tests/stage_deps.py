@@ -1,6 +1,7 @@
 """The `talking_points` modules each DVC stage runs, found by walking the imports with `ast` (imports inside
 functions count: they run when the stage does). Used by tests/test_dvc_deps.py; run it to print each stage's
-exact code deps: `python tests/stage_deps.py`."""
+exact code deps: `python tests/stage_deps.py`; `python tests/stage_deps.py --fix` rewrites dvc.yaml's code deps to
+them."""
 
 from __future__ import annotations
 
@@ -113,8 +114,46 @@ def minimal_deps(files: set[Path]) -> list[str]:
     return sorted(chosen + [str(f) for f in rest])
 
 
+def fix_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> list[str]:
+    """Rewrite the code deps (`- talking_points/...` lines) of every stage of `path` to its exact list, in place;
+    other deps, comments and formatting stay. Returns the names of the stages that changed."""
+    import re
+
+    lines = path.read_text().splitlines(keepends=True)
+    out: list[str] = []
+    changed: list[str] = []
+    stage = command = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if m := re.match(r"^  ([a-z0-9-]+):\s*(#.*)?$", line):
+            stage, command = m.group(1), None
+        if command is None and (m := re.search(r"(?:\bcmd:|^\s+)(?:>-\s*)?tp ([a-z0-9-]+)", line)):
+            command = m.group(1)  # `cmd: tp x`, or the first line of a folded `cmd: >-`
+        if command and re.match(r"^\s+- talking_points/", line):
+            indent = line[: len(line) - len(line.lstrip())]
+            old = []
+            while i < len(lines) and re.match(r"^\s+- talking_points/", lines[i]):
+                old.append(lines[i])
+                i += 1
+            new = [f"{indent}- {d}\n" for d in minimal_deps(closure(stage_modules()[command]))]
+            if new != old:
+                changed.append(stage)
+            out.extend(new)
+            continue
+        out.append(line)
+        i += 1
+    path.write_text("".join(out))
+    return changed
+
+
 if __name__ == "__main__":
-    for cmd, module in sorted(stage_modules().items()):
-        print(cmd, module)
-        for d in minimal_deps(closure(module)):
-            print("   -", d)
+    import sys
+
+    if sys.argv[1:] == ["--fix"]:
+        print("rewrote the code deps of:", ", ".join(fix_dvc_yaml()) or "nothing")
+    else:
+        for cmd, module in sorted(stage_modules().items()):
+            print(cmd, module)
+            for d in minimal_deps(closure(module)):
+                print("   -", d)

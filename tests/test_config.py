@@ -80,7 +80,8 @@ def test_check_params_names_every_bad_key_at_once(tmp_path: Path) -> None:
     assert good.exit_code == 0 and "10 sections valid" in " ".join(good.output.split()), good.output
 
 
-@pytest.mark.parametrize("section,where", [("evaluate", ("rows",)),
+@pytest.mark.parametrize("section,where", [("evaluate", ("rows",)), ("evaluate", ("describers",)),
+                                           ("evaluate", ("chance",)),
                                            ("train_descriptor", ("variants",)),
                                            ("train_localizer", ("variants",))])
 def test_foreach_keys_must_be_safe_names(section: str, where: tuple, tmp_path: Path) -> None:

@@ -61,6 +61,12 @@ def would_run(repo: Path, target: str = "split") -> set[str]:
     return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")}
 
 
+def downstream(repo: Path, stage: str) -> set[str]:
+    """The stages that depend on `stage`, transitively (what its change would rerun), and the stage itself."""
+    out = run(["dvc", "repro", "--dry", "--force", "--downstream", stage], repo).stdout
+    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")}
+
+
 def edit_params(repo: Path, section: str, key: str, value) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params[section][key] = value
@@ -175,7 +181,7 @@ def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
     everything = __import__("json").loads((smoke_repo / "reports/metrics.json").read_text())
     metrics = everything["evaluation"]
     params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
-    assert set(metrics) == set(params["evaluate"]["rows"])
+    assert set(metrics) == set(params["evaluate"]["rows"]) | set(params["evaluate"]["chance"])
     assert set(everything) == {"evaluation"}  # GRPO's metrics are in reports/grpo/<direction>.json, once
     for direction in params["grpo"]["directions"]:
         grpo = __import__("json").loads((smoke_repo / f"reports/grpo/{direction}.json").read_text())
@@ -207,6 +213,17 @@ def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
     assert vision["enabled"] and vision["steps"] > 0 and 0 <= vision["test"]["keypoint_part_acc"] <= 1
     assert not any(isinstance(v, dict) for v in vision["test"].values())  # breakdowns are in models/vision
     assert not list((smoke_repo / "data").rglob(".*.resume"))  # finished evaluations leave no resume folder
+    # generation and localization are separate steps: a localizer's change relocalizes, it regenerates no text,
+    # and no model change reruns a chance row
+    after_localizer = downstream(smoke_repo, "train-localizer@localizer")
+    assert {"evaluate@tp", "evaluate@gt", "report"} <= after_localizer
+    assert not {s for s in after_localizer if s.startswith(("describe", "evaluate-chance", "evaluate@frozen_lm"))}
+    after_descriptor = downstream(smoke_repo, "train-descriptor@descriptor")
+    assert {"describe@tp", "evaluate@tp"} <= after_descriptor and "describe@object_mask" not in after_descriptor
+    assert not {s for s in after_descriptor if s.startswith("evaluate-chance")}
+    texts = pd.read_parquet(smoke_repo / "data/eval/texts/tp.parquet")
+    tp = pd.read_parquet(smoke_repo / "data/eval/tp.parquet")
+    assert list(texts.columns) == ["kp_id", "text"] and list(texts["text"]) == list(tp["text"])
 
 
 def test_an_annotation_sheet_comes_back_as_a_file_row(smoke_repo, tmp_path):
@@ -253,12 +270,15 @@ def test_an_external_vlm_is_scored_as_a_row(smoke_repo, tmp_path):
     vlm_dir, _ = build_tiny_checkpoints(tmp_path / "ckpt")
     vlm = {"checkpoint": str(vlm_dir), "batch_size": 2, "sampling": {"max_new_tokens": 8}}
     params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
-    params["evaluate"]["rows"]["tiny_llava"] = {"label": "tiny LLaVA", "texts": "vlm", "vlm": vlm,
-                                                "localizer": "models/localizer"}
+    params["evaluate"]["vlm_describers"] = {"tiny_llava": vlm}
+    params["evaluate"]["rows"]["tiny_llava"] = {"label": "tiny LLaVA", "texts": "generated",
+                                                "describer": "tiny_llava", "localizer": "models/localizer"}
     params["evaluate"]["limit"] = 3
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    out = tmp_path / "tiny_llava.parquet"
-    run(["tp", "evaluate", "tiny_llava", "--params", str(tmp_path / "params.yaml"), "--out", str(out)], smoke_repo)
+    out, texts = tmp_path / "tiny_llava.parquet", tmp_path / "texts"
+    P = ["--params", str(tmp_path / "params.yaml")]
+    run(["tp", "evaluate-describe", "tiny_llava", "--out", str(texts / "tiny_llava.parquet"), *P], smoke_repo)
+    run(["tp", "evaluate", "tiny_llava", "--texts", str(texts), "--out", str(out), *P], smoke_repo)
     got = pd.read_parquet(out)
     test = pd.read_parquet(smoke_repo / "data/split/test.parquet").iloc[:3]
     assert list(got["kp_id"]) == list(test["kp_id"]) and got[["x_pred", "y_pred"]].notna().all().all()
@@ -286,10 +306,10 @@ def test_the_llava_path_runs_through_the_stage_commands(smoke_repo, tmp_path):
     p["train_localizer"].update(base=str(t / "base"), variants={"localizer": {}}, train=steps, model={
         "head": "regression", "proj_dim": 16, "head_dims": [32, 16], "lm_adaptation": "lora", "lora": lora,
         "train_vision": False, "max_description_tokens": 48})
-    rows = {"tp": {"label": "TP", "texts": "generated", "descriptor": str(t / "descriptor"),
-                   "localizer": str(t / "localizer")},
+    rows = {"tp": {"label": "TP", "texts": "generated", "describer": "tp", "localizer": str(t / "localizer")},
             "gt": {"label": "GT", "texts": "gt", "localizer": str(t / "localizer")}}
-    p["evaluate"].update(rows=rows, limit=6, generation={"max_new_tokens": 12, "batch_size": 8})
+    p["evaluate"].update(rows=rows, describers={"tp": {"descriptor": str(t / "descriptor")}}, chance={}, limit=6,
+                         generation={"max_new_tokens": 12, "batch_size": 8})
     p["evaluate"]["report"].update(reference="gt", figure_rows=["tp", "gt"], breakdown_rows=["tp", "gt"], examples=2)
     p["grpo"].update(descriptor=str(t / "descriptor"), localizer=str(t / "localizer"),
                      directions={"bovidae_to_canidae": {}})
@@ -307,8 +327,10 @@ def test_the_llava_path_runs_through_the_stage_commands(smoke_repo, tmp_path):
         run(["tp", f"train-{kind}", "--variant", name, "--out", str(t / name), "--live", str(t / "logs" / name), *P],
             smoke_repo)
         assert (t / name / "lm_adapter/adapter_model.safetensors").exists()
+    run(["tp", "evaluate-describe", "tp", "--out", str(t / "eval/texts/tp.parquet"), *P], smoke_repo)
     for row in rows:
-        run(["tp", "evaluate", row, "--out", str(t / "eval" / f"{row}.parquet"), *P], smoke_repo)
+        run(["tp", "evaluate", row, "--texts", str(t / "eval/texts"), "--out", str(t / "eval" / f"{row}.parquet"), *P],
+            smoke_repo)
         assert len(pd.read_parquet(t / "eval" / f"{row}.parquet")) == 6
     run(["tp", "grpo", "bovidae_to_canidae", "--data", "data/ap10k", "--out", str(t / "grpo_b2c"),
          "--live", str(t / "grpo/live_bovidae_to_canidae"), *P], smoke_repo)

@@ -9,8 +9,13 @@ import pandas as pd
 import pytest
 
 from talking_points.pipeline.evaluation import report as rep
-from talking_points.pipeline.evaluation.config import EvalRowConfig, EvaluateConfig, Predictor
-from talking_points.pipeline.evaluation.predict import chance_points, prediction_frame, texts_for
+from talking_points.pipeline.evaluation.config import (
+    ChancePredictor,
+    ChanceRowConfig,
+    EvalRowConfig,
+    EvaluateConfig,
+)
+from talking_points.pipeline.evaluation.predict import chance_points, prediction_frame, read_texts, texts_for
 from talking_points.pipeline.metrics.pck import mpck, normalised_distance, pck, pck_curve, pck_table
 
 
@@ -46,15 +51,31 @@ def test_pck_table_groups_in_percent():
 
 
 def test_row_configs_reject_inconsistent_rows():
-    with pytest.raises(ValueError, match="descriptor"):
+    with pytest.raises(ValueError, match="describer"):
         EvalRowConfig(label="x", texts="generated", localizer="m")
     with pytest.raises(ValueError, match="localizer"):
         EvalRowConfig(label="x", texts="gt")
-    with pytest.raises(ValueError, match="texts: none"):
-        EvalRowConfig(label="x", texts="gt", predictor="centre")
+    with pytest.raises(ValueError, match="chance row"):
+        EvalRowConfig(label="x", texts="none", localizer="m")
+    with pytest.raises(ValueError, match="predictor"):
+        ChanceRowConfig(label="x", predictor="median")
+    gt = {"label": "GT", "texts": "gt", "localizer": "m"}
     with pytest.raises(ValueError, match="figure_rows"):
-        EvaluateConfig(rows={"gt": {"label": "GT", "texts": "gt", "localizer": "m"}},
-                       report={"figure_rows": ["tp"], "breakdown_rows": [], "reference": "gt"})
+        EvaluateConfig(rows={"gt": gt}, report={"figure_rows": ["tp"], "breakdown_rows": [], "reference": "gt"})
+    with pytest.raises(ValueError, match="describer 'tp' is neither in evaluate.describers"):
+        EvaluateConfig(rows={"gt": gt, "tp": {**gt, "texts": "generated", "describer": "tp"}},
+                       report={"figure_rows": [], "breakdown_rows": []})
+    with pytest.raises(ValueError, match="evaluate.rows and evaluate.chance both name"):
+        EvaluateConfig(rows={"gt": gt}, chance={"gt": {"label": "c", "predictor": "centre"}},
+                       report={"figure_rows": [], "breakdown_rows": []})
+    with pytest.raises(ValueError, match="reference 'centre' is not a row of evaluate.rows"):
+        EvaluateConfig(rows={"gt": gt}, chance={"centre": {"label": "c", "predictor": "centre"}},
+                       report={"figure_rows": [], "breakdown_rows": [], "reference": "centre"})
+    ok = EvaluateConfig(rows={"gt": gt, "tp": {**gt, "texts": "generated", "describer": "tp"}},
+                        describers={"tp": {"descriptor": "models/descriptor"}},
+                        chance={"centre": {"label": "c", "predictor": "centre"}},
+                        report={"figure_rows": ["tp", "centre"], "breakdown_rows": []})
+    assert list(ok.table_rows) == ["gt", "tp", "centre"] and ok.table_rows["centre"].texts.value == "none"
 
 
 def samples(n: int = 6) -> pd.DataFrame:
@@ -71,35 +92,40 @@ def samples(n: int = 6) -> pd.DataFrame:
     })
 
 
-def test_text_sources_and_chance_points():
+def test_text_sources_and_chance_points(tmp_path):
     s = samples()
-    assert texts_for(EvalRowConfig(label="t", texts="template", localizer="m"), s, None, None)[0] == "the head of the dog"
-    assert texts_for(EvalRowConfig(label="o", texts="object_level", localizer="m"), s, None, None)[0] == \
-        "The point is on the dog"
-    gen = EvalRowConfig(label="g", texts="generated", descriptor="d", localizer="m")
-    assert texts_for(gen, s, np.zeros((6, 3, 4, 4)), lambda im, pts: [f"{p[0]:.2f}" for p in pts])[0] == \
-        f"{s.x_norm[0]:.2f}"
-    centre = chance_points(Predictor.centre, s.kp_id.tolist(), 0)
+    assert texts_for(EvalRowConfig(label="t", texts="template", localizer="m"), s)[0] == "the head of the dog"
+    assert texts_for(EvalRowConfig(label="o", texts="object_level", localizer="m"), s)[0] == "The point is on the dog"
+    gen = EvalRowConfig(label="g", texts="generated", describer="d", localizer="m")
+    table = pd.DataFrame({"kp_id": s.kp_id[::-1], "text": [f"text {k}" for k in s.kp_id[::-1]]})
+    table.to_parquet(tmp_path / "d.parquet")
+    written = read_texts(str(tmp_path / "d.parquet"), s["kp_id"], "d")
+    assert texts_for(gen, s, written) == [f"text {k}" for k in s.kp_id]  # by kp_id, in the samples' order
+    with pytest.raises(Exception, match="wrote no text for 1 test points .first 'other#k0'"):
+        read_texts(str(tmp_path / "d.parquet"), pd.concat([s["kp_id"], pd.Series(["other#k0"])]), "d")
+    with pytest.raises(ValueError, match="needs the written texts"):
+        texts_for(gen, s)
+    centre = chance_points(ChancePredictor.centre, s.kp_id.tolist(), 0)
     assert (centre == 0.5).all()
-    u1 = chance_points(Predictor.uniform, s.kp_id.tolist(), 0)
-    u2 = chance_points(Predictor.uniform, s.kp_id.tolist()[3:], 0)  # per-id seeding: chunking does not matter
-    assert np.allclose(u1[3:], u2) and not np.allclose(u1, chance_points(Predictor.uniform, s.kp_id.tolist(), 1))
+    u1 = chance_points(ChancePredictor.uniform, s.kp_id.tolist(), 0)
+    u2 = chance_points(ChancePredictor.uniform, s.kp_id.tolist()[3:], 0)  # per-id seeding: chunking does not matter
+    assert np.allclose(u1[3:], u2) and not np.allclose(u1, chance_points(ChancePredictor.uniform, s.kp_id.tolist(), 1))
 
 
 def fake_predictions() -> tuple[dict, dict]:
     s = samples(40)
     rows = {
-        "tp": EvalRowConfig(label="TP", groups=["main", "gaussian"], texts="generated", descriptor="d", localizer="l"),
+        "tp": EvalRowConfig(label="TP", groups=["main", "gaussian"], texts="generated", describer="d", localizer="l"),
         "gt": EvalRowConfig(label="GT", groups=["main", "adaptation"], texts="gt", localizer="l"),
         "template": EvalRowConfig(label="Template", texts="template", localizer="l"),
-        "centre": EvalRowConfig(label="Centre", groups=["chance"], texts="none", predictor="centre"),
+        "centre": ChanceRowConfig(label="Centre", predictor="centre"),
     }
     rng = np.random.default_rng(1)
     truth = s[["x_norm", "y_norm"]].to_numpy()
     preds = {}
     for name, noise in [("tp", 0.05), ("gt", 0.04), ("template", 0.3)]:
         preds[name] = prediction_frame(s, s["description"].tolist(), truth + rng.normal(0, noise, truth.shape))
-    preds["centre"] = prediction_frame(s, [""] * len(s), chance_points(Predictor.centre, s.kp_id.tolist(), 0))
+    preds["centre"] = prediction_frame(s, [""] * len(s), chance_points(ChancePredictor.centre, s.kp_id.tolist(), 0))
     return preds, rows
 
 
@@ -212,9 +238,9 @@ def test_a_file_row_needs_its_file_and_reads_only_fitting_descriptions(tmp_path)
         written = read_description_file(path, s["kp_id"])
         assert list(written.index) == list(s["kp_id"][[3, 1]]) and written.iloc[0] == "on the cat's tail"
     chosen = s[s["kp_id"].isin(written.index)]
-    assert texts_for(row, chosen, None, None, written) == ["on the dog", "on the cat's tail"]  # the samples' order
+    assert texts_for(row, chosen, written) == ["on the dog", "on the cat's tail"]  # the samples' order
     with pytest.raises(ValueError, match="no description for kp_id"):
-        texts_for(row, s, None, None, written)
+        texts_for(row, s, written)
     bad = pd.DataFrame({"kp_id": [s["kp_id"][0], "nowhere#0", s["kp_id"][0], s["kp_id"][2]],
                         "description": ["a", "b", "c", ""]})
     bad.to_csv(tmp_path / "bad.csv", index=False)

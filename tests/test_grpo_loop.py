@@ -467,6 +467,7 @@ def test_evaluate_stage_gives_each_model_its_own_input_size(sft_dir, tmp_path, m
     rejects)."""
     from talking_points.stages import ap10k_data
     from talking_points.stages import evaluate as eval_stage
+    from talking_points.stages import evaluate_describe as describe_stage
 
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
@@ -486,15 +487,17 @@ def test_evaluate_stage_gives_each_model_its_own_input_size(sft_dir, tmp_path, m
                           "synthetic": {"n_images": 6, "seed": 0, "width": 96, "height": 72}},
                  "directions": {"bovidae_to_canidae": {}}},
         "evaluate": {"limit": 5, "chunk_size": 4, "generation": {"max_new_tokens": 8, "batch_size": 8},
+                     "describers": {"square": {"descriptor": str(sft_dir)}},
                      "rows": {"mixed": {"label": "descriptor 64x64 -> localizer 64x96", "texts": "generated",
-                                        "descriptor": str(sft_dir), "localizer": "models/wide_localizer"}},
+                                        "describer": "square", "localizer": "models/wide_localizer"}},
                      "report": {"reference": "mixed", "figure_rows": ["mixed"], "breakdown_rows": ["mixed"]}},
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     ap10k_data.main(Path("data/ap10k"), Path("params.yaml"))  # a small samples table with real image files
     test = Path("data/ap10k/bovidae_to_canidae/test.parquet")
     n = min(5, len(pd.read_parquet(test)))
-    eval_stage.main("mixed", test, Path("data/eval/mixed.parquet"), Path("params.yaml"))
+    describe_stage.main("square", test, Path("data/eval/texts/square.parquet"), Path("params.yaml"))
+    eval_stage.main("mixed", test, Path("data/eval/texts"), Path("data/eval/mixed.parquet"), Path("params.yaml"))
     preds = pd.read_parquet("data/eval/mixed.parquet")
     assert len(preds) == n and preds["text"].str.len().gt(0).all()
     assert preds[["x_pred", "y_pred"]].apply(lambda c: c.between(0, 1)).all().all()

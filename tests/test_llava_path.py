@@ -120,7 +120,7 @@ def test_point_models_train_with_lora_on_vit_features_and_round_trip(llava, tmp_
 def test_a_vlm_row_describes_marked_points_in_batches(llava):
     import numpy as np
 
-    from talking_points.pipeline.evaluation.config import EvalRowConfig
+    from talking_points.pipeline.evaluation.config import EvaluateConfig
     from talking_points.pipeline.evaluation.vlm_describer import (
         VLMDescriber,
         VLMDescriberConfig,
@@ -137,9 +137,11 @@ def test_a_vlm_row_describes_marked_points_in_batches(llava):
     assert len(texts) == 5 and all(isinstance(t, str) for t in texts)
     one_by_one = VLMDescriber(cfg.model_copy(update={"batch_size": 1})).describe(images, points)
     assert texts == one_by_one  # left padding: a batch answers as each image alone
-    row = EvalRowConfig(label="VLM", texts="vlm", vlm={"checkpoint": str(vlm_dir)}, localizer="m")
-    assert row.vlm.checkpoint == str(vlm_dir) and not row.vlm.trust_remote_code
-    with pytest.raises(ValueError, match="`vlm` .* is needed exactly when texts is 'vlm'"):
-        EvalRowConfig(label="VLM", texts="vlm", localizer="m")
-    with pytest.raises(ValueError, match="`vlm` .* is needed exactly when texts is 'vlm'"):
-        EvalRowConfig(label="GT", texts="gt", vlm={"checkpoint": str(vlm_dir)}, localizer="m")
+    cfg = EvaluateConfig(vlm_describers={"vlm": {"checkpoint": str(vlm_dir)}},
+                         rows={"vlm": {"label": "VLM", "texts": "generated", "describer": "vlm", "localizer": "m"}},
+                         report={"reference": "vlm", "figure_rows": [], "breakdown_rows": []})
+    assert cfg.vlm_describers["vlm"].checkpoint == str(vlm_dir) and not cfg.vlm_describers["vlm"].trust_remote_code
+    with pytest.raises(ValueError, match="evaluate.describers and evaluate.vlm_describers both name"):
+        EvaluateConfig(vlm_describers={"vlm": {"checkpoint": str(vlm_dir)}}, describers={"vlm": {"descriptor": "d"}},
+                       rows={"vlm": {"label": "VLM", "texts": "generated", "describer": "vlm", "localizer": "m"}},
+                       report={"reference": "vlm", "figure_rows": [], "breakdown_rows": []})

@@ -305,30 +305,58 @@ def test_object_mask_keys_lie_inside_the_segmented_object_and_no_row_is_empty():
         offset += kh * kw
 
 
-@pytest.mark.parametrize("sigma", [0.05, [0.02, 0.1]])
-def test_gathered_keys_equal_the_masked_attention_over_all_keys(sigma):
+def _reference_decoder(dec, maps, pts, allowed):
+    """The decoder as nn.MultiheadAttention computes it: every key projected, masked attention over all keys."""
+    b, q_n = pts.shape[0], dec.cfg.queries
+    keys = torch.cat([p(m.flatten(2).transpose(1, 2)) for m, p in zip(maps, dec.in_proj)], 1)
+    pos = torch.cat([(sinusoid_2d(grid_centres(*m.shape[-2:]), dec.cfg.dim) + dec.scale_embed[s]).expand(b, -1, -1)
+                     for s, m in enumerate(maps)], 1)
+    heads = dec.cfg.heads
+    block = None if allowed is None else (~allowed)[:, None].expand(-1, heads, -1, -1).reshape(b * heads, q_n, -1)
+    region = dec.pos_proj(sinusoid_2d(pts, dec.cfg.dim)).unsqueeze(1)
+    q = dec.content.unsqueeze(0).expand(b, -1, -1)
+    q_pos = region.expand(-1, q_n, -1)
+    for layer in dec.layers:
+        h = layer.norm_q(q)
+        q = q + layer.cross(h + q_pos, keys + pos, keys, attn_mask=block, need_weights=False)[0]
+        h = layer.norm_s(q)
+        q = q + layer.self_attn(h + q_pos, h + q_pos, h, need_weights=False)[0]
+        q = q + layer.ffn(layer.norm_f(q))
+    return dec.norm(q)
+
+
+@pytest.mark.parametrize("mask, sigma", [("gaussian", 0.05), ("gaussian", [0.02, 0.1]), ("object", 0.05),
+                                         ("none", 0.05), (["gaussian", "object"], 0.05)])
+def test_factorised_attention_equals_the_masked_attention_over_projected_keys(mask, sigma):
     torch.manual_seed(0)
-    dec = PointQueryDecoder([8, 8, 8], PointDecoderConfig(dim=32, layers=2, heads=2, sigma=sigma)).eval()
+    dec = PointQueryDecoder([8, 6, 8], PointDecoderConfig(dim=32, layers=2, heads=2, sigma=sigma,
+                                                          attention_mask=mask)).eval()
     q_n = dec.cfg.queries
-    assert q_n == (len(sigma) if isinstance(sigma, list) else 1)
-    maps = [torch.randn(3, 8, 36, 48), torch.randn(3, 8, 18, 24), torch.randn(3, 8, 6, 8)]
+    assert q_n == (len(sigma) if isinstance(sigma, list) else len(mask) if isinstance(mask, list) else 1)
+    maps = [torch.randn(3, 8, 36, 48), torch.randn(3, 6, 18, 24), torch.randn(3, 8, 6, 8)]
+    logits = torch.randn(3, 4, 36, 48).repeat_interleave(2, -1).repeat_interleave(2, -2)[..., :36, :48]
     pts = torch.rand(3, 2)
     with torch.no_grad():
-        fast = dec(maps, pts)[0]
-        keys = torch.cat([p(m.flatten(2).transpose(1, 2)) for m, p in zip(maps, dec.in_proj)], 1)
-        pos = torch.cat([(sinusoid_2d(grid_centres(*m.shape[-2:]), 32) + dec.scale_embed[s]).expand(3, -1, -1)
-                         for s, m in enumerate(maps)], 1)
-        allowed = dec.allowed_keys(maps, pts)  # (B, queries, S)
-        assert allowed.shape == (3, q_n, keys.shape[1])
-        assert (allowed.any(1).sum(1) < allowed.shape[-1] // 4).all()  # the point of gathering: few keys
-        if q_n == 2:  # the narrow query sees a subset of what the wide one sees
-            assert (allowed[:, 0] <= allowed[:, 1]).all() and (allowed[:, 0].sum(1) < allowed[:, 1].sum(1)).all()
-        block = (~allowed)[:, None].expand(-1, 2, -1, -1).reshape(6, q_n, -1)
-        region = dec.pos_proj(sinusoid_2d(pts, 32)).unsqueeze(1)
-        q = dec.content.unsqueeze(0).expand(3, -1, -1)
-        for layer in dec.layers:
-            q = layer(q, region.expand(-1, q_n, -1), keys, pos, block)
-    assert torch.allclose(dec.norm(q), fast, atol=1e-5)
+        fast = dec(maps, pts, logits)[0]
+        allowed = dec.allowed_keys(maps, pts, logits)  # (B, queries, S)
+        if mask == "none":
+            assert allowed is None
+        else:
+            assert allowed.shape == (3, q_n, 36 * 48 + 18 * 24 + 48) and allowed.any(-1).all()
+            if q_n == 2 and isinstance(sigma, list):  # the narrow query sees a subset of what the wide one sees
+                assert (allowed[:, 0] <= allowed[:, 1]).all() and (allowed[:, 0].sum(1) < allowed[:, 1].sum(1)).all()
+        ref = _reference_decoder(dec, maps, pts, allowed)
+    assert torch.allclose(ref, fast, atol=2e-5), (ref - fast).abs().max()
+    # and the gradients agree: the factorised form trains the same parameters the same way
+    dec.train()
+    grads = []
+    for fn in (lambda: dec(maps, pts, logits)[0], lambda: _reference_decoder(dec, maps, pts, dec.allowed_keys(maps, pts, logits))):
+        dec.zero_grad()
+        (fn() ** 2).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in dec.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) == len(list(dec.parameters()))
+    for n in grads[0]:
+        assert torch.allclose(grads[0][n], grads[1][n], atol=1e-4, rtol=1e-4), n
 
 
 def test_soft_argmax_points_at_the_peak():

@@ -47,10 +47,12 @@ def main(
     and reports/figures/qualitative.png from the saved predictions (no model is run)."""
     cfg = load_section("evaluate", params, EvaluateConfig)
     preds = {}
-    for name in cfg.rows:
+    rows = cfg.table_rows
+    for name in rows:
         f = predictions / f"{name}.parquet"
         if not f.exists():
-            raise FileNotFoundError(f"{f}: predictions of row {name!r} missing; run `tp evaluate {name}` first")
+            command = "evaluate" if name in cfg.rows else "evaluate-chance"
+            raise FileNotFoundError(f"{f}: predictions of row {name!r} missing; run `tp {command} {name}` first")
         preds[name] = pd.read_parquet(f)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -58,20 +60,20 @@ def main(
     profile = rep.profile_line(cfg.report.profile, cfg.report.profile_note, len(preds[cfg.report.reference]))
     short = rep.profile_line(cfg.report.profile, "", len(preds[cfg.report.reference]))
     with atomic_path(out / "plots" / "pck_curves.png") as tmp:
-        rep.plot_pck_curves(preds, cfg.rows, tmp, short)
+        rep.plot_pck_curves(preds, rows, tmp, short)
     runs = {d.name: d for d in sorted(train_logs.glob("*")) if d.is_dir()}
     _curves_png(runs, out / "plots" / "training_curves.png", train_logs, _run_kinds(params),
                 f"training curves · {cfg.report.profile} profile")
     with atomic_path(out / "figures" / "qualitative.png") as tmp:
-        examples = rep.qualitative_figure(preds, cfg.rows, cfg.report.figure_rows, cfg.report.examples,
+        examples = rep.qualitative_figure(preds, rows, cfg.report.figure_rows, cfg.report.examples,
                                           cfg.report.seed, tmp, f"test examples · {short}")
     grpo_runs = {d.name.removeprefix("live_"): d for d in sorted(grpo.glob("live_*")) if d.is_dir()}
     _curves_png(grpo_runs, out / "plots" / "grpo_curves.png", grpo, dict.fromkeys(grpo_runs, "grpo"),
                 f"GRPO curves · {cfg.report.profile} profile", log_loss=False)
-    metrics = rep.metrics_dict(preds, cfg.rows)  # GRPO's metrics are evaluate-grpo's, reports/grpo/<direction>.json
+    metrics = rep.metrics_dict(preds, rows)  # GRPO's metrics are evaluate-grpo's, reports/grpo/<direction>.json
     write_json(metrics, out / "metrics.json")
-    md = rep.results_markdown(preds, cfg.rows, cfg.report.breakdown_rows, examples[:3], extra, profile)
+    md = rep.results_markdown(preds, rows, cfg.report.breakdown_rows, examples[:3], extra, profile)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(md)
-    summary = rep.summary_table(preds, cfg.rows)
+    summary = rep.summary_table(preds, rows)
     print_counts("report", {r["Method"]: f"{r['mPCK']:.1f}" for r in summary.to_dict("records")})

@@ -1,4 +1,4 @@
-"""What the evaluation stage scores: named rows, each a text source and a point predictor."""
+"""What the evaluation stages score: describers (texts), localizer rows and chance rows."""
 
 from __future__ import annotations
 
@@ -8,65 +8,70 @@ from pydantic import Field, model_validator
 
 from talking_points.pipeline.config import Section, check_key, register_section
 from talking_points.pipeline.evaluation.scoring import ScoringConfig
-from talking_points.pipeline.evaluation.vlm_describer import VLMDescriberConfig
+from talking_points.pipeline.evaluation.vlm_config import VLMDescriberConfig
 
-__all__ = ["TextSource", "Predictor", "EvalRowConfig", "ScoringConfig", "EvaluateConfig", "ReportConfig"]
+__all__ = ["ChancePredictor", "ChanceRowConfig", "DescriberConfig", "EvalRowConfig", "EvaluateConfig", "ReportConfig",
+           "ScoringConfig", "TextSource"]
 
 
 class TextSource(str, Enum):
-    generated = "generated"  # written by a Point Descriptor (the row's `descriptor`) for each test point
+    generated = "generated"  # written by a describer (the row's `describer`: a Point Descriptor or an external VLM)
     gt = "gt"  # the synthesized description of the test split (the upper reference)
     template = "template"  # the name-only phrasing 'the head of the dog' (KptLLM-style baseline)
     object_level = "object_level"  # only level 1 of the description (stands in for region captioners)
     file = "file"  # descriptions written elsewhere (people, an API model): the row's `file`, by kp_id
-    vlm = "vlm"  # an image-text-to-text checkpoint shown the image with the point marked (the row's `vlm`)
     none = "none"  # no text (chance rows)
 
 
-class Predictor(str, Enum):
-    localizer = "localizer"  # the row's Point Localizer reads the text
+class ChancePredictor(str, Enum):
     centre = "centre"  # always the image centre
     uniform = "uniform"  # a uniformly random point (seeded)
 
 
+class DescriberConfig(Section):
+    """A Point Descriptor that writes the text of every test point once (stage describe@<name>)."""
+
+    descriptor: str = Field(..., description="folder of the trained descriptor (a DVC dep of its stage)")
+
+
 class EvalRowConfig(Section):
+    """A row scored by a Point Localizer (stage evaluate@<row>): its texts and the localizer that reads them."""
 
     label: str = Field(..., description="the row's name in the tables")
-    groups: list[str] = Field(["main"], description="the tables the row goes to: main, gaussian, adaptation, "
-                              "chance (see evaluation.report.GROUP_TITLES)")
+    groups: list[str] = Field(["main"], description="the tables the row goes to: main, gaussian, adaptation "
+                              "(see evaluation.report.GROUP_TITLES)")
     texts: TextSource
-    predictor: Predictor = Predictor.localizer
-    descriptor: str | None = Field(None, description="folder of the descriptor writing the texts (texts: generated)")
-    localizer: str | None = Field(None, description="folder of the localizer (predictor: localizer)")
+    describer: str | None = Field(None, description="texts: generated: a key of evaluate.describers or "
+                                  "evaluate.vlm_describers, whose texts (data/eval/texts/<key>.parquet) are read")
+    localizer: str = Field(..., description="folder of the localizer that reads the texts (a DVC dep of the row)")
     file: str | None = Field(None, description="texts: file: a table (.csv, .parquet, .jsonl) with columns kp_id "
                              "and description, e.g. a filled `tp annotate export` sheet; only its test points "
                              "are scored (not a DVC dep of the row: `dvc add` it and list it in dvc.yaml)")
-    vlm: VLMDescriberConfig | None = Field(None, description="texts: vlm: the checkpoint that describes each "
-                                           "marked point, its prompt and decoding (evaluation.vlm_describer)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvalRowConfig":
-        if (self.texts is TextSource.generated) != (self.descriptor is not None):
-            raise ValueError("`descriptor` is needed exactly when texts is 'generated' "
-                             f"(texts: {self.texts.value}, descriptor: {self.descriptor})")
+        if self.texts is TextSource.none:
+            raise ValueError("a localizer row needs texts (gt, generated, ...); a row without text is a chance row "
+                             "(evaluate.chance)")
+        if (self.texts is TextSource.generated) != (self.describer is not None):
+            raise ValueError("`describer` is needed exactly when texts is 'generated' "
+                             f"(texts: {self.texts.value}, describer: {self.describer})")
         if (self.texts is TextSource.file) != (self.file is not None):
             raise ValueError("`file` is needed exactly when texts is 'file' "
                              f"(texts: {self.texts.value}, file: {self.file})")
-        if (self.texts is TextSource.vlm) != (self.vlm is not None):
-            raise ValueError("`vlm` (with its checkpoint) is needed exactly when texts is 'vlm' "
-                             f"(texts: {self.texts.value})")
-        if self.predictor is Predictor.localizer:
-            if not self.localizer:
-                raise ValueError("predictor 'localizer' needs `localizer` (a trained localizer folder)")
-            if self.texts is TextSource.none:
-                raise ValueError("predictor 'localizer' needs texts; use texts 'gt', 'generated', ...")
-        elif self.predictor in (Predictor.centre, Predictor.uniform):
-            if self.texts is not TextSource.none or self.localizer:
-                raise ValueError(f"predictor '{self.predictor.value}' reads no text and no model: "
-                                 "set texts: none and remove `localizer`")
-        else:
-            raise ValueError(f"unknown predictor {self.predictor!r}")
         return self
+
+
+class ChanceRowConfig(Section):
+    """A row with no text and no model (stage evaluate-chance@<name>): where chance puts the point."""
+
+    label: str
+    groups: list[str] = Field(["chance"], description="the tables the row goes to")
+    predictor: ChancePredictor
+
+    @property
+    def texts(self) -> TextSource:
+        return TextSource.none
 
 
 class ReportConfig(Section):
@@ -85,22 +90,47 @@ class ReportConfig(Section):
 
 @register_section("evaluate")
 class EvaluateConfig(ScoringConfig):
-    """The rows of the paper's tables (one DVC stage each) and the report built from them."""
+    """The rows of the paper's tables and the report built from them, in two steps: the describers write every
+    test point's text once (describe@<name>, describe-vlm@<name>), then each row's localizer reads its texts
+    (evaluate@<row>); chance rows need neither (evaluate-chance@<name>). Retraining a localizer does not
+    regenerate any text, and no model change reruns a chance row."""
 
+    describers: dict[str, DescriberConfig] = Field(default_factory=dict, description="Point Descriptors writing "
+                                                   "texts (one DVC stage each)")
+    vlm_describers: dict[str, VLMDescriberConfig] = Field(
+        default_factory=dict, description="external image-text-to-text checkpoints shown the marked point, the "
+        "paper's OMG-LLaVA / DAM rows (one DVC stage each; evaluation.vlm_describer)")
     rows: dict[str, EvalRowConfig]
+    chance: dict[str, ChanceRowConfig] = Field(default_factory=dict, description="rows without text or model")
     report: ReportConfig = ReportConfig()
+
+    @property
+    def table_rows(self) -> dict[str, EvalRowConfig | ChanceRowConfig]:
+        """Every row of the tables (localizer rows, then chance rows): name -> its config."""
+        return {**self.rows, **self.chance}
 
     @model_validator(mode="after")
     def _rows(self) -> "EvaluateConfig":
         if not self.rows:
             raise ValueError("evaluate.rows is empty")
-        for name in self.rows:
-            check_key(name, "row name")  # dvc.yaml's foreach pastes it into commands and paths
-        names = set(self.rows)
+        for section in ("describers", "vlm_describers", "rows", "chance"):
+            for name in getattr(self, section):
+                check_key(name, f"evaluate.{section} name")  # dvc.yaml's foreach pastes it into commands, paths
+        for a, b in (("rows", "chance"), ("describers", "vlm_describers")):
+            both = sorted(set(getattr(self, a)) & set(getattr(self, b)))
+            if both:
+                raise ValueError(f"evaluate.{a} and evaluate.{b} both name {both}: each writes "
+                                 f"data/eval/{'texts/' if a == 'describers' else ''}<name>.parquet")
+        known = set(self.describers) | set(self.vlm_describers)
+        for name, row in self.rows.items():
+            if row.describer is not None and row.describer not in known:
+                raise ValueError(f"evaluate.rows.{name}.describer {row.describer!r} is neither in "
+                                 f"evaluate.describers nor in evaluate.vlm_describers (have {sorted(known)})")
+        names = set(self.table_rows)
         for field in ("figure_rows", "breakdown_rows"):
             missing = [r for r in getattr(self.report, field) if r not in names]
             if missing:
                 raise ValueError(f"evaluate.report.{field} names rows {missing} that evaluate.rows lacks")
-        if self.report.reference not in names:
-            raise ValueError(f"evaluate.report.reference {self.report.reference!r} is not a row")
+        if self.report.reference not in self.rows:
+            raise ValueError(f"evaluate.report.reference {self.report.reference!r} is not a row of evaluate.rows")
         return self

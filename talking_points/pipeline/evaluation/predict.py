@@ -1,61 +1,75 @@
-"""Predictions of one evaluation row: the text each test point gets, and where a localizer puts it."""
+"""Predictions of the evaluation rows: the text each test point gets, and where a localizer (or chance) puts it."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from talking_points.pipeline.evaluation.config import EvalRowConfig, Predictor, TextSource
+from talking_points.pipeline.data.errors import BadInput
+from talking_points.pipeline.evaluation.config import ChancePredictor, EvalRowConfig, TextSource
 from talking_points.pipeline.metrics.pck import normalised_distance
 
-__all__ = ["KEEP_COLUMNS", "texts_for", "chance_points", "prediction_frame"]
+__all__ = ["KEEP_COLUMNS", "TEXT_COLUMNS", "texts_for", "chance_points", "prediction_frame", "read_texts"]
 
 #: sample columns copied into every prediction row, so any table can be recomputed from the predictions alone
 KEEP_COLUMNS = ["kp_id", "image_id", "source", "file", "width", "height", "category", "part", "x_norm", "y_norm"]
+#: the columns of a describer's texts (data/eval/texts/<describer>.parquet)
+TEXT_COLUMNS = ["kp_id", "text"]
 
-Describer = Callable[[np.ndarray, np.ndarray], list[str]]
+
+def read_texts(path: str, kp_ids: pd.Series, describer: str) -> pd.Series:
+    """kp_id -> text of a describer's table, which must hold a text for every one of `kp_ids`; BadInput naming
+    the file and the first missing kp_id otherwise (written for another test split or `evaluate.limit`)."""
+    table = pd.read_parquet(path)
+    missing = [c for c in TEXT_COLUMNS if c not in table.columns]
+    if missing:
+        raise BadInput(path, f"texts of describer {describer!r} lack columns {missing}")
+    texts = pd.Series(table["text"].astype(str).to_numpy(), index=table["kp_id"].astype(str).to_numpy())
+    absent = ~kp_ids.astype(str).isin(texts.index)
+    if absent.any():
+        raise BadInput(path, f"describer {describer!r} wrote no text for {int(absent.sum())} test points (first "
+                       f"{kp_ids[absent].iloc[0]!r}); rerun `tp evaluate-describe {describer}` on this test split")
+    return texts
 
 
-def texts_for(row: EvalRowConfig, samples: pd.DataFrame, images: np.ndarray | None,
-              describe: Describer | None, written: pd.Series | None = None) -> list[str]:
-    """The text of every sample under `row` (empty strings for text-free rows); `written`: kp_id -> text of a
-    `texts: file` row (`text_files.read_description_file`), holding every sample's kp_id."""
+def texts_for(row: EvalRowConfig, samples: pd.DataFrame, written: pd.Series | None = None) -> list[str]:
+    """The text of every sample under `row`; `written`: kp_id -> text of a `texts: generated` row (its describer's
+    table, `read_texts`) or of a `texts: file` row (`text_files.read_description_file`), holding every sample."""
     if row.texts is TextSource.gt:
         return samples["description"].astype(str).tolist()
-    if row.texts is TextSource.template:
+    elif row.texts is TextSource.template:
         return samples["template"].astype(str).tolist()
-    if row.texts is TextSource.object_level:
+    elif row.texts is TextSource.object_level:
         return samples["level_object"].astype(str).tolist()
-    if row.texts in (TextSource.generated, TextSource.vlm):
-        if describe is None or images is None:
-            raise ValueError(f"texts '{row.texts.value}' needs a describer and the images")
-        return describe(images, samples[["x_norm", "y_norm"]].to_numpy(np.float32))
-    if row.texts is TextSource.file:
+    elif row.texts in (TextSource.generated, TextSource.file):
         if written is None:
-            raise ValueError("texts 'file' needs the file's descriptions")
-        missing = [k for k in samples["kp_id"] if k not in written.index]
-        if missing:
-            raise ValueError(f"{row.file}: no description for kp_id {missing[0]!r} (and {len(missing) - 1} more)")
-        return written.loc[samples["kp_id"]].astype(str).tolist()
-    if row.texts is TextSource.none:
+            raise ValueError(f"texts '{row.texts.value}' needs the written texts (describer table or file)")
+        ids = samples["kp_id"].astype(str)
+        missing = ids[~ids.isin(written.index)]
+        if len(missing):
+            raise ValueError(f"{row.file or row.describer}: no description for kp_id {missing.iloc[0]!r} (and "
+                             f"{len(missing) - 1} more)")
+        return written.loc[ids].astype(str).tolist()
+    elif row.texts is TextSource.none:
         return [""] * len(samples)
-    raise ValueError(f"unknown text source {row.texts!r}")
+    else:
+        raise ValueError(f"unknown text source {row.texts!r}")
 
 
-def chance_points(predictor: Predictor, kp_ids: list[str], seed: int) -> np.ndarray:
+def chance_points(predictor: ChancePredictor, kp_ids: list[str], seed: int) -> np.ndarray:
     """(N, 2) normalised chance predictions; 'uniform' is seeded per kp_id so chunking does not change it."""
-    if predictor is Predictor.centre:
+    if predictor is ChancePredictor.centre:
         return np.full((len(kp_ids), 2), 0.5)
-    if predictor is Predictor.uniform:
+    elif predictor is ChancePredictor.uniform:
         out = np.empty((len(kp_ids), 2))
         for i, k in enumerate(kp_ids):
             digest = hashlib.sha256(f"{seed}:{k}".encode()).digest()
             out[i] = np.random.default_rng(int.from_bytes(digest[:8], "little")).random(2)
         return out
-    raise ValueError(f"{predictor!r} is not a chance predictor")
+    else:
+        raise ValueError(f"{predictor!r} is not a chance predictor")
 
 
 def prediction_frame(samples: pd.DataFrame, texts: list[str], pred: np.ndarray) -> pd.DataFrame:

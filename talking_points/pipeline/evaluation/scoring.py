@@ -6,7 +6,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from talking_points.pipeline.config import Section
-from talking_points.pipeline.models.inference import DecodingConfig
+from talking_points.pipeline.models.decoding import DecodingConfig
+from talking_points.pipeline.precision import Precision
 
 __all__ = ["ScoringConfig"]
 
@@ -20,3 +21,5 @@ class ScoringConfig(Section):
     limit: int | None = Field(None, ge=1, description="score only the first N test rows (null: all)")
     seed: int = Field(0, description="seed of the chance predictor and of the example choice")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default)")
+    mixed_precision: Precision = Field(Precision.bf16, description="bf16: the models run under "
+                                       "torch.autocast(bfloat16), as they were trained; fp32: no autocast")

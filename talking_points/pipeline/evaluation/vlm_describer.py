@@ -1,6 +1,6 @@
-"""External describers as evaluation rows (`texts: vlm`): any image-text-to-text checkpoint (a local folder or a
-hub id already in the cache; e.g. `nvidia/DAM-3B`, `llava-hf/llava-1.5-7b-hf`) is shown each test image with
-the point marked (the marker code of the synthesis object pass, `synthesis.visuals.mark_point`) and asked,
+"""External describers (`evaluate.vlm_describers`, stage describe-vlm@<name>): any image-text-to-text checkpoint
+(a local folder or a hub id already in the cache; e.g. `nvidia/DAM-3B`, `llava-hf/llava-1.5-7b-hf`) is shown each
+test image with the point marked (the marker code of the synthesis object pass, `synthesis.visuals.mark_point`) and asked,
 with a versioned prompt file, to describe the point so that someone else can find it. Its texts are scored by
 the row's localizer like TP's: the paper's OMG-LLaVA and DAM rows (Table 1) on a GPU."""
 
@@ -12,33 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from talking_points.pipeline.config import ConfigError, Section
+from talking_points.pipeline.config import ConfigError
 from talking_points.pipeline.data.colours import PALETTE
+from talking_points.pipeline.evaluation.vlm_config import VLMDescriberConfig
 from talking_points.pipeline.synthesis.hf_backend import generation_config, resolve_checkpoint
-from talking_points.pipeline.synthesis.model_config import Dtype, MarkerConfig, SamplingConfig
+from talking_points.pipeline.synthesis.model_config import Dtype, MarkerConfig
 from talking_points.pipeline.synthesis.visuals import mark_point
 
 __all__ = ["VLMDescriber", "VLMDescriberConfig", "describe_prompt"]
-
-
-class VLMDescriberConfig(Section):
-    """`texts: vlm` rows: the checkpoint, its prompt and how it runs."""
-
-    checkpoint: str = Field(..., description="image-text-to-text checkpoint (folder or cached hub id) with a chat "
-                            "template, e.g. llava-hf/llava-1.5-7b-hf")
-    prompt_version: str = Field("describe-v1", description="prompt file evaluation/prompts/<version>.txt (or "
-                                "under prompt_dir); {marker} is replaced by the marker's description")
-    prompt_dir: str | None = Field(None, description="folder holding <prompt_version>.txt, for prompts outside "
-                                   "the package")
-    marker: MarkerConfig = MarkerConfig()
-    sampling: SamplingConfig = SamplingConfig(max_new_tokens=128)
-    batch_size: int = Field(8, ge=1, description="images per generate call (left-padded)")
-    dtype: Dtype = Dtype.auto
-    device: str = Field("auto", description="'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ...")
-    trust_remote_code: bool = Field(False, description="let the checkpoint run its own Python code")
-    seed: int = 0
 
 
 def _marker_words(marker: MarkerConfig) -> str:
@@ -52,12 +34,12 @@ def describe_prompt(cfg: VLMDescriberConfig) -> str:
     if cfg.prompt_dir is not None:
         path = Path(cfg.prompt_dir) / name
         if not path.is_file():
-            raise ConfigError(f"texts vlm: prompt file {path} not found")
+            raise ConfigError(f"vlm describer: prompt file {path} not found")
         text = path.read_text()
     else:
         packaged = resources.files("talking_points.pipeline.evaluation").joinpath("prompts", name)
         if not packaged.is_file():
-            raise ConfigError(f"texts vlm: no packaged prompt {cfg.prompt_version!r} (evaluation/prompts/{name})")
+            raise ConfigError(f"vlm describer: no packaged prompt {cfg.prompt_version!r} (evaluation/prompts/{name})")
         text = packaged.read_text()
     return text.strip().replace("{marker}", _marker_words(cfg.marker))
 
@@ -71,7 +53,7 @@ class VLMDescriber:
 
         self.cfg = cfg
         self.prompt = describe_prompt(cfg)
-        path = resolve_checkpoint(cfg.checkpoint, "texts vlm: checkpoint")
+        path = resolve_checkpoint(cfg.checkpoint, "vlm describer: checkpoint")
         kwargs: dict[str, Any] = {"trust_remote_code": cfg.trust_remote_code}
         if cfg.dtype is Dtype.auto:
             kwargs["dtype"] = "auto"
@@ -84,11 +66,11 @@ class VLMDescriber:
             model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
-            raise ConfigError(f"texts vlm: cannot load {cfg.checkpoint!r} ({type(exc).__name__}: {first}); give a "
+            raise ConfigError(f"vlm describer: cannot load {cfg.checkpoint!r} ({type(exc).__name__}: {first}); give a "
                               "local folder or a hub id already downloaded (`hf download <id>`)") from exc
         tok = getattr(self.processor, "tokenizer", None)
         if tok is None or getattr(self.processor, "chat_template", None) is None:
-            raise ConfigError(f"texts vlm: {cfg.checkpoint!r} has no processor with a tokenizer and a chat template")
+            raise ConfigError(f"vlm describer: {cfg.checkpoint!r} has no processor with a tokenizer and a chat template")
         tok.padding_side = "left"  # batched generation continues every row from its last prompt token
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token

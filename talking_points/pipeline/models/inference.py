@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from talking_points.pipeline.config import Section
+from talking_points.pipeline.models.decoding import DecodingConfig
 from talking_points.pipeline.models.descriptor import PointDescriptor
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.models.prompts import PromptFormat
+from talking_points.pipeline.precision import Precision, autocast
 from talking_points.pipeline.progress import track
 
 __all__ = ["DecodingConfig", "describe", "localize", "prompt_format"]
-
-
-class DecodingConfig(Section):
-
-    max_new_tokens: int = Field(96, ge=1)
-    do_sample: bool = False
-    temperature: float = Field(1.0, gt=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    num_beams: int = Field(1, ge=1)
-    batch_size: int = Field(32, ge=1)
-
-    def generate_kwargs(self, tokenizer) -> dict:
-        kw = dict(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample, num_beams=self.num_beams,
-                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        if self.do_sample:
-            kw.update(temperature=self.temperature, top_p=self.top_p)
-        return kw
 
 
 def prompt_format(model, tokenizer) -> PromptFormat:
@@ -39,8 +22,10 @@ def prompt_format(model, tokenizer) -> PromptFormat:
 
 @torch.no_grad()
 def describe(model: PointDescriptor, tokenizer, images: np.ndarray, points: np.ndarray,
-             gen: DecodingConfig = DecodingConfig(), progress: str | None = None) -> list[str]:
-    """Descriptions of points (N, 2) normalised in images (N, 3, H, W) uint8 at the base's size."""
+             gen: DecodingConfig = DecodingConfig(), progress: str | None = None,
+             precision: Precision = Precision.fp32) -> list[str]:
+    """Descriptions of points (N, 2) normalised in images (N, 3, H, W) uint8 at the base's size; `precision`:
+    bf16 runs the model under autocast (`precision.autocast`)."""
     model.eval()
     dev = next(model.parameters()).device
     fmt = prompt_format(model, tokenizer)
@@ -50,16 +35,18 @@ def describe(model: PointDescriptor, tokenizer, images: np.ndarray, points: np.n
         imgs = torch.as_tensor(images[s : s + gen.batch_size]).to(dev)
         pts = torch.tensor(points[s : s + gen.batch_size], dtype=torch.float32, device=dev)
         b = fmt.descriptor_batch(None, len(pts), padding_side="left")
-        ids = model.generate(imgs, pts, b.input_ids.to(dev), b.attention_mask.to(dev),
-                             **gen.generate_kwargs(tokenizer))
+        with autocast(precision, dev):
+            ids = model.generate(imgs, pts, b.input_ids.to(dev), b.attention_mask.to(dev),
+                                 **gen.generate_kwargs(tokenizer))
         out.extend(t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True))
     return out
 
 
 @torch.no_grad()
 def localize(model: PointLocalizer, tokenizer, images: np.ndarray, texts: list[str], batch_size: int = 32,
-             progress: str | None = None) -> np.ndarray:
-    """Normalised (x, y) predictions (N, 2) for texts describing points in images (N, 3, H, W)."""
+             progress: str | None = None, precision: Precision = Precision.fp32) -> np.ndarray:
+    """Normalised (x, y) predictions (N, 2) for texts describing points in images (N, 3, H, W); `precision` as
+    in `describe`."""
     model.eval()
     dev = next(model.parameters()).device
     fmt = prompt_format(model, tokenizer)
@@ -68,5 +55,7 @@ def localize(model: PointLocalizer, tokenizer, images: np.ndarray, texts: list[s
     for s in track(starts, progress, total=len(starts), unit="batch") if progress else starts:
         b = fmt.localizer_batch(list(texts[s : s + batch_size]), padding_side="right")
         imgs = torch.as_tensor(images[s : s + batch_size]).to(dev)
-        preds.append(model(imgs, b.input_ids.to(dev), b.attention_mask.to(dev)).float().cpu().numpy())
+        with autocast(precision, dev):
+            pred = model(imgs, b.input_ids.to(dev), b.attention_mask.to(dev))
+        preds.append(pred.float().cpu().numpy())
     return np.concatenate(preds) if preds else np.zeros((0, 2), np.float32)

@@ -14,6 +14,7 @@ query attends within that object's mask) and `none` (every key).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from enum import Enum
 
 import torch
@@ -24,8 +25,8 @@ from torch import nn
 from talking_points.pipeline.config import Section
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 
-__all__ = ["AttentionMask", "PointDecoderConfig", "PointQueryDecoder", "gaussian_key_mask", "object_key_mask",
-           "object_mask_at"]
+__all__ = ["AttentionMask", "PointDecoderConfig", "PointQueryDecoder", "ScaleKeys", "factorised_cross_attention",
+           "gaussian_key_mask", "object_key_mask", "object_mask_at"]
 
 
 class AttentionMask(str, Enum):
@@ -132,6 +133,51 @@ def object_key_mask(object_mask: torch.Tensor, key_shapes: list[tuple[int, int]]
     return torch.cat(allowed, dim=1)
 
 
+@dataclass
+class ScaleKeys:
+    """One scale's keys, kept factorised: key i is `proj(feats[:, i]) + pos[i]`, its value `proj(feats[:, i])`."""
+
+    feats: torch.Tensor  # (B, N, C) the map's cells
+    proj: nn.Linear  # C -> dim, trainable
+    pos: torch.Tensor  # (N, dim) the cells' positional embedding (with the scale's embedding)
+
+
+def factorised_cross_attention(mha: nn.MultiheadAttention, query: torch.Tensor, scales: list[ScaleKeys],
+                               allowed: torch.Tensor | None) -> torch.Tensor:
+    """What `mha(query, keys + pos, keys, attn_mask=~allowed)` computes, without projecting any key.
+
+    With keys `proj(f) + pos` and linear key / value projections, each head's score of a key is
+    `q_h . (W_k^h (P f + b + pos)) = (P^T W_k^h^T q_h) . f + (W_k^h^T q_h) . (b + pos)` (the key bias adds a
+    constant per query, which softmax ignores), and its output is `W_v^h (P (sum_i a_i f_i) + (sum_i a_i) b)`.
+    So the queries are carried into feature space instead of every key into the model's: per query and head
+    the cost is O(N C) where projecting the keys costs O(N C dim + N dim^2) per layer; exact up to rounding
+    (tests/test_vision_pretraining.py compares it with nn.MultiheadAttention on projected keys). No key is
+    gathered, so a dense mask costs the same as a local one and the backward pass has no index scatter.
+
+    query: (B, Q, dim) already holding its positional part; allowed: (B, Q, N_total) bool, True where the
+    query may attend (every row must allow at least one key), or None for every key. Returns (B, Q, dim).
+    """
+    b, nq, d = query.shape
+    heads = mha.num_heads
+    dh = d // heads
+    w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
+    b_q, _, b_v = mha.in_proj_bias.chunk(3)
+    q = F.linear(query, w_q, b_q).view(b, nq, heads, dh).transpose(1, 2) * dh**-0.5  # (B, H, Q, dh)
+    u = (q @ w_k.view(heads, dh, d)).reshape(b, heads * nq, d)  # each head's query in the keys' space
+    scores = torch.cat([(u @ sk.proj.weight) @ sk.feats.transpose(1, 2) + u @ (sk.pos + sk.proj.bias).T
+                        for sk in scales], dim=-1).view(b, heads, nq, -1)  # (B, H, Q, N)
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed[:, None], float("-inf"))
+    attn = F.dropout(torch.softmax(scores, dim=-1), mha.dropout, mha.training).view(b, heads * nq, -1)
+    ctx, offset = 0, 0
+    for sk in scales:
+        a = attn[..., offset : offset + sk.feats.shape[1]]
+        ctx = ctx + (a @ sk.feats) @ sk.proj.weight.T + a.sum(-1, keepdim=True) * sk.proj.bias
+        offset += sk.feats.shape[1]
+    out = ctx.view(b, heads, nq, d) @ w_v.view(heads, dh, d).transpose(1, 2) + b_v.view(heads, 1, dh)
+    return mha.out_proj(out.transpose(1, 2).reshape(b, nq, d))
+
+
 class _Layer(nn.Module):
     def __init__(self, cfg: PointDecoderConfig):
         super().__init__()
@@ -143,9 +189,9 @@ class _Layer(nn.Module):
         self.norm_f = nn.LayerNorm(d)
         self.ffn = nn.Sequential(nn.Linear(d, d * cfg.ffn_mult), nn.GELU(), nn.Linear(d * cfg.ffn_mult, d))
 
-    def forward(self, q, q_pos, keys, key_pos, block: torch.Tensor | None):
+    def forward(self, q, q_pos, scales: list[ScaleKeys], allowed: torch.Tensor | None):
         h = self.norm_q(q)
-        q = q + self.cross(h + q_pos, keys + key_pos, keys, attn_mask=block, need_weights=False)[0]
+        q = q + factorised_cross_attention(self.cross, h + q_pos, scales, allowed)
         h = self.norm_s(q)
         q = q + self.self_attn(h + q_pos, h + q_pos, h, need_weights=False)[0]
         return q + self.ffn(self.norm_f(q))
@@ -190,47 +236,29 @@ class PointQueryDecoder(nn.Module):
                 raise ValueError(f"unknown attention_mask {mode!r}")
         return torch.stack(rows, dim=1)
 
+    def scale_keys(self, maps: list[torch.Tensor]) -> list[ScaleKeys]:
+        """Every scale's keys in factorised form (`factorised_cross_attention`)."""
+        out = []
+        for s, (m, proj) in enumerate(zip(maps, self.in_proj)):
+            pos = sinusoid_2d(grid_centres(*m.shape[-2:], m.device), self.cfg.dim) + self.scale_embed[s]
+            feats = m.flatten(2).transpose(1, 2).to(proj.weight.dtype)  # (B, S_s, C_s)
+            out.append(ScaleKeys(feats, proj, pos.to(feats.dtype)))
+        return out
+
     def forward(self, maps: list[torch.Tensor], points: torch.Tensor,
                 category_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """maps: per-scale (B, C_s, H_s, W_s); points: (B, 2) normalised (x, y); category_logits: the tower's
         (B, C, h, w) dense category logits, needed by the `object` mask.
 
-        Only the keys the mask allows are projected and attended: each row gathers its allowed keys (padded to
-        the row with the most, padding blocked), which gives exactly the masked attention over all keys at a
-        fraction of the cost when the mask is local (a Gaussian of small sigma).
-
         Returns (keypoint feature (B, queries, dim), region feature (B, 1, dim)).
         """
         b, d = points.shape[0], self.cfg.dim
         allowed = self.allowed_keys(maps, points, category_logits)
-        union = None if allowed is None else allowed.any(dim=1)  # (B, S): keys some query may attend
-        keys, key_pos, valid = [], [], []
-        offset = 0
-        for s, (m, proj) in enumerate(zip(maps, self.in_proj)):
-            h, w = m.shape[-2:]
-            feats = m.flatten(2).transpose(1, 2)  # (B, S_s, C_s)
-            pos = sinusoid_2d(grid_centres(h, w, m.device), d) + self.scale_embed[s]  # (S_s, d)
-            if allowed is None:
-                keys.append(proj(feats))
-                key_pos.append(pos.to(keys[-1].dtype).expand(b, -1, -1))
-                valid.append(torch.ones(b, self.cfg.queries, h * w, dtype=torch.bool, device=m.device))
-            else:
-                ok = union[:, offset : offset + h * w]
-                k = int(ok.sum(dim=1).max())
-                idx = torch.sort(ok.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :k]  # (B, k)
-                keys.append(proj(torch.gather(feats, 1, idx.unsqueeze(-1).expand(-1, -1, feats.shape[-1]))))
-                key_pos.append(pos[idx].to(keys[-1].dtype))
-                per_query = allowed[:, :, offset : offset + h * w]
-                valid.append(torch.gather(per_query, 2, idx.unsqueeze(1).expand(-1, self.cfg.queries, -1)))
-            offset += h * w
-        keys, key_pos, valid = torch.cat(keys, 1), torch.cat(key_pos, 1), torch.cat(valid, 2)
-        region = self.pos_proj(sinusoid_2d(points, d).to(keys.dtype)).unsqueeze(1)  # (B, 1, d)
-        q = self.content.unsqueeze(0).expand(b, -1, -1).to(keys.dtype)
+        scales = self.scale_keys(maps)
+        dtype = scales[0].feats.dtype
+        region = self.pos_proj(sinusoid_2d(points, d).to(dtype)).unsqueeze(1)  # (B, 1, d)
+        q = self.content.unsqueeze(0).expand(b, -1, -1).to(dtype)
         q_pos = region.expand(-1, self.cfg.queries, -1)
-        block = None
-        if allowed is not None:  # (B * heads, queries, K), batch-major as nn.MultiheadAttention expects
-            block = (~valid)[:, None].expand(-1, self.cfg.heads, -1, -1).reshape(b * self.cfg.heads,
-                                                                                  self.cfg.queries, -1)
         for layer in self.layers:
-            q = layer(q, q_pos, keys, key_pos, block)
+            q = layer(q, q_pos, scales, allowed)
         return self.norm(q), region

@@ -31,13 +31,15 @@ def score_methods(chunk: pd.DataFrame, descriptors: dict[str, tuple], localizer:
     tokenizer); the GT texts are the rows' descriptions. Each model gets the images at its own input size."""
     images = ImagesBySize(chunk["file"].tolist())
     points = chunk[["x_norm", "y_norm"]].to_numpy(np.float32)
-    texts = {key: describe(m, tok, images.at(m.input_size), points, cfg.generation)
+    texts = {key: describe(m, tok, images.at(m.input_size), points, cfg.generation,
+                           precision=cfg.mixed_precision)
              for key, (m, tok) in descriptors.items()}
     texts["gt"] = chunk["description"].astype(str).tolist()
     loc, loc_tok = localizer
     frames = []
     for key, t in texts.items():
-        pred = localize(loc, loc_tok, images.at(loc.input_size), t, cfg.localizer_batch_size)
+        pred = localize(loc, loc_tok, images.at(loc.input_size), t, cfg.localizer_batch_size,
+                        precision=cfg.mixed_precision)
         frames.append(prediction_frame(chunk, t, pred).assign(method=key))
     return pd.concat(frames, ignore_index=True)
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,7 @@ from talking_points.pipeline.models.descriptor import PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.models.prompts import PromptFormat, position_ids
+from talking_points.pipeline.precision import autocast, check_supported
 from talking_points.pipeline.progress import track
 from talking_points.pipeline.rl.config import GRPOTrainConfig
 from talking_points.pipeline.rl.grpo import (
@@ -313,8 +315,10 @@ def grpo_step(policy: Policy, fmt: PromptFormat, tokenizer, images: torch.Tensor
               optimizer: torch.optim.Optimizer) -> dict[str, float]:
     """One GRPO update on B prompts (images (B, 3, H, W) uint8, points (B, 2)); returns its metrics."""
     g = cfg.group_size
-    comp = sample_completions(policy.model, fmt, tokenizer, images, points, cfg)
-    pred = torch.as_tensor(np.asarray(locate(np.repeat(rows, g), comp.texts), np.float32))
+    forward = partial(autocast, cfg.mixed_precision, images.device)  # the forward passes (not backward)
+    with forward():
+        comp = sample_completions(policy.model, fmt, tokenizer, images, points, cfg)
+        pred = torch.as_tensor(np.asarray(locate(np.repeat(rows, g), comp.texts), np.float32))
     rewards = localization_rewards(pred, points.detach().cpu().float().repeat_interleave(g, dim=0))
     adv = group_advantages(rewards, g, cfg.eps, cfg.adv_clip).to(images.device)
     prefix = fmt.descriptor_prefix()
@@ -328,9 +332,10 @@ def grpo_step(policy: Policy, fmt: PromptFormat, tokenizer, images: torch.Tensor
         tokens, mask = comp.tokens[seq, :t], mask[:, :t]
         prompts = slice(start, start + micro)
         args = (prefix, images[prompts], points[prompts], tokens, mask, cfg.temperature)
-        ref = reference_logprobs(policy, *args)
-        logps = policy_logprobs(policy, *args)
-        out = grpo_loss(logps, ref, adv[seq], mask, cfg.beta, cfg.kl_clamp)
+        with forward():
+            ref = reference_logprobs(policy, *args)
+            logps = policy_logprobs(policy, *args)
+            out = grpo_loss(logps, ref, adv[seq], mask, cfg.beta, cfg.kl_clamp)
         share = tokens.shape[0] / n_seq
         (out.total * share).backward()
         for k, v in (("loss", out.total), ("policy_loss", out.policy), ("kl", out.kl)):
@@ -426,6 +431,7 @@ def _train_grpo(policy, tokenizer, fmt, prompts, locate, cfg, checkpoint_dir, li
                 fingerprint) -> GRPOResult:
     total = total_steps(len(prompts), cfg)
     device = next(policy.model.parameters()).device
+    check_supported(cfg.mixed_precision, device)
     optimizer = torch.optim.AdamW(list(policy.trainable.values()), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt = StepCheckpoint(checkpoint_dir, digest(fingerprint, cfg, total, sorted(policy.trainable)))
     resume = ckpt.restore()

@@ -4,7 +4,9 @@
 * resumable: every `checkpoint_every` steps `accelerator.save_state` writes model, optimiser, scheduler and
   RNG states into a `training.checkpoints.StepCheckpoint` (with the run's fingerprint and metric history); a
   rerun of the same run resumes there and ends at the same step count, a changed run starts over;
-* observable: a progress bar, and dvclive metrics every `log_every` steps (main process only).
+* observable: a progress bar, and dvclive metrics every `log_every` steps (main process only);
+* mixed precision: the step function's forward pass runs under `precision.autocast(cfg.mixed_precision)`
+  (explicitly, not through accelerate's forward patching, so the trained model's forward is left as it was).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from talking_points.pipeline.fingerprints import digest
+from talking_points.pipeline.precision import autocast, check_supported
 from talking_points.pipeline.progress import track
 from talking_points.pipeline.training.checkpoints import StepCheckpoint
 from talking_points.pipeline.training.config import OptimiserConfig, TrainConfig
@@ -114,6 +117,7 @@ def fit(
 def _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, description, accelerator,
          fingerprint) -> FitResult:
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=cfg.grad_accum)
+    check_supported(cfg.mixed_precision, acc.device)
     set_seed(cfg.seed)
     world, rank = acc.num_processes, acc.process_index
     if cfg.batch_size % (cfg.grad_accum * world):
@@ -162,7 +166,8 @@ def _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, descri
         for _ in range(cfg.grad_accum):
             batch = send_to_device(next(stream), acc.device)
             with acc.accumulate(model):
-                loss, metrics = step_fn(model, batch)
+                with autocast(cfg.mixed_precision, acc.device):  # the forward pass; backward outside autocast
+                    loss, metrics = step_fn(model, batch)
                 acc.backward(loss)
                 if cfg.grad_clip and acc.sync_gradients:
                     acc.clip_grad_norm_(params, cfg.grad_clip)
