@@ -51,6 +51,8 @@ COMMANDS: dict[str, Command] = {
     "evaluate-grpo": Command("evaluate_grpo", "main", "Zero-shot vs GRPO vs GT texts on the held-out family."),
     "describe": Command("infer", "describe", "Describe a point of an image (one point or a batch)."),
     "localize": Command("infer", "localize", "Localize a description in an image (one text or a batch)."),
+    "export-model": Command("export_model", "main", "Copy a model folder to hand on, its test metrics in the "
+                            "model card."),
     "demo": Command("demo", "main", "Interactive demo (Gradio): click a pixel, read its description back."),
     "annotate": Command("annotate", "app", "Annotation sheets: test points for people to describe, scored back "
                         "as a `texts: file` row."),

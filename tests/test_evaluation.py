@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -280,3 +281,55 @@ def test_an_annotation_sheet_marks_each_chosen_point(tmp_path):
     assert tuple(at) == INPUT
     with pytest.raises(ValueError, match="at least 1"):
         choose_points(s, 0)
+
+
+def test_export_model_puts_the_models_test_results_in_the_card_of_a_copy(tmp_path, monkeypatch):
+    import yaml
+    from typer.testing import CliRunner
+
+    from talking_points.cli import app
+    from talking_points.pipeline.training.model_card import CardFacts, model_card
+
+    monkeypatch.chdir(tmp_path)
+    for name, kind in (("descriptor", "descriptor"), ("localizer", "localizer")):
+        folder = tmp_path / "models" / name
+        folder.mkdir(parents=True)
+        (folder / "point_model.json").write_text("{}")
+        (folder / "weights.bin").write_bytes(b"w")
+        (folder / "README.md").write_text(model_card(CardFacts(kind=kind, name=name, base_source="models/base",
+                                                               config={}, training={"steps": 3}, train_params={})))
+    gt = {"label": "GT description", "texts": "gt", "localizer": "models/localizer"}
+    params = {"evaluate": {
+        "describers": {"tp": {"descriptor": "models/descriptor"}},
+        "rows": {"tp": {**gt, "label": "TP", "texts": "generated", "describer": "tp"}, "gt": gt,
+                 "other": {**gt, "label": "Other", "localizer": "models/other"}},
+        "chance": {"centre": {"label": "Centre", "predictor": "centre"}},
+        "report": {"reference": "gt", "figure_rows": [], "breakdown_rows": [], "profile": "default"}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    row = {"pck@0.1": 60.0, "pck@0.2": 90.0, "mpck": 75.0, "n": 100, "category_named": 0.9, "part_named": 0.7}
+    metrics = {"tp": row, "gt": {**row, "mpck": 79.0}, "other": row, "centre": {**row, "mpck": 17.0}}
+    Path("reports").mkdir()
+    Path("reports/metrics.json").write_text(json.dumps({"evaluation": metrics}))
+    before = (tmp_path / "models/descriptor/README.md").read_text()
+
+    res = CliRunner().invoke(app, ["export-model", "models/descriptor", "--out", "share/descriptor"])
+    assert res.exit_code == 0, res.output
+    card = (tmp_path / "share/descriptor/README.md").read_text()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    results = meta["model-index"][0]["results"]
+    assert [r["task"]["name"] for r in results] == ["TP"]  # the row whose texts it wrote
+    assert {m["type"]: m["value"] for m in results[0]["metrics"]} == {"pck@0.1": 60.0, "pck@0.2": 90.0, "mpck": 75.0}
+    assert "| TP (`tp`) | describer | scored by `models/localizer` | 60.0 | 90.0 | **75.0** | 100 | 90.0% | 70.0% |" \
+        in card
+    assert "not in this card" not in card and "## How to use" in card  # the section replaced, the rest kept
+    assert (tmp_path / "share/descriptor/weights.bin").read_bytes() == b"w"
+    assert (tmp_path / "models/descriptor/README.md").read_text() == before  # the DVC output is untouched
+
+    res = CliRunner().invoke(app, ["export-model", "models/localizer", "--out", "share/localizer"])
+    card = (tmp_path / "share/localizer/README.md").read_text()
+    assert res.exit_code == 0 and "| GT description (`gt`) | localizer |" in card and "| TP (`tp`) | localizer |" in card
+    assert "Other" not in card and "Centre" not in card  # another localizer's row, a chance row
+    again = CliRunner().invoke(app, ["export-model", "models/localizer", "--out", "share/localizer"])
+    assert again.exit_code == 1 and "exists" in again.output
+    missing = CliRunner().invoke(app, ["export-model", "models/nothing", "--out", "share/x"])
+    assert missing.exit_code == 1 and "not a trained model folder" in " ".join(missing.output.split())
