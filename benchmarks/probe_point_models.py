@@ -51,6 +51,9 @@ def main() -> None:
     ap.add_argument("--test", default="data/split/test.parquet")
     ap.add_argument("--n", type=int, default=400, help="first N test rows scored")
     ap.add_argument("--localizer", default=None, help="descriptor: also score its texts with this localizer")
+    ap.add_argument("--save-texts", default=None, help="descriptor: write its texts (kp_id, text) to this parquet")
+    ap.add_argument("--texts", default=None, help="localizer: also score these texts (a parquet with kp_id, text, "
+                    "e.g. data/eval/texts/tp.parquet) on the same rows")
     a = ap.parse_args()
     section, cfg_cls, model_cls, collate_fn, step_fn = KINDS[a.kind]
     over = yaml.safe_load(a.set) or {}
@@ -70,6 +73,10 @@ def main() -> None:
     images = np.stack([held[i]["image"].numpy() for i in range(len(held))])
     if a.kind == "descriptor":
         texts = describe(model, tok, images, test[["x_norm", "y_norm"]].to_numpy(np.float32), cfg.generation)
+        if a.save_texts:
+            import pandas as pd
+
+            pd.DataFrame({"kp_id": test["kp_id"], "text": texts}).to_parquet(a.save_texts)
         facts = [parse_description(x, category=c, part=p) for x, c, p in zip(texts, test["category"], test["part"])]
         cat = np.mean([f.category == normalise_name(c) for f, c in zip(facts, test["category"])]) * 100
         part = np.mean([f.part == normalise_name(p) for f, p in zip(facts, test["part"])]) * 100
@@ -80,7 +87,12 @@ def main() -> None:
             loc_images = np.stack([PointSamples(test, loc.input_size)[i]["image"].numpy() for i in range(len(test))])
             figures += "  " + pck_line(localize(loc, loc_tok, loc_images, texts, 64), test)
     else:
-        figures = pck_line(localize(model, tok, images, test["description"].tolist(), 64), test)
+        figures = "GT texts: " + pck_line(localize(model, tok, images, test["description"].tolist(), 64), test)
+        if a.texts:
+            import pandas as pd
+
+            texts = pd.read_parquet(a.texts).set_index("kp_id").loc[test["kp_id"], "text"].tolist()
+            figures += f"; {a.texts}: " + pck_line(localize(model, tok, images, texts, 64), test)
     print(f"{a.kind} {json.dumps(over)}: {result.steps} steps in {seconds:.0f} s; first {len(test)} test rows: "
           f"{figures}", flush=True)
 

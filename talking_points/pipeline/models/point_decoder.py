@@ -51,6 +51,9 @@ class PointDecoderConfig(Section):
         0.1, description="Gaussian std as a fraction of the image size (normalised coords); a list gives each "
         "query its own (used by the queries whose mask is gaussian)")
     threshold: float = Field(0.1, gt=0, lt=1, description="keys where the Gaussian falls below this are masked")
+    float32: bool = Field(True, description="run the decoder in float32 under a bf16 autocast (it is small; "
+                          "bf16 rounds the positional encodings and attention scores that tell the point's cell "
+                          "from its neighbours')")
 
     def model_post_init(self, __context) -> None:
         if self.dim % 4 or self.dim % self.heads:
@@ -252,6 +255,12 @@ class PointQueryDecoder(nn.Module):
 
         Returns (keypoint feature (B, queries, dim), region feature (B, 1, dim)).
         """
+        if self.cfg.float32 and torch.is_autocast_enabled(points.device.type):
+            with torch.autocast(points.device.type, enabled=False):
+                return self._decode([m.float() for m in maps], points.float(), category_logits)
+        return self._decode(maps, points, category_logits)
+
+    def _decode(self, maps, points, category_logits):
         b, d = points.shape[0], self.cfg.dim
         allowed = self.allowed_keys(maps, points, category_logits)
         scales = self.scale_keys(maps)
