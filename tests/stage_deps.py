@@ -128,7 +128,7 @@ def fix_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> list[str]:
         line = lines[i]
         if m := re.match(r"^  ([a-z0-9-]+):\s*(#.*)?$", line):
             stage, command = m.group(1), None
-        if command is None and (m := re.search(r"(?:\bcmd:|^\s+)(?:>-\s*)?tp ([a-z0-9-]+)", line)):
+        if command is None and (m := re.search(r"(?:\bcmd:\s*|^\s+)(?:>-\s*)?tp ([a-z0-9-]+)", line)):
             command = m.group(1)  # `cmd: tp x`, or the first line of a folded `cmd: >-`
         if command and re.match(r"^\s+- talking_points/", line):
             indent = line[: len(line) - len(line.lstrip())]

@@ -124,7 +124,7 @@ def ade_dir(real_fixtures: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def pascal_cfg(pascal_dir: Path) -> pascal_part_mat.PascalPartMatConfig:
-    return pascal_part_mat.PascalPartMatConfig(annotations=pascal_dir, images=pascal_dir)
+    return pascal_part_mat.PascalPartMatConfig(root=pascal_dir, annotations=".", images=".")
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +146,7 @@ def pin(pascal_dir: Path, tmp_path_factory) -> tuple[Path, dict]:
 
 
 def pin_cfg(root: Path) -> partimagenet.PartImageNetConfig:
-    return partimagenet.PartImageNetConfig(annotations=root / "annotations" / "train.json",
-                                           images=root / "images" / "train")
+    return partimagenet.PartImageNetConfig(root=root, annotations="annotations/train.json", images="images/train")
 
 
 # --------------------------------------------------------------------------- registry and configs
@@ -157,25 +156,29 @@ def test_adapters_are_registered_and_selectable_from_params(tmp_path: Path) -> N
     for name in ("pascal_part_mat", "ov_parts", "partimagenet", "ade20k_full"):
         assert ADAPTERS[name].name == name
     cfg = IngestConfig.model_validate({"sources": {
-        "pascal": {"adapter": "pascal_part_mat", "annotations": "d/Annotations_Part", "images": "d/JPEG"},
+        "pascal": {"adapter": "pascal_part_mat", "root": "d/pascal_part"},
         "ovp": {"adapter": "ov_parts", "variant": "pascal_part_116", "root": "d/Pascal-Part-116"},
-        "pin": {"adapter": "partimagenet", "annotations": "d/train.json", "images": "d/train"},
+        "pin": {"adapter": "partimagenet", "root": "d/PartImageNet", "annotations": "train.json",
+                "images": "train"},
         "ade": {"adapter": "ade20k_full", "root": "d/ADE"},
     }})
     assert isinstance(cfg.sources["ovp"], ov_parts.OvPartsConfig)
     assert cfg.sources["ovp"].split_name == "val" and cfg.sources["ade"].objects_without_parts is False
+    assert cfg.sources["pascal"].annotation_dir == Path("d/pascal_part/Annotations_Part")
+    assert cfg.sources["pascal"].image_dir == Path("d/pascal_part/JPEGImages")
+    assert cfg.sources["pin"].annotation_json == Path("d/PartImageNet/train.json")
 
 
 def test_config_errors_say_what_to_fix(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=r"instances.*ADE20K-Part-234 field"):
         ov_parts.OvPartsConfig(variant="pascal_part_116", root=tmp_path, instances=tmp_path / "x.json")
     with pytest.raises(ValidationError, match="image_ext"):
-        pascal_part_mat.PascalPartMatConfig(annotations=tmp_path, images=tmp_path, image_ext="jpg")
+        pascal_part_mat.PascalPartMatConfig(root=tmp_path, image_ext="jpg")
     with pytest.raises(ValidationError, match="split"):
         ov_parts.OvPartsConfig(variant="ade20k_part_234", root=tmp_path, split="../val")
     with pytest.raises(ValidationError, match=r"objects_without_part\b"):
         ade20k_full.Ade20kFullConfig(root=tmp_path, objects_without_part=True)
-    missing = pascal_part_mat.PascalPartMatConfig(annotations=tmp_path / "no", images=tmp_path)
+    missing = pascal_part_mat.PascalPartMatConfig(root=tmp_path, annotations="no", images=".")
     with pytest.raises(BadInput, match="Annotations_Part") as err:
         pascal_part_mat.list_samples(missing)
     assert err.value.reason == "missing directory" and err.value.where == str(tmp_path / "no")
@@ -248,7 +251,7 @@ def test_pascal_part_code_table_covers_every_class() -> None:
 
 
 def test_pascal_objects_without_parts_can_be_dropped(pascal_dir: Path) -> None:
-    cfg = pascal_part_mat.PascalPartMatConfig(annotations=pascal_dir, images=pascal_dir,
+    cfg = pascal_part_mat.PascalPartMatConfig(root=pascal_dir, annotations=".", images=".",
                                               objects_without_parts=False)
     cats = [o.category for o in pascal_part_mat.load_sample(cfg, "2009_001103").objects]
     assert cats == ["person", "person", "bottle", "bottle", "bottle"]
@@ -412,7 +415,7 @@ def test_partimagenet_unknown_synset_falls_back_to_the_super_category(pin, tmp_p
                     tmp_path / "images/n99999999_dog.JPEG")
     row["file_name"] = "n99999999_dog.JPEG"
     (tmp_path / "train.json").write_text(json.dumps(data))
-    cfg = partimagenet.PartImageNetConfig(annotations=tmp_path / "train.json", images=tmp_path / "images")
+    cfg = partimagenet.PartImageNetConfig(root=tmp_path, annotations="train.json", images="images")
     rec = partimagenet.load_sample(cfg, str(row["id"]))
     assert rec.objects[0].category == "quadruped" and rec.stem == "n99999999_dog"
 
@@ -487,7 +490,7 @@ class Bad:
 def _pascal_bad(kind: str, real: Path, tmp: Path) -> Bad:
     good, bad = "2008_003497", "2010_002065"
     link_dir(real / "pascal_part_mat", tmp, [f"{good}.mat", f"{good}.jpg", f"{bad}.mat", f"{bad}.jpg"])
-    cfg = pascal_part_mat.PascalPartMatConfig(annotations=tmp, images=tmp)
+    cfg = pascal_part_mat.PascalPartMatConfig(root=tmp, annotations=".", images=".")
     if kind == "missing_image":
         (tmp / f"{bad}.jpg").unlink()
         return Bad(cfg, MISSING_IMAGE, f"{bad}.jpg", 1)
@@ -663,7 +666,7 @@ def tiny_partimagenet(root: Path, file_names: list[str]) -> partimagenet.PartIma
         "images": images, "annotations": annotations,
         "categories": [{"id": 0, "name": "Quadruped Head", "supercategory": "Quadruped"}],
     }))
-    return partimagenet.PartImageNetConfig(annotations=root / "train.json", images=root / "images")
+    return partimagenet.PartImageNetConfig(root=root, annotations="train.json", images="images")
 
 
 def _edit_json(path: Path, edit: Callable[[dict], None]) -> None:
@@ -741,7 +744,7 @@ def _outside(adapter: str, root: Path, name: str) -> tuple[object, str]:
     """(config with one good and one bad sample whose json names `name`, fragment of the bad one's where)."""
     if adapter == "partimagenet":
         cfg = tiny_partimagenet(root, ["n02085620_1.JPEG", "n02085620_2.JPEG"])
-        _edit_json(cfg.annotations, lambda d: d["images"][1].__setitem__("file_name", name))
+        _edit_json(cfg.annotation_json, lambda d: d["images"][1].__setitem__("file_name", name))
         return cfg, "train.json: image id 2"
     if adapter == "ov_parts_234":
         cfg = tiny_ade234(root, ["a", "b"])
@@ -774,7 +777,7 @@ def test_pascal_image_name_outside_the_image_folder_is_skipped(tmp_path: Path, m
     (tmp_path / "ann").mkdir()
     (tmp_path / "ann" / "x.mat").write_bytes(b"")  # its content comes from the patched reader below
     monkeypatch.setattr(pascal_part_mat, "_read_objects", lambda mat: ("../../etc/passwd", []))
-    cfg = pascal_part_mat.PascalPartMatConfig(annotations=tmp_path / "ann", images=tmp_path / "img")
+    cfg = pascal_part_mat.PascalPartMatConfig(root=tmp_path, annotations="ann", images="img")
     with pytest.raises(BadInput) as err:
         pascal_part_mat.load_sample(cfg, "x")
     assert err.value.reason == OUTSIDE_ROOT and err.value.where == str(tmp_path / "ann" / "x.mat")

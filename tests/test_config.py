@@ -14,7 +14,7 @@ from talking_points.pipeline.data.ingest_config import IngestConfig
 BAD_KEYS = ["x;touch F;#", "a b", "a'b", 'a"b', "a/b", "../x", "x$(id)", "a`b`", "Upper", "1st", "_x", "",
             "ok\n"]
 GOOD_KEYS = ["partworld", "pw_a", "descriptor_no_gaussian", "bovidae_to_canidae", "x1"]
-SOURCE = {"adapter": "partworld", "n_images": 2}
+SOURCE = {"adapter": "partworld", "root": "talking_points/pipeline/data/partworld", "n_images": 2}
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)

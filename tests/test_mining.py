@@ -14,14 +14,15 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from talking_points.pipeline.config import ConfigError, load_section, read_params, validate_section
 from talking_points.pipeline.data import colours, masks, schema
 from talking_points.pipeline.data.errors import BadInput, OnError, SkipLog
 from talking_points.pipeline.data.records import ImageRecord, ObjectRecord, PartRecord, record_rows
 from talking_points.pipeline.data.tables import read_table, validate, write_table
 from talking_points.pipeline.keypoints import geometry, patch, selection, sift
-from talking_points.pipeline.keypoints.config import MineConfig, SiftConfig
+from talking_points.pipeline.keypoints.config import Balance, MineConfig, SiftConfig
 from talking_points.pipeline.keypoints.mine import NoKeypoint, mine_sources
-from talking_points.pipeline.keypoints.sampling import TooFewKeypoints, balance
+from talking_points.pipeline.keypoints.sampling import TooFewKeypoints, balance, discard_warnings, quotas
 
 W, H = 240, 160  # deliberately not square
 
@@ -101,7 +102,7 @@ def write_source(folder: Path, name: str, records: list[ImageRecord]) -> Path:
 
 
 def cfg(**kw) -> MineConfig:
-    base = dict(top_k=1000, one_per_part=False, min_separation=0.0, min_border_dist=2.0, workers=1)
+    base = dict(top_k=1000, one_per_part=False, min_separation=0.0, min_border_dist=0.0, min_border_px=2.0, workers=1)
     return MineConfig(**{**base, **kw})
 
 
@@ -147,7 +148,7 @@ def test_stored_points_are_opencv_points_plus_half(scene_source, all_points):
 
 
 def test_points_on_their_part_and_away_from_its_border(scene_source):
-    res = mine_sources([scene_source], cfg(min_border_dist=4.0))
+    res = mine_sources([scene_source], cfg(min_border_px=4.0))
     kps = res.keypoints
     pm = part_masks(scene_source)
     assert len(kps) > 20
@@ -166,6 +167,43 @@ def test_points_on_their_part_and_away_from_its_border(scene_source):
     on_any = np.logical_or.reduce(list(pm.values()))[row, col]
     assert (~on_any).sum() > 0
     assert len(kps[kps.image_id == "scenes/s0"]) < len(raw)
+
+
+def test_border_distance_is_a_fraction_of_the_shorter_side(scene_source, all_points):
+    """min_border_dist scales with the image (here 240 x 160: 0.025 = 4 px); min_border_px is its floor."""
+    rel = mine_sources([scene_source], cfg(min_border_dist=0.025, min_border_px=0.0)).keypoints
+    pd.testing.assert_frame_equal(rel, mine_sources([scene_source], cfg(min_border_px=4.0)).keypoints)
+    assert rel.border_dist.min() >= 4.0 and len(rel) < len(all_points)
+    assert all_points.border_dist.min() < 4.0  # the 4 px really removed points
+    floor = mine_sources([scene_source], cfg(min_border_dist=0.01, min_border_px=4.0)).keypoints  # 1.6 px < 4 px
+    pd.testing.assert_frame_equal(floor, rel)
+    c = MineConfig(min_border_dist=0.01, min_border_px=2.0)
+    assert c.border_px(2200, 1467) == pytest.approx(14.67) and c.border_px(1467, 2200) == pytest.approx(14.67)
+
+
+@pytest.mark.parametrize("profile, today_px", [("params.yaml", 2.0), ("profiles/default.yaml", 2.0),
+                                               ("profiles/smoke.yaml", 1.0)])
+def test_profiles_keep_their_pixel_border_on_their_own_images(profile, today_px):
+    """On each profile's generated images the border distance is what it was in pixels (2 px default, 1 px
+    smoke), so these profiles mine the same keypoints as before it became relative."""
+    path = Path(__file__).resolve().parents[1] / profile
+    mine = load_section("mine", path, MineConfig)
+    sources = read_params(path)["ingest"]["sources"].values()
+    sizes = [(s["width"], s["height"]) for s in sources]
+    assert sizes and all(mine.border_px(w, h) == today_px for w, h in sizes)
+    assert MineConfig().border_px(192, 144) == 2.0
+
+
+def test_bad_border_and_balance_params_are_named():
+    with pytest.raises(ConfigError, match=r"mine\.min_border_dist: .*fraction of the image's shorter side.*got 2\.0"
+                       r".*min_border_px"):
+        validate_section("mine", {"mine": {"min_border_dist": 2.0}}, MineConfig)
+    with pytest.raises(ConfigError, match=r"mine\.min_border_px: Input should be greater than or equal to 0"):
+        validate_section("mine", {"mine": {"min_border_px": -1}}, MineConfig)
+    with pytest.raises(ConfigError, match=r"mine\.balance: Input should be 'equal', 'target' or 'proportional'"):
+        validate_section("mine", {"mine": {"balance": "largest"}}, MineConfig)
+    with pytest.raises(ConfigError, match=r"balance: target needs per_source"):
+        validate_section("mine", {"mine": {"balance": "target"}}, MineConfig)
 
 
 def test_top_k_takes_the_strongest(scene_source, all_points):
@@ -367,6 +405,54 @@ def test_balance_seeds_each_source_on_its_own():
         balance(df, ["a", "b"], 11, seed=0)
 
 
+def test_balance_modes_quotas():
+    counts = {"pascal": 14, "tiny": 2, "ade": 9}
+    assert quotas(counts, None, Balance.equal) == {"pascal": 2, "tiny": 2, "ade": 2}
+    assert quotas(counts, 2, Balance.equal) == {"pascal": 2, "tiny": 2, "ade": 2}
+    with pytest.raises(TooFewKeypoints, match=r"\['tiny'\].*mine\.balance to target"):
+        quotas(counts, 5, Balance.equal)
+    assert quotas(counts, 5, Balance.target) == {"pascal": 5, "tiny": 2, "ade": 5}
+    assert quotas(counts, 50, Balance.target) == counts
+    with pytest.raises(ConfigError, match="target needs mine.per_source"):
+        quotas(counts, None, Balance.target)
+    assert quotas(counts, None, Balance.proportional) == counts
+    assert quotas(counts, 9, Balance.proportional) == counts  # 27 >= 25: everything
+    # 4 x 3 = 12 of 25 in proportion: 6.72, 0.96, 4.32 -> 6, 0, 4 and the 2 left to the largest remainders
+    assert quotas(counts, 4, Balance.proportional) == {"pascal": 7, "tiny": 1, "ade": 4}
+
+
+def test_balance_target_keeps_a_small_source_whole_and_samples_as_equal():
+    df = pd.DataFrame({"source": ["a"] * 100 + ["b"] * 10, "kp_id": [f"k{i}" for i in range(110)]})
+    tgt = balance(df, ["a", "b"], 30, seed=0, mode=Balance.target)
+    assert tgt.source.value_counts().to_dict() == {"a": 30, "b": 10}
+    assert tgt[tgt.source == "b"].kp_id.tolist() == [f"k{i}" for i in range(100, 110)]
+    eq = balance(df, ["a"], 30, seed=0)  # a source's sample depends on its own quota only
+    assert tgt[tgt.source == "a"].kp_id.tolist() == eq.kp_id.tolist()
+    prop = balance(df, ["a", "b"], 11, seed=0, mode=Balance.proportional)
+    assert prop.source.value_counts().to_dict() == {"a": 20, "b": 2}
+    assert balance(df, ["a", "b"], None, 0, Balance.proportional).kp_id.tolist() == df.kp_id.tolist()
+
+
+def test_discard_warnings_name_the_sources_cut_by_more_than_half():
+    warn = discard_warnings({"pascal": 14, "tiny": 2, "half": 8}, {"pascal": 2, "tiny": 2, "half": 4}, Balance.equal)
+    assert list(warn) == ["pascal"]  # exactly half discarded is not more than half
+    assert "balance 'equal' kept 2 of its 14 mined keypoints (86% discarded)" in warn["pascal"]
+
+
+def test_a_small_source_is_reported_and_target_keeps_the_others(tmp_path):
+    small = write_source(tmp_path / "small", "small", [record("a", seed=1)])
+    big = write_source(tmp_path / "big", "big", [record(f"b{k}", seed=10 + k) for k in range(3)])
+    eq = mine_sources([small, big], cfg(top_k=4, one_per_part=True))
+    assert eq.report["balance"] == "equal" and list(eq.report["warnings"]) == ["big"]
+    assert "kept 4 of its 12 mined keypoints (67% discarded)" in eq.report["warnings"]["big"]
+    tgt = mine_sources([small, big], cfg(top_k=4, one_per_part=True, balance=Balance.target, per_source=6))
+    assert tgt.keypoints.source.value_counts().to_dict() == {"small": 4, "big": 6}
+    assert tgt.report["warnings"] == {} and tgt.report["per_source"] is None
+    assert set(tgt.keypoints.kp_id) > set(eq.keypoints.kp_id[eq.keypoints.source == "small"])
+    prop = mine_sources([small, big], cfg(top_k=4, one_per_part=True, balance=Balance.proportional))
+    assert len(prop.keypoints) == 16 and prop.report["warnings"] == {}
+
+
 def test_bad_input_is_skipped_with_reasons_or_raised(tmp_path):
     flat = np.full((H, W, 3), 128, dtype=np.uint8)
     recs = [record(f"ok{k}", seed=k) for k in range(2)] + [
@@ -439,4 +525,9 @@ def test_output_validates_and_the_stage_writes_it(tmp_path, scene_source):
     assert kps.source.value_counts().to_dict() == {"scenes": 2, "other": 2}
     report = json.loads((out / "report.json").read_text())
     assert set(report["sources"]) == {"scenes", "other"} and report["keypoints"] == 4
+    # 'other' (1 image) cuts 'scenes' from 6 keypoints to 2: said in the summary and after it
+    assert list(report["warnings"]) == ["scenes"]
+    text = " ".join(result.output.split())
+    assert "WARNING scenes" in text and "WARNING other" not in text
+    assert "warning: scenes: balance 'equal' kept 2 of its 6 mined keypoints (67% discarded)" in text
     assert other.exists()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from talking_points.pipeline.data.images import read_rgb
+
 __all__ = ["Mark", "INPUT", "PREDICTED", "draw_marks", "read_rgb"]
 
 
@@ -24,12 +26,6 @@ class Mark:
 
 INPUT = (46, 204, 64)  # the point that was given (green)
 PREDICTED = (255, 65, 54)  # the point a model put (red)
-
-
-def read_rgb(path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file at its own size: the image the marks are drawn on."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def _font(size: int) -> ImageFont.ImageFont:

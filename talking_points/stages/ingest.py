@@ -44,6 +44,9 @@ def main(
             "parts": len(result.parts),
             "categories": int(result.objects["category"].nunique()) if len(result.objects) else 0,
         }
-        write_json({"source": source, **counts, **result.skips.as_dict()}, tmp / "report.json")
+        # the image files' digest: the tables only point at the images, so an edited image must change
+        # the output for DVC to rerun what reads the pixels (mine, pretrain-vision, ...)
+        write_json({"source": source, **counts, **result.skips.as_dict(),
+                    "image_files_sha256": result.image_digest}, tmp / "report.json")
     print_counts(f"ingest {source}", counts)
     print_skips(result.skips, f"ingest {source}")

@@ -6,9 +6,10 @@ import glob
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from talking_points.pipeline.config import load_section, source_names
-from talking_points.stages.common import PARAMS_OPTION, print_counts, print_skips, stage, write_json
+from talking_points.stages.common import PARAMS_OPTION, console, print_counts, print_skips, stage, write_json
 
 _GLOB_CHARS = set("*?[")
 
@@ -40,8 +41,9 @@ def main(
 ) -> None:
     """Mine SIFT keypoints inside the annotated parts of every ingested source, with their geometry.
 
-    Writes OUT/keypoints.parquet (the same number of keypoints from every source) and OUT/report.json
-    (counts per source, images without keypoints and why, skipped bad input), each atomically.
+    Writes OUT/keypoints.parquet (sampled by mine.balance: by default the same number of keypoints from every
+    source) and OUT/report.json (counts per source, images without keypoints and why, skipped bad input, and a
+    warning for every source that the balancing cut by more than half), each atomically.
     """
     # the mining library (OpenCV, pandas, pyarrow) loads when the command runs, not for `tp mine --help`
     from talking_points.pipeline.data import schema
@@ -57,12 +59,20 @@ def main(
     result = mine_sources(folders, cfg)
     write_table(result.keypoints, out / "keypoints.parquet", schema.KEYPOINTS, "keypoints")
     write_json(result.report, out / "report.json")
-    counts = {"keypoints": len(result.keypoints), "per source": result.report["per_source"]}
+    per_source = result.report["per_source"]
+    counts = {"keypoints": len(result.keypoints), "balance": result.report["balance"],
+              "per source": "varies" if per_source is None else per_source}
     for name, rep in result.report["sources"].items():
-        counts[f"{name}: images / with keypoints / mined"] = (
-            f"{rep['images']} / {rep['images_with_keypoints']} / {rep['keypoints_mined']}"
+        counts[f"{name}: images / with keypoints / mined / sampled"] = (
+            f"{rep['images']} / {rep['images_with_keypoints']} / {rep['keypoints_mined']} / {rep['keypoints_sampled']}"
         )
         for reason, n in rep["no_keypoints"].items():
             counts[f"{name}: {reason}"] = n
+    warnings = result.report["warnings"]  # source -> why: balancing cut it by more than half
+    for name in warnings:
+        rep = result.report["sources"][name]
+        counts[f"WARNING {name}: more than half discarded"] = f"kept {rep['keypoints_sampled']} of {rep['keypoints_mined']}"
     print_counts("mine", counts)
+    for name, why in warnings.items():
+        console.print(f"[bold yellow]warning:[/] {escape(name)}: {escape(why)}")
     print_skips(result.skips, "mine")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from talking_points.pipeline.data.records import record_rows
 from talking_points.pipeline.parallel import process_pool
 from talking_points.pipeline.progress import track
 
-__all__ = ["DUPLICATE_IMAGE_ID", "IngestResult", "ingest_source"]
+__all__ = ["DUPLICATE_IMAGE_ID", "IngestResult", "file_sha256", "ingest_source"]
 
 DUPLICATE_IMAGE_ID = "duplicate image id"
 
@@ -29,13 +30,26 @@ class IngestResult:
     objects: pd.DataFrame
     parts: pd.DataFrame
     skips: SkipLog
+    #: sha256 over (image_id, sha256 of the image file's bytes) of the kept images, in order: the tables hold
+    #: only the images' paths, so this is what makes the stage's output change when an image file does
+    image_digest: str = ""
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _one(args: tuple[str, SourceConfigBase, str, str | None, str | None, OnError]):
-    """Load one sample and turn it into rows. Returns (rows | None, SkipLog)."""
+    """Load one sample and turn it into rows. Returns (rows | None, SkipLog, sha256 of the image file | None);
+    the digest is None for generated images (their PNGs are part of the stage's output already)."""
     source, cfg, key, image_dir, image_ref_dir, policy = args
     adapter = get_adapter(cfg.adapter)
     skips = SkipLog(policy=policy)
+    digest = None
     try:
         rec = adapter.load_sample(cfg, key)
         if rec.pixels is not None:
@@ -46,19 +60,20 @@ def _one(args: tuple[str, SourceConfigBase, str, str | None, str | None, OnError
             file = os.path.join(image_ref_dir or image_dir, name)
         elif rec.file is not None:
             file = str(rec.file)
+            digest = file_sha256(file)  # ingest decodes every image anyway: the bytes are in the page cache
         else:
             raise BadInput(rec.origin or key, "record has neither a file nor pixels")
         rows = record_rows(rec, source, file, skips)
     except BadInput as err:
         skips.handle(err)
-        return None, skips
+        return None, skips, None
     except Exception as exc:  # a corrupt file or malformed json: name the sample, never a bare traceback
         err = BadInput(key, "unreadable sample", f"{type(exc).__name__}: {exc}")
         if policy is OnError.strict:
             raise err from exc
         skips.handle(err)
-        return None, skips
-    return rows, skips
+        return None, skips, None
+    return rows, skips, digest
 
 
 def ingest_source(
@@ -88,6 +103,7 @@ def ingest_source(
     skips = SkipLog(policy=on_error)
     images, objects, parts = [], [], []
     first_file: dict[str, str] = {}  # image_id -> the file of the sample that took it
+    digest = hashlib.sha256()
     with ExitStack() as stack:
         if workers > 1:
             pool = stack.enter_context(process_pool(workers))
@@ -96,7 +112,7 @@ def ingest_source(
             results = pool.map(_one, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
         else:
             results = map(_one, jobs)
-        for rows, sub in track(results, f"ingest {source}", total=len(jobs), unit="img"):
+        for rows, sub, file_digest in track(results, f"ingest {source}", total=len(jobs), unit="img"):
             if rows is not None and rows[0]["image_id"] in first_file:
                 # two files with one stem (a.jpg and a.png, or one name in two folders) would give two rows
                 # of one image_id, which every later join takes for one image: keep the first, in key order
@@ -107,9 +123,12 @@ def ingest_source(
             skips.merge(sub)
             if rows is not None:
                 first_file[rows[0]["image_id"]] = rows[0]["file"]
+                if file_digest is not None:
+                    digest.update(f"{rows[0]['image_id']}\t{file_digest}\n".encode())
                 images.append(rows[0])
                 objects.extend(rows[1])
                 parts.extend(rows[2])
     if not images:
         raise BadInput(source, "every sample was bad", str(skips.as_dict()["by_reason"]))
-    return IngestResult(pd.DataFrame(images), pd.DataFrame(objects), pd.DataFrame(parts), skips)
+    return IngestResult(pd.DataFrame(images), pd.DataFrame(objects), pd.DataFrame(parts), skips,
+                        digest.hexdigest())

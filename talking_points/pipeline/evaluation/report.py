@@ -304,7 +304,8 @@ def qualitative_figure(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowCo
     matplotlib.use("Agg")
     import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
-    from PIL import Image
+
+    from talking_points.pipeline.data.images import read_rgb
 
     names = [r for r in names if r in preds]
     if not names or n == 0:
@@ -332,7 +333,7 @@ def qualitative_figure(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowCo
         r_i, c_i = divmod(i, cols)
         ax = fig.add_subplot(grid[2 * r_i, c_i])
         s = base.loc[kp]
-        img = np.asarray(Image.open(s["file"]).convert("RGB"))
+        img = read_rgb(s["file"])  # as stored, like the points
         h, w = img.shape[:2]
         ax.imshow(img)
         true = (s["x_norm"] * w, s["y_norm"] * h)

@@ -1,7 +1,8 @@
 """Mining: ingested sources -> the keypoints table (SIFT points inside parts, with geometry and local look).
 
 Per image (`mine_image`): read the image, decode its part masks, detect SIFT keypoints, keep those on a
-part and far enough from its border (`selection`), choose up to `top_k` of them, and fill every column of
+part and far enough from its border (`selection`; `min_border_dist` of the image's shorter side, at least
+`min_border_px` pixels), choose up to `top_k` of them, and fill every column of
 `schema.KEYPOINTS` (`geometry`, `patch`). Kept keypoints are numbered in selection order (strongest
 first): `kp_id = "<image_id>#k<k>"`. An image where no keypoint survives is skipped with a counted
 reason (`NoKeypoint`), which is not an error; a missing, unreadable or truncated image, or masks that
@@ -13,7 +14,6 @@ result does not depend on the number of workers), then balanced sampling across 
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections import Counter
@@ -28,15 +28,14 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
 from talking_points.pipeline.data import masks, schema
-from talking_points.pipeline.data.adapters.common import CORRUPT_IMAGE
 from talking_points.pipeline.data.errors import BadInput, SkipLog
+from talking_points.pipeline.data.images import read_rgb
 from talking_points.pipeline.data.tables import read_table
 from talking_points.pipeline.keypoints import geometry, patch, selection, sift
 from talking_points.pipeline.keypoints.config import MineConfig
-from talking_points.pipeline.keypoints.sampling import balance
+from talking_points.pipeline.keypoints.sampling import balance, discard_warnings
 from talking_points.pipeline.parallel import process_pool
 from talking_points.pipeline.progress import track
 
@@ -87,7 +86,7 @@ class ImageJob:
 @dataclass
 class MineResult:
     keypoints: pd.DataFrame  # balanced across sources, schema.KEYPOINTS columns
-    report: dict[str, Any]
+    report: dict[str, Any]  # 'warnings': source -> why, for those that balancing cut by more than half
     skips: SkipLog  # bad input over all sources
     mined: dict[str, int] = field(default_factory=dict)  # keypoints per source before balancing
 
@@ -124,48 +123,20 @@ def image_jobs(src: IngestedSource, root: str | os.PathLike) -> list[ImageJob]:
     return jobs
 
 
-def _check_complete(data: np.ndarray, path: str) -> None:
-    """BadInput(path, CORRUPT_IMAGE) unless Pillow decodes the file's bytes to the end.
-
-    `cv2.imread` decodes a truncated JPEG with only a warning on stderr, padding the missing rows with
-    grey, and `cv2.imdecode` only says that it failed. Pillow (with its default
-    `ImageFile.LOAD_TRUNCATED_IMAGES = False`) says why. A format Pillow does not know is left to OpenCV.
-    """
-    try:
-        with Image.open(io.BytesIO(data.tobytes())) as im:
-            im.load()
-    except UnidentifiedImageError:
-        return
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise BadInput(path, CORRUPT_IMAGE, f"{type(exc).__name__}: {exc}") from None
-
-
 def read_image(path: str, width: int, height: int) -> np.ndarray:
-    """(H, W, 3) uint8 RGB pixels of an image file as stored (EXIF orientation ignored, like the masks).
+    """(H, W, 3) uint8 RGB pixels of an image file as stored (`data.images.read_rgb`: EXIF orientation ignored,
+    like the masks), which must be `width` x `height` (the images table's size, i.e. the masks' size).
 
-    The file must decode completely: a truncated or corrupt image is BadInput with the reason
-    CORRUPT_IMAGE (see `_check_complete`), a file OpenCV cannot decode at all is 'unreadable image'.
+    BadInput as `read_rgb` (missing, corrupt or unreadable file), or 'mask size disagrees with image'.
     """
-    if not os.path.isfile(path):
-        raise BadInput(path, "missing image file")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise BadInput(path, "unreadable image", str(exc)) from None
-    _check_complete(data, path)
-    try:
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
-    except cv2.error as exc:
-        raise BadInput(path, "unreadable image", str(exc).strip()) from None
-    if bgr is None:
-        raise BadInput(path, "unreadable image", "OpenCV could not decode it")
-    if bgr.shape[:2] != (height, width):
+    rgb = read_rgb(path)
+    if rgb.shape[:2] != (height, width):
         raise BadInput(
             path,
             "mask size disagrees with image",
-            f"image file is {bgr.shape[1]}x{bgr.shape[0]}, its masks (images table) are {width}x{height}",
+            f"image file is {rgb.shape[1]}x{rgb.shape[0]}, its masks (images table) are {width}x{height}",
         )
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return rgb
 
 
 def _part_mask(job: ImageJob, part: dict, height: int, width: int) -> np.ndarray:
@@ -211,7 +182,7 @@ def mine_image(job: ImageJob, cfg: MineConfig) -> tuple[list[dict], NoKeypoint |
     for p in np.unique(part[on_part]):
         here = part == p
         dist[here] = selection.border_distance(part_masks[p])[row[here], col[here]]
-    ok = np.flatnonzero(on_part & (dist >= cfg.min_border_dist))
+    ok = np.flatnonzero(on_part & (dist >= cfg.border_px(width, height)))  # a fraction of the shorter side
     if not ok.size:
         return [], NoKeypoint.near_border
     min_sep_px = cfg.min_separation * math.hypot(width, height)
@@ -305,7 +276,7 @@ def _mine_one_source(
 def mine_sources(
     folders: Sequence[str | os.PathLike], cfg: MineConfig, root: str | os.PathLike | None = None
 ) -> MineResult:
-    """Mine every image of the ingested source `folders` and sample them evenly (see the module doc).
+    """Mine every image of the ingested source `folders` and balance the sources (`mine.balance`, see `sampling`).
 
     Relative image files are resolved against `root` (default: the working directory, i.e. the repo root).
     """
@@ -333,14 +304,17 @@ def mine_sources(
             pool.shutdown(wait=True, cancel_futures=True)
     names = [s.name for s in sources]
     counts = {s.name: len(df) for s, df in zip(sources, mined)}
-    table = balance(pd.concat(mined, ignore_index=True), names, cfg.per_source, cfg.seed)
+    table = balance(pd.concat(mined, ignore_index=True), names, cfg.per_source, cfg.seed, cfg.balance)
     sampled = table["source"].value_counts().to_dict()
-    for name in names:
-        reports[name]["keypoints_sampled"] = int(sampled.get(name, 0))
+    kept = [int(sampled.get(name, 0)) for name in names]
+    for name, k in zip(names, kept):
+        reports[name]["keypoints_sampled"] = k
     report = {
         "sources": reports,
         "keypoints": len(table),
-        "per_source": int(len(table) // len(names)),
+        "per_source": kept[0] if len(set(kept)) == 1 else None,  # None: the sources keep different counts
+        "balance": cfg.balance.value,
+        "warnings": discard_warnings(counts, sampled, cfg.balance),
         "seed": cfg.seed,
         **{f"total_{k}": v for k, v in skips.as_dict().items() if k != "examples"},
     }

@@ -15,7 +15,6 @@ restricted to the pixels of the keypoint's part (it always holds the keypoint's 
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 import cv2
 import numpy as np
@@ -45,13 +44,9 @@ def edge_magnitude(rgb: np.ndarray) -> np.ndarray:
 
 
 def dominant_colour(pixels: np.ndarray) -> str:
-    """Most frequent colour name among (N, 3) uint8 RGB pixels (ties: palette order)."""
-    values, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
-    votes: Counter[str] = Counter()
-    for value, n in zip(values, counts):
-        votes[colours.name_of(value)] += int(n)
-    best = max(votes.values())
-    return next(name for name in colours.NAMES if votes.get(name) == best)
+    """The most frequent `colours.name_of` of (N, 3) uint8 RGB pixels (ties: `colours.NAMES` order)."""
+    votes = np.bincount(colours.name_indices(pixels.reshape(-1, 3)), minlength=len(colours.NAMES))
+    return colours.NAMES[int(np.argmax(votes))]  # argmax: the first of equal counts, i.e. `NAMES` order
 
 
 def patch_stats(

@@ -387,7 +387,7 @@ def _parse_point(seg: str, facts: Facts) -> None:
 
 
 def _parse_local(seg: str, facts: Facts, texture_hint: str | None) -> None:
-    facts.colours += [COLOUR_WORDS[m.group(1)] for m in _COLOUR.finditer(seg)]
+    facts.colours += [COLOUR_WORDS[re.sub(r"\s+", " ", m.group(1))] for m in _COLOUR.finditer(seg)]
     facts.brightness += [_BRIGHTNESS_OF[re.sub(r"\s+", " ", m.group(1))] for m in _BRIGHTNESS.finditer(seg)]
     facts.energies += [_ENERGY_OF[m.group(1)] for m in _ENERGY.finditer(seg)]
     texture_of, pattern = _TEXTURE_OF, _TEXTURE

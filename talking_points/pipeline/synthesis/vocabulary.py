@@ -180,7 +180,7 @@ TEXTURE_ALIASES: dict[str, Texture] = {
     "checked": Texture.checkered,
     "chequered": Texture.checkered,
 }
-#: surface colour words -> palette name
+#: surface colour words -> colour name (`colours.NAMES`)
 COLOUR_WORDS: dict[str, str] = {**{c: c for c in COLOUR_NAMES}, "gray": "grey"}
 
 #: |offset from the part centre| (fraction of the part box) at which the point wording changes:

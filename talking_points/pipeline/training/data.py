@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from talking_points.pipeline.data.errors import BadInput
+from talking_points.pipeline.data.images import read_rgb
 from talking_points.pipeline.progress import track
 
 __all__ = ["load_image", "resize_rgb", "ImagesBySize", "PointSamples", "stack"]
@@ -24,11 +24,9 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def load_image(file: str, size: tuple[int, int]) -> np.ndarray:
-    """(3, H, W) uint8 RGB of `file` resized to size = (H, W); BadInput naming the file if unreadable."""
-    bgr = cv2.imread(file, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise BadInput(file, "unreadable image")
-    return resize_rgb(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size)
+    """(3, H, W) uint8 RGB of `file` resized to size = (H, W): the stored pixels, EXIF orientation ignored
+    (`data.images.read_rgb`, the reader mining used); BadInput naming the file if missing or unreadable."""
+    return resize_rgb(read_rgb(file), size)
 
 
 class ImagesBySize:

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from talking_points.pipeline.data.errors import BadInput
+from talking_points.pipeline.data.images import read_rgb
 from talking_points.pipeline.progress import track
 from talking_points.pipeline.vision_pretraining.labels import MAPS, LabelSet, label_maps
 
@@ -32,13 +33,6 @@ class DenseImages(Dataset):
         return {"image": torch.from_numpy(self.images[i]), **{k: torch.from_numpy(v[i]) for k, v in self.maps.items()}}
 
 
-def _rgb(file: str) -> np.ndarray:
-    bgr = cv2.imread(file, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise BadInput(file, "unreadable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def dense_images(images: pd.DataFrame, objects: pd.DataFrame, parts: pd.DataFrame, labels: LabelSet,
                  size: tuple[int, int], progress: str | None = None) -> DenseImages:
     """Decode every image of `images` (rows of the ingested images tables, `file` resolved) at `size` = (H, W)
@@ -50,7 +44,7 @@ def dense_images(images: pd.DataFrame, objects: pd.DataFrame, parts: pd.DataFram
     ims, maps = [], {k: [] for k in MAPS}
     rows = images.to_dict(orient="records")
     for row in track(rows, progress, unit="image") if progress else rows:
-        rgb = _rgb(str(row["file"]))
+        rgb = read_rgb(str(row["file"]))  # as stored, EXIF orientation ignored: the masks' pixel grid
         if rgb.shape[:2] != (int(row["height"]), int(row["width"])):
             raise BadInput(row["file"], "mask size disagrees with image",
                            f"image is {rgb.shape[1]}x{rgb.shape[0]}, the images table says {row['width']}x{row['height']}")

@@ -3,7 +3,7 @@
 From the ingested tables: the object category and the part name (class 0 = background in both; part
 classes are names shared across categories: "legs" of a dog, a chair and a person are one class, the category
 map says whose they are) and the part's annotated texture (generated data only). From the pixels themselves:
-the palette colour each pixel is named by (`colours.name_of`, as the mined patch colour) and its brightness
+the colour name each pixel gets (`colours.name_of`, as the mined patch colour) and its brightness
 (BT.601 luma, as the patch brightness). Together they are what a description's four levels need to know.
 
 A pixel of an object that no part covers gets `IGNORE` in the part map (real datasets annotate only some
@@ -80,10 +80,8 @@ class LabelSet:
 
 def colour_map(rgb: np.ndarray) -> np.ndarray:
     """(H, W) uint8 index into `colours.NAMES` of every pixel of an (H, W, 3) uint8 RGB image (nearest
-    palette colour in Lab, exactly `colours.name_of` per pixel)."""
-    lab = colours.lab(rgb.astype(np.float32))
-    d = ((lab[:, :, None, :] - colours.PROTOTYPES_LAB[None, None]) ** 2).sum(-1)
-    return d.argmin(-1).astype(np.uint8)
+    colour prototype in Lab: `colours.name_indices`, exactly `colours.name_of` per pixel)."""
+    return colours.name_indices(rgb).astype(np.uint8)
 
 
 def _unit_map(v: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ dataset is ever executed: images and PNGs go through Pillow, JSON through `json`
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from importlib import resources
@@ -21,6 +22,7 @@ from pydantic import AfterValidator, PrivateAttr
 
 from talking_points.pipeline.data.adapters.base import SourceConfigBase
 from talking_points.pipeline.data.errors import BadInput
+from talking_points.pipeline.data.images import CORRUPT_IMAGE
 
 __all__ = [
     "CORRUPT_IMAGE",
@@ -45,13 +47,14 @@ __all__ = [
     "read_label_map",
     "require_dir",
     "require_file",
+    "require_tracked",
     "segmentation_mask",
     "split_owned_name",
 ]
 
 # --- the reasons a sample is skipped (the keys of the skip log) -------------------------------------------
 MISSING_IMAGE = "missing image"
-CORRUPT_IMAGE = "corrupt image"
+# CORRUPT_IMAGE ("corrupt image") comes from data.images, the image reader, which skips for the same reason
 MISSING_ANNOTATION = "missing annotation"
 UNREADABLE_ANNOTATION = "unreadable annotation"
 MALFORMED_JSON = "malformed json"
@@ -125,6 +128,26 @@ def require_dir(path: Path, what: str, hint: str) -> Path:
     return path
 
 
+def require_tracked(root: Path, path: Path, key: str) -> Path:
+    """`path` (a folder or file under `root` that a source reads) if DVC sees it through the `root` dep;
+    BadInput(OUTSIDE_ROOT) if a directory symlink lies between `root` and `path` (or is `path`): DVC does not
+    follow directory symlinks inside a dep folder, so changes behind one would never rerun the ingest.
+    `root` itself may be a symlink (DVC follows it), and so may a file."""
+    rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root)))
+    here = root
+    for part in rel.parts:
+        if part in (".", ""):
+            continue
+        here = here / part
+        if here.is_symlink() and here.is_dir():
+            raise BadInput(path, OUTSIDE_ROOT,
+                           f"{here} is a symlink to a folder; DVC does not hash what lies behind a folder "
+                           f"symlink inside the dep {root}, so changes there would not rerun the ingest. "
+                           f"Move the folder into {root} (or point root at a folder that holds it) and "
+                           f"set '{key}' relative to root")
+    return path
+
+
 def require_file(path: Path, what: str, hint: str) -> Path:
     """`path` if it is a file; otherwise BadInput naming it, `what` it should be and how to fix it."""
     if not path.is_file():
@@ -193,20 +216,27 @@ def read_json(path: Path) -> Any:
 
 
 def segmentation_mask(segm: Any, height: int, width: int, where: str) -> np.ndarray:
-    """(height, width) bool mask of a COCO `segmentation`: polygons, uncompressed RLE or compressed RLE."""
+    """(height, width) bool mask of a COCO `segmentation`: polygons, uncompressed RLE or compressed RLE.
+
+    Polygons of one or two points (2 or 4 numbers: no area) are dropped, as detectron2's `load_coco_json`
+    does; PartImageNet's json has such polygons (facebookresearch/VLPart tools/partimagenet_format_json.py
+    pads them). If every polygon is degenerate the mask is empty (the caller's empty-part rule applies)."""
     if isinstance(segm, list):
         polys = []
         for poly in segm:
             if (
                 not isinstance(poly, list)
-                or len(poly) < 6
+                or not poly
                 or len(poly) % 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly)
             ):
-                raise BadInput(where, MALFORMED_ROW, "a polygon must be a flat list of >= 3 (x, y) pairs")
-            polys.append([float(v) for v in poly])
-        if not polys:
+                raise BadInput(where, MALFORMED_ROW, "a polygon must be a flat list of (x, y) pairs")
+            if len(poly) >= 6:
+                polys.append([float(v) for v in poly])
+        if not segm:
             raise BadInput(where, MALFORMED_ROW, "segmentation has no polygon")
+        if not polys:
+            return np.zeros((height, width), bool)
         rle = coco_mask.merge(coco_mask.frPyObjects(polys, height, width))
     elif isinstance(segm, dict) and "counts" in segm and "size" in segm:
         size = segm["size"]

@@ -50,6 +50,7 @@ from talking_points.pipeline.data.adapters.common import (
     read_label_map,
     require_dir,
     require_file,
+    require_tracked,
     segmentation_mask,
     split_owned_name,
 )
@@ -91,8 +92,8 @@ class OvPartsConfig(IndexedSourceConfig):
     root: Path = Field(description="the extracted dataset folder (Pascal-Part-116/ or ADE20K-Part-234/)")
     split: str | None = Field(None, description="sub-folder of images/ and annotations_detectron2_part/; "
                               "default 'val' (Pascal-Part-116) or 'validation' (ADE20K-Part-234)")
-    instances: Path | None = Field(None, description="ADE20K-Part-234 instance json; default "
-                                   "<root>/ade20k_instance_<train|val>.json after the split")
+    instances: Path | None = Field(None, description="ADE20K-Part-234 instance json, relative to root; "
+                                   "default ade20k_instance_<train|val>.json after the split")
     image_ext: ImageExt = Field(".jpg", description="extension of the image files, with the dot")
     instance_gap: int = Field(0, ge=0, le=64, description="Pascal-Part-116: gap in pixels bridged when "
                               "grouping same-class pixels into object instances")
@@ -143,7 +144,7 @@ class OvPartsConfig(IndexedSourceConfig):
     @property
     def instance_json(self) -> Path:
         if self.instances is not None:
-            return self.instances
+            return self.path(self.instances)
         short = {"training": "train", "validation": "val"}.get(self.split_name, self.split_name)
         return self.root / f"ade20k_instance_{short}.json"
 
@@ -154,9 +155,13 @@ def list_samples(cfg: OvPartsConfig) -> list[str]:
             f"{PART_DIR}/ (see the OV-PARTS README)")
     folder = require_dir(cfg.part_dir, "the part label PNGs", hint)
     require_dir(cfg.image_dir, "the images", hint)
+    tracked = [cfg.part_dir, cfg.image_dir, cfg.object_dir]
     if cfg.variant is OvPartsVariant.ade20k_part_234:
         require_file(cfg.instance_json, "the ADE20K-Part-234 instance json",
-                     "set 'instances' to the ade20k_instance_<split>.json of the download")
+                     "set 'instances' to the ade20k_instance_<split>.json of the download, relative to 'root'")
+        tracked.append(cfg.instance_json)
+    for path in tracked:
+        require_tracked(cfg.root, path, "root")
     return sorted(p.stem for p in folder.glob("*.png") if p.is_file())
 
 

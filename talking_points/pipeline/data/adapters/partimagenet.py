@@ -40,6 +40,7 @@ from talking_points.pipeline.data.adapters.common import (
     read_json,
     require_dir,
     require_file,
+    require_tracked,
     segmentation_mask,
 )
 from talking_points.pipeline.data.errors import BadInput
@@ -67,8 +68,18 @@ class PartImageNetConfig(IndexedSourceConfig):
     """One PartImageNet split: its json and its image folder."""
 
     adapter: Literal["partimagenet"] = "partimagenet"
-    annotations: Path = Field(description="COCO json of the split, e.g. PartImageNet/annotations/train.json")
-    images: Path = Field(description="image folder of the split (flat, or with one sub-folder per synset)")
+    root: Path = Field(description="the extracted PartImageNet folder (json and images); a dep of ingest")
+    annotations: Path = Field(description="COCO json of the split, relative to root (e.g. train.json)")
+    images: Path = Field(description="image folder of the split, relative to root (flat, or with one "
+                         "sub-folder per synset)")
+
+    @property
+    def annotation_json(self) -> Path:
+        return self.path(self.annotations)
+
+    @property
+    def image_dir(self) -> Path:
+        return self.path(self.images)
 
 
 def synset_names() -> dict[str, str]:
@@ -89,7 +100,7 @@ def part_name(category: str, supercategory: str) -> str:
 def _index(cfg: IndexedSourceConfig) -> dict[str, Any]:
     """{'images': {key: (image row, [annotation rows])}, 'categories': {id: (name, supercategory)}}."""
     assert isinstance(cfg, PartImageNetConfig)
-    path = cfg.annotations
+    path = cfg.annotation_json
     data = read_json(path)
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list)
                                              for k in ("images", "annotations", "categories")):
@@ -118,23 +129,27 @@ def _index(cfg: IndexedSourceConfig) -> dict[str, Any]:
 
 def list_samples(cfg: PartImageNetConfig) -> list[str]:
     """Image ids (as strings) of the images with at least one part annotation, in id order."""
-    require_file(cfg.annotations, "the PartImageNet json", "set 'annotations' to the split's COCO json")
-    require_dir(cfg.images, "the PartImageNet images", "set 'images' to the split's image folder")
+    require_file(cfg.annotation_json, "the PartImageNet json",
+                 "set 'annotations' to the split's COCO json, relative to 'root'")
+    require_dir(cfg.image_dir, "the PartImageNet images", "set 'images' to the split's image folder, "
+                "relative to 'root'")
+    require_tracked(cfg.root, cfg.annotation_json, "annotations")
+    require_tracked(cfg.root, cfg.image_dir, "images")
     images = cfg.index(_index)["images"]
     keys = [k for k, (_, anns) in images.items() if anns]
     if len(keys) < len(images):
-        log.info("%s: %d images without part annotations are not listed", cfg.annotations,
+        log.info("%s: %d images without part annotations are not listed", cfg.annotation_json,
                  len(images) - len(keys))
     return sorted(keys, key=id_order)
 
 
 def _image_path(cfg: PartImageNetConfig, file_name: str, where: str) -> Path:
-    flat = inside_root(cfg.images, file_name, where)
+    flat = inside_root(cfg.image_dir, file_name, where)
     if flat.is_file():
         return flat
     m = _SYNSET.match(Path(file_name).name)
     if m:
-        nested = cfg.images / m.group(1) / Path(file_name).name
+        nested = cfg.image_dir / m.group(1) / Path(file_name).name
         if nested.is_file():
             return nested
     return flat  # missing: image_size names it
@@ -155,7 +170,7 @@ def _category(file_name: str, supercategories: list[str]) -> str:
 def load_sample(cfg: PartImageNetConfig, key: str) -> ImageRecord:
     """One image: one object (the union of its parts) with its part masks."""
     index = cfg.index(_index)
-    path = cfg.annotations
+    path = cfg.annotation_json
     if key not in index["images"]:
         raise BadInput(path, MISSING_ANNOTATION, f"no image with id {key} in the json")
     row, anns = index["images"][key]
@@ -174,9 +189,11 @@ def load_sample(cfg: PartImageNetConfig, key: str) -> ImageRecord:
         if cid not in index["categories"] or "segmentation" not in ann:
             raise BadInput(at, MALFORMED_ROW, f"needs a 'segmentation', a known 'category_id' (got {cid!r})")
         name, supercategory = index["categories"][cid]
-        parts.append(PartRecord(name=part_name(name, supercategory),
-                                mask=segmentation_mask(ann["segmentation"], height, width, at)))
+        mask = segmentation_mask(ann["segmentation"], height, width, at)
         supers.append(supercategory)
+        if not mask.any():  # only polygons of 1-2 points (they occur): no area, as detectron2 drops them
+            continue
+        parts.append(PartRecord(name=part_name(name, supercategory), mask=mask))
     omask = np.logical_or.reduce([p.mask for p in parts]) if parts else np.zeros((height, width), bool)
     obj = ObjectRecord(category=_category(file_name, [s for s in supers if s]), mask=omask, parts=parts)
     return ImageRecord(stem=Path(file_name).stem, width=width, height=height, objects=[obj], file=image,

@@ -26,6 +26,7 @@ from talking_points.pipeline.data.adapters.common import (
     image_size,
     inside_root,
     require_dir,
+    require_tracked,
 )
 from talking_points.pipeline.data.errors import BadInput
 from talking_points.pipeline.data.records import ImageRecord, ObjectRecord, PartRecord
@@ -148,21 +149,34 @@ def part_name(voc_class: str, code: str) -> str | None:
 
 
 class PascalPartMatConfig(SourceConfigBase):
-    """Pascal-Part as released: a folder of `<image>.mat` part annotations and the VOC JPEG folder."""
+    """Pascal-Part as released: a folder of `<image>.mat` part annotations and the VOC JPEG folder, both
+    under `root` (real folders, not symlinks: DVC tracks `root`)."""
 
     adapter: Literal["pascal_part_mat"] = "pascal_part_mat"
-    annotations: Path = Field(description="folder of Pascal-Part .mat files (trainval/Annotations_Part)")
-    images: Path = Field(description="folder of the VOC images (VOCdevkit/VOC2010/JPEGImages)")
+    root: Path = Field(description="folder holding the .mat folder and the VOC JPEG folder; a dep of ingest")
+    annotations: Path = Field(Path("Annotations_Part"),
+                              description="folder of Pascal-Part .mat files, relative to root")
+    images: Path = Field(Path("JPEGImages"), description="folder of the VOC 2010 JPEGs, relative to root")
     image_ext: ImageExt = Field(".jpg", description="extension of the image files, with the dot")
     objects_without_parts: bool = Field(True, description="keep objects annotated with a silhouette only")
 
+    @property
+    def annotation_dir(self) -> Path:
+        return self.path(self.annotations)
+
+    @property
+    def image_dir(self) -> Path:
+        return self.path(self.images)
 
 
 def list_samples(cfg: PascalPartMatConfig) -> list[str]:
     """Stems of the .mat files, sorted."""
-    folder = require_dir(cfg.annotations, "Pascal-Part .mat files",
-                         "set 'annotations' to the Annotations_Part folder of the Pascal-Part download")
-    require_dir(cfg.images, "the VOC JPEG images", "set 'images' to VOCdevkit/VOC2010/JPEGImages")
+    folder = require_dir(cfg.annotation_dir, "Pascal-Part .mat files", "set 'annotations' to the "
+                         "Annotations_Part folder of the Pascal-Part download, relative to 'root'")
+    require_dir(cfg.image_dir, "the VOC JPEG images", "set 'images' to the VOC2010 JPEGImages folder, "
+                "relative to 'root'")
+    require_tracked(cfg.root, folder, "annotations")
+    require_tracked(cfg.root, cfg.image_dir, "images")
     return sorted(p.stem for p in folder.glob("*.mat") if p.is_file())
 
 
@@ -201,11 +215,11 @@ def _read_objects(mat: Path) -> tuple[str, list[tuple[str, np.ndarray, list[tupl
 
 def load_sample(cfg: PascalPartMatConfig, key: str) -> ImageRecord:
     """One image with its object silhouettes and part masks."""
-    mat = cfg.annotations / f"{key}.mat"
+    mat = cfg.annotation_dir / f"{key}.mat"
     if not mat.is_file():
         raise BadInput(mat, MISSING_ANNOTATION, "no such file")
     imname, raw = _read_objects(mat)
-    image = inside_root(cfg.images, f"{imname}{cfg.image_ext}", mat)
+    image = inside_root(cfg.image_dir, f"{imname}{cfg.image_ext}", mat)
     width, height = image_size(image)
     objects = []
     for k, (cls, omask, raw_parts) in enumerate(raw):

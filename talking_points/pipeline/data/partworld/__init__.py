@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -67,6 +69,7 @@ __all__ = [
     "AP10K_KEYPOINTS",
     "CATEGORIES",
     "DEFAULT_CATEGORIES",
+    "PARTWORLD_ROOT",
     "QUADRUPED_SPECIES",
     "BackgroundSpec",
     "CategoryDef",
@@ -314,10 +317,17 @@ class RenderedScene:
     instances: list[RenderedInstance]
 
 
+#: The `root` of a PartWorld source: it reads no dataset folder, its images come from this package's code, so
+#: the generator is what a change of must rerun its ingest (dvc.yaml makes every source's root a dep).
+PARTWORLD_ROOT = Path("talking_points/pipeline/data/partworld")
+
+
 class PartWorldConfig(SourceConfigBase):
     """Params of a PartWorld source."""
 
     adapter: Literal["partworld"] = "partworld"
+    root: Path = Field(PARTWORLD_ROOT, description="always talking_points/pipeline/data/partworld (the "
+                       "generator's code, which DVC tracks in place of a dataset folder)")
     n_images: int = Field(2000, ge=1)
     seed: int = Field(0, ge=0)
     width: int = Field(192, ge=32)
@@ -331,6 +341,14 @@ class PartWorldConfig(SourceConfigBase):
     scale: tuple[float, float] = Field((0.22, 0.45), description="range of an object's larger box side, as a "
                                        "fraction of the image width")
     min_part_pixels: int = Field(10, ge=1, description="parts with fewer visible pixels are left out")
+
+    @field_validator("root")
+    @classmethod
+    def _generator_root(cls, root: Path) -> Path:
+        if Path(os.path.normpath(root)) != PARTWORLD_ROOT:
+            raise ValueError(f"a PartWorld source reads no dataset folder: its root must be {PARTWORLD_ROOT} "
+                             f"(the generator, tracked by DVC in place of a dataset), got {root}")
+        return root
 
     @field_validator("categories")
     @classmethod

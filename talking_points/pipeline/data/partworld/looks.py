@@ -15,7 +15,7 @@ from enum import Enum
 import cv2
 import numpy as np
 
-from talking_points.pipeline.data.colours import PALETTE, PROTOTYPES_LAB, lab
+from talking_points.pipeline.data.colours import NAMES, PALETTE, lab, name_indices
 
 __all__ = [
     "TEXTURE_WEIGHTS",
@@ -50,15 +50,9 @@ TEXTURE_WEIGHTS: dict[Texture, float] = {
 }
 
 
-_NAMES = tuple(PALETTE)
-_PROTO_LAB = PROTOTYPES_LAB
-
-
 def _names(rgbs: np.ndarray) -> list[str]:
     """`colours.name_of` for each row of an (N, 3) array, in one conversion."""
-    rgbs = np.asarray(rgbs, dtype=np.float32).reshape(-1, 3)
-    d = ((lab(rgbs)[:, None, :] - _PROTO_LAB[None, :, :]) ** 2).sum(axis=2)
-    return [_NAMES[i] for i in np.argmin(d, axis=1)]
+    return [NAMES[i] for i in name_indices(np.asarray(rgbs, dtype=np.float32).reshape(-1, 3))]
 
 
 _JITTER = 12.0  # per channel, uniform
@@ -72,7 +66,6 @@ def part_tones(colour: str, texture: Texture, rng: np.random.Generator) -> tuple
     solid: (base,); two-tone textures: (base, second shade); gradient: (light end, dark end). The base is
     the prototype plus uniform jitter (the first of a few draws named `colour`; the prototype if none is).
     """
-    idx = _NAMES.index(colour)
     proto = np.asarray(PALETTE[colour], dtype=np.float32)
     bases = np.clip(proto + rng.uniform(-_JITTER, _JITTER, (4, 3)), 0, 255).astype(np.float32)
     bases = np.concatenate([bases, proto[None]])  # (5, 3); the prototype last, always named `colour`
@@ -81,7 +74,7 @@ def part_tones(colour: str, texture: Texture, rng: np.random.Generator) -> tuple
     elif texture is Texture.gradient:
         targets = [(_WHITE, _GRADIENT_AMOUNTS), (_BLACK, _GRADIENT_AMOUNTS)]
     else:
-        targets = [(_WHITE if _PROTO_LAB[idx, 0] < 40.0 else _BLACK, _SHADE_AMOUNTS)]
+        targets = [(_WHITE if lab(proto)[0] < 40.0 else _BLACK, _SHADE_AMOUNTS)]
     blocks = [bases] + [
         (bases[:, None, :] + (target - bases[:, None, :]) * np.asarray(amounts, np.float32)[None, :, None])
         for target, amounts in targets
