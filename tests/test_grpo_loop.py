@@ -513,26 +513,3 @@ def test_images_by_size_decodes_once_per_size(prompts):
     assert square.dtype == np.uint8 and images.at((64, 64)) is square  # decoded once
     with pytest.raises(BadInput, match="missing.png"):
         ImagesBySize(["missing.png"]).at((8, 8))
-
-
-def test_grpo_log_probs_of_a_point_conditioned_descriptor_equal_its_own(base_dir, prompts):
-    """With point_conditioning the completion tokens must get the point's condition in GRPO's scorer as in the
-    descriptor's own forward pass (and in generation)."""
-    torch.manual_seed(0)
-    cfg = descriptor_cfg("full").model_copy(update={"point_conditioning": True})
-    model, tok = PointDescriptor.from_base(base_dir, cfg)
-    torch.nn.init.normal_(model.cond_proj[-1].weight, std=0.5)
-    model.eval()
-    gcfg = train_cfg(trainable="lora")
-    fmt = prompt_format(model, tok)
-    images, points = _batch(PointSamples(prompts, (64, 64), ()))
-    comp = loop.sample_completions(model, fmt, tok, images, points, gcfg)
-    ids, attention = loop.completion_inputs(fmt.descriptor_prefix(), comp.tokens, comp.mask)
-    imgs, pts = images.repeat_interleave(gcfg.group_size, 0), points.repeat_interleave(gcfg.group_size, 0)
-    labels = torch.where(attention.bool(), ids, torch.full_like(ids, -100))
-    labels[:, : len(fmt.descriptor_prefix())] = -100
-    own = model.token_logprobs(imgs, pts, ids, attention, labels)[:, -comp.tokens.shape[1]:]
-    policy = loop.prepare_policy(model, gcfg)
-    args = (fmt.descriptor_prefix(), images, points, comp.tokens, comp.mask, gcfg.temperature)
-    valid = comp.mask.bool()
-    assert torch.allclose(loop.reference_logprobs(policy, *args)[valid], own[valid], atol=1e-5)

@@ -311,31 +311,3 @@ def test_invalid_configs_fail_with_the_field_named():
     with pytest.raises(ValueError):
         DescriptorConfig(lm_adaptation="sometimes")
     assert LmAdaptation("frozen") is LmAdaptation.frozen
-
-
-def test_point_conditioning_starts_at_zero_and_generation_reads_it_like_training(base_dir):
-    torch.manual_seed(0)
-    plain, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="full"))
-    torch.manual_seed(0)
-    model, _ = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="full", point_conditioning=True))
-    fmt = prompt_format(model, tok)
-    items = batch(2, seed=3)
-    b = descriptor_collate(fmt)(items)
-    args = (b["image"], b["point"], b["input_ids"], b["attention_mask"])
-    plain.eval(), model.eval()
-    with torch.no_grad():
-        assert torch.equal(plain(*args).logits, model(*args).logits)  # zero-initialised: the LM as it was
-        torch.nn.init.normal_(model.cond_proj[-1].weight, std=0.5)
-        changed = model(*args).logits
-    assert not torch.allclose(changed, plain(*args).logits)
-    # greedy generation (KV cache, tokens embedded inside generate) picks what the teacher-forced forward
-    # pass over the prompt and the generated tokens predicts at every step: the condition reaches both alike
-    one = fmt.descriptor_batch(None, 1, padding_side="left")
-    image, point = b["image"][:1], b["point"][:1]
-    new = model.generate(image, point, one.input_ids, one.attention_mask, max_new_tokens=10, do_sample=False,
-                         pad_token_id=tok.pad_token_id, eos_token_id=None)
-    full = torch.cat([one.input_ids, new], dim=1)
-    with torch.no_grad():
-        logits = model(image, point, full, torch.ones_like(full)).logits
-    start = one.input_ids.shape[1]
-    assert torch.equal(logits[0, start - 1 : -1].argmax(-1), new[0])

@@ -7,9 +7,6 @@ with the standard LM loss on the description tokens only and generates with its 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 from pydantic import Field
 from torch import nn
@@ -35,11 +32,6 @@ def mlp(dims: list[int], act: type[nn.Module] = nn.GELU) -> nn.Sequential:
 
 class DescriptorConfig(PointModelSettings):
     decoder: PointDecoderConfig = PointDecoderConfig()
-    point_conditioning: bool = Field(
-        False, description="add a projection of the point's feature to the input embedding of every text token "
-        "(prompt and description, in training and in generation), so that every generated word can read the point "
-        "directly, not only through the <kpt> token at the start of the prompt (a small LM writes the late levels "
-        "from the words before them otherwise); zero-initialised: the LM starts as it was")
     look_crop: int = Field(
         0, ge=0, description="side in pixels of the raw-pixel crop around the point whose embedding is one more "
         "<kpt> token of the prompt (models/local_look.py: the colour and texture a tower trained for category "
@@ -63,11 +55,6 @@ class PointDescriptor(PointModel):
         self.kpt_proj = mlp([d, d_lm, d_lm])
         self.region_proj = mlp([d, d_lm, d_lm])
         self.look = LookEncoder(cfg.look_crop, d, d_lm) if cfg.look_crop else None
-        self.cond_proj = None
-        if cfg.point_conditioning:
-            self.cond_proj = mlp([d, d_lm, d_lm])
-            nn.init.zeros_(self.cond_proj[-1].weight)  # the conditioning starts at zero
-            nn.init.zeros_(self.cond_proj[-1].bias)
         vlm.vision.requires_grad_(cfg.train_vision)
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
 
@@ -85,13 +72,11 @@ class PointDescriptor(PointModel):
         return self.vlm.vision_features(images, with_category=self.needs_category)
 
     def embed_prompt(self, images: torch.Tensor | None, points: torch.Tensor, input_ids: torch.Tensor,
-                     vision: VisionFeatures | None = None, return_condition: bool = False):
-        """Input embeddings with the image tokens and the point features in place (and, with `point_conditioning`,
-        the point's condition added to every text token's).
+                     vision: VisionFeatures | None = None) -> torch.Tensor:
+        """Input embeddings with the image tokens and the point features in place.
 
         images: (B, 3, H, W) uint8 (or floats in [0, 1]) at the base's image size, or `vision`: their
-        precomputed features (a frozen tower); points: (B, 2) normalised. With `return_condition`, returns
-        (embeddings, condition (B, d_lm) or None): tokens embedded later (generation) need `conditioned(it)`.
+        precomputed features (a frozen tower); points: (B, 2) normalised.
         """
         if vision is None:
             vision = self.vision_features(images)
@@ -101,32 +86,11 @@ class PointDescriptor(PointModel):
             if images is None:
                 raise ValueError("a descriptor with look_crop needs the images, not only their tower features")
             kpt = torch.cat([kpt, self.look(images, points).unsqueeze(1).to(kpt.dtype)], dim=1)
-        cond = self.cond_proj(kp.mean(dim=1)) if self.cond_proj is not None else None
         c = self.vlm.config
-        with self.conditioned(cond):
-            embeds = self.vlm.embed(
-                input_ids, self.vlm.image_tokens(vision.maps),
-                {c.kpt_token_id: kpt, c.region_token_id: self.region_proj(region)},
-            )
-        return (embeds, cond) if return_condition else embeds
-
-    @contextmanager
-    def conditioned(self, cond: torch.Tensor | None) -> Iterator[None]:
-        """While open, the LM's input embedding adds `cond` (B, d_lm) to every token it embeds (rows repeated
-        for generated groups: B * k rows take row i // k); nothing when `cond` is None."""
-        if cond is None:
-            yield
-            return
-
-        def add(module, inputs, out):
-            rows = cond if out.shape[0] == cond.shape[0] else cond.repeat_interleave(out.shape[0] // cond.shape[0], 0)
-            return out + rows.unsqueeze(1).to(out.dtype)
-
-        handle = self.vlm.lm.get_input_embeddings().register_forward_hook(add)
-        try:
-            yield
-        finally:
-            handle.remove()
+        return self.vlm.embed(
+            input_ids, self.vlm.image_tokens(vision.maps),
+            {c.kpt_token_id: kpt, c.region_token_id: self.region_proj(region)},
+        )
 
     def forward(self, images, points, input_ids, attention_mask, labels=None, vision=None):
         embeds = self.embed_prompt(images, points, input_ids, vision)
@@ -146,7 +110,6 @@ class PointDescriptor(PointModel):
     @torch.no_grad()
     def generate(self, images, points, input_ids, attention_mask, **generate_kwargs) -> torch.Tensor:
         """New token ids (B * num_return_sequences, T) for left-padded prompts, with the KV cache."""
-        embeds, cond = self.embed_prompt(images, points, input_ids, return_condition=True)
-        with self.conditioned(cond):  # the generated tokens are embedded inside generate
-            return self.vlm.lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=True,
-                                        **generate_kwargs)
+        embeds = self.embed_prompt(images, points, input_ids)
+        return self.vlm.lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=True,
+                                    **generate_kwargs)

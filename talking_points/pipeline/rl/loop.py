@@ -211,10 +211,8 @@ class _CompletionLogits(nn.Module):
         b, n, t = len(points), tokens.shape[0], tokens.shape[1]
         if n % b:
             raise ValueError(f"{n} completions do not split into groups over {b} prompts")
-        head, cond = self.model.embed_prompt(images, points, prefix_ids, return_condition=True)
-        head = head.repeat_interleave(n // b, dim=0)
-        with self.model.conditioned(cond):  # completion tokens get the point's condition, as in generation
-            tail = self.model.vlm.lm.get_input_embeddings()(tokens).to(head.dtype)
+        head = self.model.embed_prompt(images, points, prefix_ids).repeat_interleave(n // b, dim=0)
+        tail = self.model.vlm.lm.get_input_embeddings()(tokens).to(head.dtype)
         ones = torch.ones(n, head.shape[1], dtype=mask.dtype, device=mask.device)
         attention = torch.cat([ones, mask], dim=1)
         out = self.model.vlm.lm(inputs_embeds=torch.cat([head, tail], dim=1), attention_mask=attention,
