@@ -36,14 +36,7 @@ from talking_points.pipeline.training.steps import (
 )
 from talking_points.pipeline.vision_pretraining import pretrain as pretrain_module
 from talking_points.pipeline.vision_pretraining.config import DenseLossConfig, PretrainVisionConfig
-from talking_points.pipeline.vision_pretraining.labels import (
-    IGNORE,
-    POSITION_MAPS,
-    POSITION_SCALE,
-    LabelSet,
-    colour_map,
-    label_maps,
-)
+from talking_points.pipeline.vision_pretraining.labels import IGNORE, LabelSet, colour_map, label_maps
 from talking_points.pipeline.vision_pretraining.train import class_weights
 
 SIZE = (48, 64)
@@ -79,13 +72,6 @@ def test_label_maps_paint_categories_parts_looks_and_ignore_unlabelled_pixels():
     assert colours.NAMES[maps["colour"][4, 5]] == "red" and colours.NAMES[maps["colour"][0, 0]] == "green"
     assert maps["luma"][4, 5] == round(0.299 * 200 + 0.587 * 30 + 0.114 * 35)
     assert labels.category_index("zebra") == IGNORE  # unseen in training: not scored
-    # positions: the head (rows 2-5, columns 2-11) in the dog's box (rows 2-9, columns 2-11)
-    px, py, cx, cy = (maps[k].astype(float) / POSITION_SCALE for k in POSITION_MAPS)
-    assert px[4, 2] == pytest.approx(0.5 / 10, abs=0.004) and px[4, 11] == pytest.approx(9.5 / 10, abs=0.004)
-    assert py[2, 5] == pytest.approx(0.5 / 4, abs=0.004) and py[5, 5] == pytest.approx(3.5 / 4, abs=0.004)
-    assert cx[3, 3] == pytest.approx(0.5, abs=0.004) and cy[3, 3] == pytest.approx(2 / 8, abs=0.004)
-    assert maps["part_x"][8, 5] == IGNORE and maps["part_x"][0, 0] == IGNORE  # no part there
-    assert cy[15, 20] == pytest.approx(0.5, abs=0.004)  # the wheels fill the car: centred
     small = label_maps(rgb, objects, parts, labels, size=(10, 15))
     assert small["category"].shape == (10, 15) and set(np.unique(small["category"])) <= {0, 1, 2}
     # the colour map names every pixel exactly as the patch statistics do
@@ -118,7 +104,6 @@ def _keypoints(src: IngestedSource, image_ids: list[str]) -> pd.DataFrame:
     colour name and brightness and the part's texture (as the mined patch columns)."""
     rows = []
     cats = dict(zip(src.objects["object_id"], src.objects["category"]))
-    objects = src.objects.set_index("object_id")
     images = src.images.set_index("image_id")
     for part in src.parts[src.parts["image_id"].isin(image_ids)].itertuples():
         w, h, file = images.loc[part.image_id, ["width", "height", "file"]]
@@ -126,14 +111,9 @@ def _keypoints(src: IngestedSource, image_ids: list[str]) -> pd.DataFrame:
         ys, xs = np.nonzero(masks.decode(part.mask_rle, h, w))
         i = np.argmin((ys - np.median(ys)) ** 2 + (xs - np.median(xs)) ** 2)
         px = rgb[ys[i], xs[i]]
-        obj = objects.loc[part.object_id]
         rows.append({"image_id": part.image_id, "x_norm": (xs[i] + 0.5) / w, "y_norm": (ys[i] + 0.5) / h,
                      "category": cats[part.object_id], "part": part.part, "part_texture": part.texture,
-                     "patch_colour": colours.name_of(px), "patch_brightness": float(px @ [0.299, 0.587, 0.114]) / 255,
-                     "kp_in_part_x": (xs[i] + 0.5 - part.bbox_x0) / (part.bbox_x1 - part.bbox_x0),
-                     "kp_in_part_y": (ys[i] + 0.5 - part.bbox_y0) / (part.bbox_y1 - part.bbox_y0),
-                     "part_cx_in_obj": ((part.bbox_x0 + part.bbox_x1) / 2 - obj.bbox_x0) / (obj.bbox_x1 - obj.bbox_x0),
-                     "part_cy_in_obj": ((part.bbox_y0 + part.bbox_y1) / 2 - obj.bbox_y0) / (obj.bbox_y1 - obj.bbox_y0)})
+                     "patch_colour": colours.name_of(px), "patch_brightness": float(px @ [0.299, 0.587, 0.114]) / 255})
     return pd.DataFrame(rows)
 
 
@@ -149,7 +129,7 @@ def test_pretrain_learns_and_never_reads_a_test_image(scenes, tmp_path, monkeypa
         return out
 
     monkeypatch.setattr(pretrain_module, "dense_images", spy)
-    cfg = PretrainVisionConfig(tower=TOWER, loss=DenseLossConfig(colour=0.25, luma=2.0, texture=0.25, position=1.0),
+    cfg = PretrainVisionConfig(tower=TOWER, loss=DenseLossConfig(colour=0.25, luma=2.0, texture=0.25),
                                train=TrainConfig(epochs=60, batch_size=8, lr=1e-2, warmup_ratio=0.05, log_every=4,
                                                  checkpoint_every=1000), eval_batch_size=16)
     test_kp = _keypoints(scenes, test_ids)
@@ -171,13 +151,6 @@ def test_pretrain_learns_and_never_reads_a_test_image(scenes, tmp_path, monkeypa
     brightness = test_kp["patch_brightness"]
     assert m["keypoint_luma_mae"] < (brightness - brightness.mean()).abs().mean(), m  # beats the mean
     assert m["category_pixel_acc"] > 0.8 and 0 < m["part_miou"] <= 1
-    # the position head learns where a pixel lies in its part and where its part lies in its object
-    first, last = res.history[0]["position_l1"], res.history[-1]["position_l1"]
-    assert last < 0.7 * first, (first, last)
-    where = test_kp["part_cx_in_obj"]
-    assert m["keypoint_part_in_object_mae"] < 0.5 * (where - where.mean()).abs().mean() + 0.5 * \
-        (test_kp["part_cy_in_obj"] - test_kp["part_cy_in_obj"].mean()).abs().mean(), m  # beats the mean
-    assert res.spec.positions and 0 <= m["keypoint_point_in_part_third_acc"] <= 1
     # the artifact round-trips exactly
     save_tower(tmp_path / "tower", res.tower, res.spec)
     again, spec = load_tower(tmp_path / "tower", [4, 8, 16])
@@ -186,43 +159,6 @@ def test_pretrain_learns_and_never_reads_a_test_image(scenes, tmp_path, monkeypa
     with torch.no_grad():
         assert all(torch.equal(a, b) for a, b in zip(res.tower(x), again(x)))
     assert spec.model_dump(mode="json") == res.spec.model_dump(mode="json")
-
-
-def test_instance_maps_count_and_rank_the_objects_of_each_category():
-    from talking_points.pipeline.vision_pretraining.labels import INSTANCE_CLASSES, instance_maps
-
-    h, w = 20, 40
-    rects = [(2, 8, 25, 35), (2, 8, 2, 10), (12, 18, 12, 20), (10, 18, 30, 38)]  # dog (right), dog (left), cat, dog
-    objects = pd.DataFrame({"object_id": [f"i#o{k}" for k in range(4)], "image_id": ["i"] * 4,
-                            "category": ["dog", "dog", "cat", "dog"],
-                            "mask_rle": [_rect(h, w, *r) for r in rects],
-                            "bbox_x0": [r[2] for r in rects], "bbox_x1": [r[3] for r in rects],
-                            "bbox_y0": [r[0] for r in rects], "bbox_y1": [r[1] for r in rects],
-                            "area": [(r[1] - r[0]) * (r[3] - r[2]) for r in rects]})
-    m = instance_maps(objects, h, w)
-    assert m["n_same"][4, 30] == 2 and m["n_same"][15, 15] == 0 and m["n_same"][0, 0] == IGNORE  # 3 dogs, 1 cat
-    assert (m["order_lr"][4, 5], m["order_lr"][15, 34], m["order_lr"][4, 30]) == (0, 2, 1)  # dogs left to right
-    assert (m["order_tb"][4, 5], m["order_tb"][4, 30], m["order_tb"][15, 34]) == (0, 1, 2)  # ties: leftmost first
-    assert INSTANCE_CLASSES == 4 and m["order_lr"][15, 15] == 0  # the only cat
-
-
-def test_a_mirrored_batch_mirrors_its_x_positions():
-    from talking_points.pipeline.vision_pretraining.train import mirrored
-
-    images = torch.arange(2 * 3 * 2 * 4, dtype=torch.uint8).view(2, 3, 2, 4)
-    part_x = torch.tensor([[[0, 50, 200, IGNORE]] * 2, [[0, 50, 200, IGNORE]] * 2], dtype=torch.long)
-    maps = {"part_x": part_x, "part_y": part_x.clone(), "category": part_x.clone()}
-    flip = torch.tensor([True, False])
-    im, out = mirrored(images, maps, flip)
-    assert torch.equal(im[0], images[0].flip(-1)) and torch.equal(im[1], images[1])
-    assert out["part_x"][0, 0].tolist() == [IGNORE, POSITION_SCALE - 200, POSITION_SCALE - 50, POSITION_SCALE]
-    assert out["part_y"][0, 0].tolist() == [IGNORE, 200, 50, 0]  # mirrored in place, values kept
-    assert torch.equal(out["part_x"][1], part_x[1]) and torch.equal(out["category"][0], maps["category"][0].flip(-1))
-    # ranks from the left count from the right once mirrored: 1st of 3 -> 3rd of 3; "4 or more" -> unknown
-    n_same = torch.tensor([[[2, 2, 3, IGNORE]]] * 2, dtype=torch.long)
-    order = torch.tensor([[[0, 1, 2, IGNORE]]] * 2, dtype=torch.long)
-    _, out = mirrored(images[:, :, :1], {"n_same": n_same, "order_lr": order}, flip)
-    assert out["order_lr"][0, 0].tolist() == [IGNORE, IGNORE, 1, 2] and torch.equal(out["order_lr"][1], order[1])
 
 
 def test_pretraining_is_the_same_in_every_run(scenes, tmp_path):

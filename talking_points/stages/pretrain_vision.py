@@ -63,14 +63,10 @@ def main(
     counts = {"train images": len(result.train_image_ids), "steps": result.steps,
               "category pixel acc / mIoU": f"{m['category_pixel_acc']:.3f} / {m['category_miou']:.3f}",
               "part pixel acc / mIoU": f"{m['part_pixel_acc']:.3f} / {m['part_miou']:.3f}"}
-    for head in ("category", "part", "colour", "texture", "n_same", "order_lr", "order_tb"):
+    for head in ("category", "part", "colour", "texture"):
         if f"keypoint_{head}_acc" in m:
             counts[f"keypoint {head} acc (majority)"] = (f"{m[f'keypoint_{head}_acc']:.3f} "
                                                          f"({m[f'keypoint_{head}_majority']:.3f})")
-    for name in ("point_in_part", "part_in_object"):
-        if f"keypoint_{name}_third_acc" in m:
-            counts[f"keypoint {name.replace('_', ' ')}: thirds right / MAE"] = (
-                f"{m[f'keypoint_{name}_third_acc']:.3f} / {m[f'keypoint_{name}_mae']:.3f}")
     if "keypoint_luma_mae" in m:
         counts["keypoint brightness MAE"] = f"{m['keypoint_luma_mae']:.3f}"
     print_counts("pretrain-vision (test images)", counts)

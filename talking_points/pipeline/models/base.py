@@ -39,8 +39,6 @@ class PointVLMConfig(PreTrainedConfig):
     dense_parts: list[str] | tuple[str, ...] = ()
     dense_colours: list[str] | tuple[str, ...] = ()
     dense_textures: list[str] | tuple[str, ...] = ()
-    dense_positions: bool = False
-    dense_instances: int = 0
     image_size: list[int] | tuple[int, int] = (96, 128)  # (height, width) the images are resized to
     image_mean: list[float] | tuple[float, ...] = (0.485, 0.456, 0.406)
     image_std: list[float] | tuple[float, ...] = (0.229, 0.224, 0.225)
@@ -114,8 +112,7 @@ class PointVLM(PreTrainedModel):
         if not config.feature_channels or len(config.feature_channels) != len(config.strides):
             raise ValueError("PointVLMConfig.feature_channels must give the channels of every stride")
         dense = (dense_outputs(config.dense_categories, config.dense_parts, config.dense_colours,
-                               config.dense_textures, config.dense_positions, config.dense_instances)
-                 if config.dense_categories else None)
+                               config.dense_textures) if config.dense_categories else None)
         self.vision = MultiScaleBackbone(config.vision_config, config.backbone_kind, list(config.strides),
                                          config.vit_layer, config.neck_dim, dense)
         c_tok = config.feature_channels[list(config.strides).index(config.token_stride)]

@@ -103,8 +103,7 @@ def check_strides(image_size: tuple[int, int], strides: list[int]) -> None:
 
 
 def init_tower(cfg: TowerConfig, categories: list[str], parts: list[str], colours: list[str] = (),
-               textures: list[str] = (), seed: int = 0, positions: bool = False, instances: int = 0
-               ) -> tuple[MultiScaleBackbone, TowerSpec]:
+               textures: list[str] = (), seed: int = 0) -> tuple[MultiScaleBackbone, TowerSpec]:
     """The tiny tower before dense pretraining: MobileNetV2 (ImageNet or random) + pixel decoder + dense heads
     for the given classes, at cfg.image_size. The random layers are drawn from `seed` (the same tower in
     every run: an unseeded draw here made two runs of the same commit differ in every model after it)."""
@@ -113,8 +112,7 @@ def init_tower(cfg: TowerConfig, categories: list[str], parts: list[str], colour
     torch.manual_seed(seed)
     spec = TowerSpec(vision_config=mobilenet_config(cfg.depth_multiplier).to_dict(), neck_dim=cfg.neck_dim,
                      image_size=tuple(cfg.image_size), categories=list(categories), parts=list(parts),
-                     colours=list(colours), textures=list(textures), positions=positions, instances=instances,
-                     vision_init=cfg.vision_init.value)
+                     colours=list(colours), textures=list(textures), vision_init=cfg.vision_init.value)
     tower = build_tower(spec, [4])
     _init_backbone(tower, cfg.vision_init)
     return tower, spec
@@ -155,8 +153,7 @@ def build_tiny_base(texts: Iterable[str], cfg: TinyBaseConfig, seed: int = 0) ->
                              f"{cfg.pretrained_vision}: {err}") from None
         vision, image_size, neck_dim = spec.backbone_config(), tuple(spec.image_size), spec.neck_dim
         dense = {"dense_categories": spec.categories, "dense_parts": spec.parts, "dense_colours": spec.colours,
-                 "dense_textures": spec.textures, "dense_positions": spec.positions,
-                 "dense_instances": spec.instances}
+                 "dense_textures": spec.textures}
     else:
         tower, arch = None, cfg.tower
         vision, image_size, neck_dim = mobilenet_config(arch.depth_multiplier), tuple(arch.image_size), arch.neck_dim

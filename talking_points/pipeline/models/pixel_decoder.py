@@ -61,20 +61,12 @@ def level_for_stride(stride: int, levels: list[int]) -> int:
     return fits[-1]
 
 
-def dense_outputs(categories: list[str], parts: list[str], colours: list[str] = (), textures: list[str] = (),
-                  positions: bool = False, instances: int = 0) -> dict[str, int]:
+def dense_outputs(categories: list[str], parts: list[str], colours: list[str] = (), textures: list[str] = ()
+                  ) -> dict[str, int]:
     """Output channels of every dense head for these class names: `category` and `part` (class 0 =
     background), `colour` (each pixel's palette colour), `luma` (one channel, the pixel's brightness through a
-    sigmoid), `texture` (the part's painted texture; only where textures are annotated), `position` (with
-    `positions`: four channels through a sigmoid, where the pixel lies in its part's box and where its part's
-    centre lies in its object's box, x then y: what a description's levels 3 and 2 say), and with `instances`
-    = K > 0 three K-class heads: how many objects of the pixel's category the image holds and its object's rank
-    among them from the left and from the top (K: K or more; what level 1 says to name the instance)."""
+    sigmoid), `texture` (the part's painted texture; only where textures are annotated)."""
     out = {"category": len(categories) + 1, "part": len(parts) + 1}
-    if positions:
-        out["position"] = 4
-    if instances:
-        out.update(n_same=instances, order_lr=instances, order_tb=instances)
     if colours:
         out["colour"] = len(colours)
         out["luma"] = 1

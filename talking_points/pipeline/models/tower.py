@@ -46,8 +46,6 @@ class TowerSpec(BaseModel):
     parts: list[str] = Field(description="part-name classes of the dense head")
     colours: list[str] = Field(default_factory=list, description="palette colours of the colour head")
     textures: list[str] = Field(default_factory=list, description="textures of the texture head (generated data)")
-    positions: bool = Field(False, description="the tower has the position head (pixel in part, part in object)")
-    instances: int = Field(0, ge=0, description="classes of the instance heads (count, ranks); 0: none")
     vision_init: str = Field("imagenet", description="how the backbone was initialised before pretraining")
 
     def backbone_config(self):
@@ -58,8 +56,7 @@ class TowerSpec(BaseModel):
 def build_tower(spec: TowerSpec, strides: list[int]) -> MultiScaleBackbone:
     """A randomly initialised tower of `spec`'s architecture returning maps at `strides`."""
     return MultiScaleBackbone(spec.backbone_config(), BackboneKind.cnn, strides, neck_dim=spec.neck_dim,
-                              dense=dense_outputs(spec.categories, spec.parts, spec.colours, spec.textures,
-                                                 spec.positions, spec.instances))
+                              dense=dense_outputs(spec.categories, spec.parts, spec.colours, spec.textures))
 
 
 def save_tower(folder: str | os.PathLike, tower: MultiScaleBackbone, spec: TowerSpec) -> None:

@@ -25,12 +25,6 @@ class DenseLossConfig(Section):
     luma: float = Field(0.0, ge=0, description="per-pixel brightness, L1 on 0..1 (the local look); see colour")
     texture: float = Field(0.0, ge=0, description="per-pixel part-texture cross-entropy, where annotated; > 0 "
                            "adds the texture head")
-    position: float = Field(0.0, ge=0, description="per-pixel L1 of where the pixel lies in its part's box and "
-                            "where its part lies in its object's box (0..1, the positions levels 3 and 2 of a "
-                            "description name); > 0 adds the position head")
-    instance: float = Field(0.0, ge=0, description="per-pixel cross-entropy of the instance heads: how many "
-                            "objects of its category the image holds and its object's rank from the left and from "
-                            "the top (what names the instance: 'the left one of the two dogs'); > 0 adds them")
     class_balance: float = Field(0.5, ge=0, le=1, description="class weights ∝ pixel frequency^-class_balance "
                                  "(0: plain cross-entropy; small parts such as ears and beaks need weight, "
                                  "since keypoints are spread over parts, not over pixels)")

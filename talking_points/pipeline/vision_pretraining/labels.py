@@ -20,25 +20,11 @@ import numpy as np
 import pandas as pd
 
 from talking_points.pipeline.data import colours, masks
-from talking_points.pipeline.keypoints.geometry import object_columns
 
-__all__ = ["IGNORE", "INSTANCE_CLASSES", "INSTANCE_MAPS", "MAPS", "POSITION_MAPS", "POSITION_SCALE", "LabelSet",
-           "colour_map", "instance_maps", "label_maps", "position_maps"]
+__all__ = ["IGNORE", "MAPS", "LabelSet", "label_maps", "colour_map"]
 
 IGNORE = 255
-MAPS = ("category", "part", "colour", "luma", "texture", "part_x", "part_y", "part_cx", "part_cy", "n_same",
-        "order_lr", "order_tb")
-#: the instance maps (class k - 1 for k = 1 .. INSTANCE_CLASSES, the last class also for more; IGNORE outside
-#: objects): how many objects of its category the image holds (n_same) and where its object ranks among them from
-#: the left (order_lr) and from the top (order_tb), as a description's level 1 names the instance
-#: (keypoints.geometry.object_columns)
-INSTANCE_MAPS = ("n_same", "order_lr", "order_tb")
-INSTANCE_CLASSES = 4
-#: the position maps (0..POSITION_SCALE, IGNORE outside parts): where a pixel lies in its part's box (part_x,
-#: part_y) and where its part's centre lies in its object's box (part_cx, part_cy), as a description's levels 3
-#: and 2 say it (keypoints.geometry.point_columns / part_columns); x grows rightwards, y downwards
-POSITION_MAPS = ("part_x", "part_y", "part_cx", "part_cy")
-POSITION_SCALE = 254
+MAPS = ("category", "part", "colour", "luma", "texture")  # the label maps of an image, in this order
 
 
 def _names(values: pd.Series) -> list[str]:
@@ -84,60 +70,6 @@ def colour_map(rgb: np.ndarray) -> np.ndarray:
     return colours.name_indices(rgb).astype(np.uint8)
 
 
-def _unit_map(v: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(v, 0.0, 1.0) * POSITION_SCALE).astype(np.uint8)
-
-
-def position_maps(objects: pd.DataFrame, parts: pd.DataFrame, height: int, width: int) -> dict[str, np.ndarray]:
-    """`POSITION_MAPS` of one image from its object and part rows: for every pixel of a part, its pixel centre's
-    position in the part's box and the part box's centre in its object's box (boxes of the masks, as ingest
-    computes them; 0..1 scaled to 0..POSITION_SCALE); IGNORE elsewhere. Later parts overwrite earlier ones, as
-    in `label_maps`."""
-    out = {k: np.full((height, width), IGNORE, np.uint8) for k in POSITION_MAPS}
-    boxes = {}
-    for row in objects.itertuples(index=False):
-        m = masks.decode(row.mask_rle, height, width)
-        if m.any():
-            boxes[row.object_id] = masks.bbox(m)
-    xs = np.arange(width, dtype=np.float64) + 0.5
-    ys = np.arange(height, dtype=np.float64) + 0.5
-    for row in parts.itertuples(index=False):
-        m = masks.decode(row.mask_rle, height, width)
-        if not m.any():
-            continue
-        x0, y0, x1, y1 = masks.bbox(m)
-        fx = _unit_map((xs - x0) / max(x1 - x0, 1e-6))
-        fy = _unit_map((ys - y0) / max(y1 - y0, 1e-6))
-        out["part_x"][m] = np.broadcast_to(fx[None, :], (height, width))[m]
-        out["part_y"][m] = np.broadcast_to(fy[:, None], (height, width))[m]
-        box = boxes.get(row.object_id)
-        if box is not None:
-            ox0, oy0, ox1, oy1 = box
-            out["part_cx"][m] = _unit_map(np.array(((x0 + x1) / 2 - ox0) / max(ox1 - ox0, 1e-6)))
-            out["part_cy"][m] = _unit_map(np.array(((y0 + y1) / 2 - oy0) / max(oy1 - oy0, 1e-6)))
-    return out
-
-
-def instance_maps(objects: pd.DataFrame, height: int, width: int) -> dict[str, np.ndarray]:
-    """`INSTANCE_MAPS` of one image from its object rows (category, mask, pixel box, area), ranked exactly as
-    mining ranks them (`keypoints.geometry.object_columns`); later objects overwrite earlier ones."""
-    out = {k: np.full((height, width), IGNORE, np.uint8) for k in INSTANCE_MAPS}
-    if objects.empty:
-        return out
-    rows, decoded = [], []
-    for row in objects.to_dict(orient="records"):
-        m = masks.decode(row["mask_rle"], height, width)
-        if m.any():  # the box and area of the mask, as ingest computes them
-            x0, y0, x1, y1 = masks.bbox(m)
-            rows.append({**row, "bbox_x0": x0, "bbox_y0": y0, "bbox_x1": x1, "bbox_y1": y1, "area": masks.area(m)})
-            decoded.append(m)
-    facts = object_columns(rows, width, height, edge_margin=0.0)
-    for row, m in zip(rows, decoded):
-        for k in INSTANCE_MAPS:
-            out[k][m] = min(int(facts[row["object_id"]][k]), INSTANCE_CLASSES) - 1
-    return out
-
-
 def label_maps(rgb: np.ndarray, objects: pd.DataFrame, parts: pd.DataFrame, labels: LabelSet,
                size: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """The uint8 maps `MAPS` of one image (its (H, W, 3) RGB pixels and its object and part rows), at
@@ -155,8 +87,7 @@ def label_maps(rgb: np.ndarray, objects: pd.DataFrame, parts: pd.DataFrame, labe
         m = masks.decode(row.mask_rle, height, width)
         part[m] = labels.part_index(row.part)
         texture[m] = labels.texture_index(getattr(row, "texture", None))
-    out = {"category": cat, "part": part, "texture": texture, **position_maps(objects, parts, height, width),
-           **instance_maps(objects, height, width)}
+    out = {"category": cat, "part": part, "texture": texture}
     if size is not None and (size[0], size[1]) != (height, width):
         out = {k: cv2.resize(v, (size[1], size[0]), interpolation=cv2.INTER_NEAREST) for k, v in out.items()}
         rgb = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)

@@ -10,12 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from talking_points.pipeline.vision_pretraining.data import DenseImages
-from talking_points.pipeline.vision_pretraining.labels import (
-    IGNORE,
-    INSTANCE_CLASSES,
-    INSTANCE_MAPS,
-    LabelSet,
-)
+from talking_points.pipeline.vision_pretraining.labels import IGNORE, LabelSet
 from talking_points.pipeline.vision_pretraining.train import DenseTower, upsampled
 
 __all__ = ["confusion", "miou", "point_logits", "evaluate_tower"]
@@ -78,18 +73,12 @@ def evaluate_tower(model: DenseTower, data: DenseImages, keypoints: pd.DataFrame
             rows = torch.as_tensor(kp_img[sel] - s)
             for head, logits in out.logits.items():
                 at = point_logits(logits[rows], pts)
-                if head == "position":  # (n, 4): point in part x, y; part in object x, y
-                    pred.setdefault(head, np.full((len(kp), 4), np.nan))[sel] = torch.sigmoid(at).numpy()
-                    continue
                 value = torch.sigmoid(at[:, 0]) if head == "luma" else at.argmax(1).float()
                 pred.setdefault(head, np.full(len(kp), np.nan))[sel] = value.numpy()
     truth = {"category": np.array([labels.category_index(c) for c in kp["category"]]),
              "part": np.array([labels.part_index(p) for p in kp["part"]])}
     if "patch_colour" in kp:
         truth["colour"] = np.array([labels.colour_index(c) for c in kp["patch_colour"]])
-    for head in INSTANCE_MAPS:
-        if head in kp:
-            truth[head] = np.minimum(kp[head].to_numpy(np.int64), INSTANCE_CLASSES) - 1
     if "part_texture" in kp and labels.textures:
         truth["texture"] = np.array([labels.texture_index(t) for t in kp["part_texture"]])
     result = {
@@ -104,14 +93,6 @@ def evaluate_tower(model: DenseTower, data: DenseImages, keypoints: pd.DataFrame
             result[f"keypoint_{head}_majority"] = _majority(t)
     if "luma" in pred and "patch_brightness" in kp:
         result["keypoint_luma_mae"] = float(np.nanmean(np.abs(pred["luma"] - kp["patch_brightness"].to_numpy())))
-    columns = ["kp_in_part_x", "kp_in_part_y", "part_cx_in_obj", "part_cy_in_obj"]
-    if "position" in pred and all(c in kp for c in columns):  # the thirds a description names, both axes right
-        true = kp[columns].to_numpy(np.float64)
-        third = lambda v: np.clip(np.floor(v * 3), 0, 2)  # noqa: E731
-        for name, cols in (("point_in_part", [0, 1]), ("part_in_object", [2, 3])):
-            result[f"keypoint_{name}_mae"] = float(np.abs(pred["position"][:, cols] - true[:, cols]).mean())
-            result[f"keypoint_{name}_third_acc"] = _rate((third(pred["position"][:, cols])
-                                                          == third(true[:, cols])).all(axis=1))
     if "part" in pred:
         ok = pred["part"] == truth["part"]
         result["keypoint_part_acc_by_part"] = {str(n): _rate(ok[(kp["part"] == n).to_numpy()])

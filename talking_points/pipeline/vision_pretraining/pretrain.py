@@ -16,7 +16,7 @@ from talking_points.pipeline.models.vision import MultiScaleBackbone
 from talking_points.pipeline.training.loop import fit
 from talking_points.pipeline.vision_pretraining.config import PretrainVisionConfig
 from talking_points.pipeline.vision_pretraining.data import DenseImages, dense_images
-from talking_points.pipeline.vision_pretraining.labels import INSTANCE_CLASSES, INSTANCE_MAPS, LabelSet
+from talking_points.pipeline.vision_pretraining.labels import LabelSet
 from talking_points.pipeline.vision_pretraining.metrics import evaluate_tower
 from talking_points.pipeline.vision_pretraining.train import (
     DenseTower,
@@ -61,13 +61,10 @@ def pretrain_tower(sources: list[IngestedSource], train: pd.DataFrame, test: pd.
     appearance = cfg.loss.colour > 0 or cfg.loss.luma > 0
     tower, spec = init_tower(cfg.tower, list(labels.categories), list(labels.parts),
                              list(labels.colours) if appearance else [],
-                             list(labels.textures) if cfg.loss.texture > 0 else [], seed=cfg.train.seed,
-                             positions=cfg.loss.position > 0,
-                             instances=INSTANCE_CLASSES if cfg.loss.instance > 0 else 0)
+                             list(labels.textures) if cfg.loss.texture > 0 else [], seed=cfg.train.seed)
     model = DenseTower(tower, spec)
     n_classes = {"category": len(labels.categories) + 1, "part": len(labels.parts) + 1,
-                 "colour": len(spec.colours), "texture": len(spec.textures),
-                 **dict.fromkeys(INSTANCE_MAPS, spec.instances)}
+                 "colour": len(spec.colours), "texture": len(spec.textures)}
     weights = {h: class_weights(data.maps[h], n, cfg.loss.class_balance) for h, n in n_classes.items() if n}
     step = dense_step(cfg.loss, cfg.hflip, weights)
     result = fit(model, step, data, dense_collate, cfg.train, checkpoint_dir, live_dir, description="pretrain vision",

@@ -1,6 +1,5 @@
 """Training the tower for dense prediction: per-pixel cross-entropy on the category, part, colour and texture
-maps and L1 losses on the brightness and the positions (pixel in part, part in object), from the heads at
-stride 4 upsampled to the label maps' size."""
+maps and an L1 loss on the brightness, from the heads at stride 4 upsampled to the label maps' size."""
 
 from __future__ import annotations
 
@@ -14,20 +13,12 @@ from talking_points.pipeline.models.vision import DenseOutput, MultiScaleBackbon
 from talking_points.pipeline.training.data import stack
 from talking_points.pipeline.training.loop import StepFn
 from talking_points.pipeline.vision_pretraining.config import DenseLossConfig
-from talking_points.pipeline.vision_pretraining.labels import (
-    IGNORE,
-    INSTANCE_CLASSES,
-    MAPS,
-    POSITION_MAPS,
-    POSITION_SCALE,
-)
+from talking_points.pipeline.vision_pretraining.labels import IGNORE, MAPS
 
-__all__ = ["CLASS_HEADS", "DenseTower", "class_weights", "dense_step", "dense_collate", "mirrored", "upsampled"]
+__all__ = ["CLASS_HEADS", "DenseTower", "class_weights", "dense_step", "dense_collate", "upsampled"]
 
-#: the heads trained with cross-entropy against the label map of the same name (luma, position: L1), and the
-#: loss weight (DenseLossConfig field) of each
-CLASS_HEADS = ("category", "part", "colour", "texture", "n_same", "order_lr", "order_tb")
-_WEIGHT = {"n_same": "instance", "order_lr": "instance", "order_tb": "instance"}
+#: the heads trained with cross-entropy against the label map of the same name (luma: L1)
+CLASS_HEADS = ("category", "part", "colour", "texture")
 
 
 class DenseTower(nn.Module):
@@ -61,38 +52,20 @@ def class_weights(label_maps: np.ndarray, n_classes: int, balance: float) -> tor
     return torch.tensor(w / max((w * freq).sum(), 1e-12), dtype=torch.float32)
 
 
-def mirrored(images: torch.Tensor, maps: dict[str, torch.Tensor], flip: torch.Tensor
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The batch with the images where `flip` (B,) is true mirrored left-right, their label maps with them, the x
-    positions of their position maps mirrored too (x -> 1 - x: measured from the other side now) and the ranks
-    from the left counted from the right (unknown when the count is the open last class)."""
-    images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
-    maps = {k: torch.where(flip.view(-1, 1, 1), v.flip(-1), v) for k, v in maps.items()}
-    f = flip.view(-1, 1, 1)
-    for k in ("part_x", "part_cx"):
-        if k in maps:
-            v = maps[k]
-            maps[k] = torch.where(f & (v != IGNORE), POSITION_SCALE - v, v)
-    if "order_lr" in maps and "n_same" in maps:  # rank r of n from the left is rank n - r + 1 (classes: n - r)
-        n, r = maps["n_same"], maps["order_lr"]
-        known = (r != IGNORE) & (n != IGNORE) & (n < INSTANCE_CLASSES - 1)  # the last class is "K or more"
-        maps["order_lr"] = torch.where(f & known, n - r, torch.where(f & (r != IGNORE), IGNORE, r))
-    return images, maps
-
-
 def dense_step(loss: DenseLossConfig, hflip: bool, weights: dict[str, torch.Tensor] | None = None) -> StepFn:
     """The step function of `training.loop.fit`: the weighted sum of every head's loss (IGNORE pixels
     skipped; `weights`: optional class weights per head, see `class_weights`); heads the tower lacks (no
     texture annotations) are skipped.
 
-    With `hflip`, a random half of the batch is mirrored (torch's RNG, which the loop's checkpoints keep); the
-    x positions of a mirrored image are mirrored too (x -> 1 - x)."""
+    With `hflip`, a random half of the batch is mirrored (torch's RNG, which the loop's checkpoints keep)."""
     weights = weights or {}
 
     def step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         images, maps = batch["image"], {k: batch[k].long() for k in MAPS}
         if hflip:
-            images, maps = mirrored(images, maps, torch.rand(len(images)) < 0.5)
+            flip = torch.rand(len(images)) < 0.5
+            images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
+            maps = {k: torch.where(flip.view(-1, 1, 1), v.flip(-1), v) for k, v in maps.items()}
         out = model(images)
         size = tuple(maps["category"].shape[-2:])
         total = torch.zeros(())
@@ -103,19 +76,11 @@ def dense_step(loss: DenseLossConfig, hflip: bool, weights: dict[str, torch.Tens
                 continue
             logits = upsampled(out.logits[head], size)
             term = F.cross_entropy(logits, target, weight=weights.get(head), ignore_index=IGNORE)
-            total = total + getattr(loss, _WEIGHT.get(head, head)) * term
+            total = total + getattr(loss, head) * term
             metrics[f"{head}_loss"] = float(term.detach())
             with torch.no_grad():  # accuracy on the labelled, non-background pixels
                 keep = (target != IGNORE) & ((target > 0) if head in ("category", "part") else True)
                 metrics[f"{head}_pixel_acc"] = float((logits.argmax(1) == target)[keep].float().mean())
-        if "position" in out.logits:
-            target = torch.stack([maps[k] for k in POSITION_MAPS], dim=1)  # (B, 4, H, W)
-            known = target != IGNORE
-            if known.any():
-                pred = torch.sigmoid(upsampled(out.logits["position"], size).float())
-                term = (pred - target.float() / POSITION_SCALE).abs()[known].mean()
-                total = total + loss.position * term
-                metrics["position_l1"] = float(term.detach())
         if "luma" in out.logits:
             pred = torch.sigmoid(upsampled(out.logits["luma"], size)[:, 0])
             term = (pred - maps["luma"].float() / 255.0).abs().mean()
