@@ -23,6 +23,7 @@ from talking_points.pipeline.data.tables import read_table  # noqa: E402
 from talking_points.pipeline.models.descriptor import PointDescriptor  # noqa: E402
 from talking_points.pipeline.models.inference import DecodingConfig, describe, localize, prompt_format  # noqa: E402
 from talking_points.pipeline.models.localizer import PointLocalizer  # noqa: E402
+from talking_points.pipeline.precision import Precision, autocast  # noqa: E402
 from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig  # noqa: E402
 from talking_points.pipeline.training.data import PointSamples  # noqa: E402
 from talking_points.pipeline.training.steps import (  # noqa: E402
@@ -33,16 +34,20 @@ from talking_points.pipeline.training.steps import (  # noqa: E402
 )
 
 
-def train_rate(model, collate, step, data, batch: int, steps: int) -> float:
+def train_rate(model, collate, step, data, batch: int, steps: int, precision: Precision = Precision.fp32) -> float:
+    """Training samples/s of `step` on one fixed batch (forward under `precision`, as training.loop.fit runs it)."""
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     model.train()
     b = collate([data[i] for i in range(batch)])
-    loss, _ = step(model, b)  # warm-up
-    loss.backward()
-    opt.zero_grad()
+    for _ in range(2):  # warm-up
+        with autocast(precision, "cpu"):
+            loss, _ = step(model, b)
+        loss.backward()
+        opt.zero_grad()
     t = time.perf_counter()
     for _ in range(steps):
-        loss, _ = step(model, b)
+        with autocast(precision, "cpu"):
+            loss, _ = step(model, b)
         loss.backward()
         opt.step()
         opt.zero_grad()
@@ -76,9 +81,15 @@ def main() -> None:
         if not cfg.model.train_vision:  # as the training stage does: the frozen tower's features once per image
             model.eval()
             cached.cache_vision(model.vision_features)
-        r = train_rate(model, collate(prompt_format(model, tok)), step, cached, a.batch, a.steps)
+        r = train_rate(model, collate(prompt_format(model, tok)), step, cached, a.batch, a.steps,
+                       cfg.train.mixed_precision)
         print(f"  train {kind:10s} (configured)    {r:8.2f} samples/s (batch {a.batch}, train_vision "
-              f"{cfg.model.train_vision}{', cached features' if not cfg.model.train_vision else ''})")
+              f"{cfg.model.train_vision}{', cached features' if not cfg.model.train_vision else ''}, "
+              f"{cfg.train.mixed_precision.value})")
+        if cfg.train.mixed_precision is not Precision.fp32:
+            r32 = train_rate(model, collate(prompt_format(model, tok)), step, cached, a.batch, a.steps)
+            print(f"  train {kind:10s} (fp32)          {r32:8.2f} samples/s   {cfg.train.mixed_precision.value} is "
+                  f"{r / r32:.2f}x")
         if not cfg.model.train_vision:
             torch.manual_seed(0)
             trained, _ = type(model).from_base(a.base, cfg.model.model_copy(update={"train_vision": True}))
