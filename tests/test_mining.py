@@ -531,3 +531,25 @@ def test_output_validates_and_the_stage_writes_it(tmp_path, scene_source):
     assert "WARNING scenes" in text and "WARNING other" not in text
     assert "warning: scenes: balance 'equal' kept 2 of its 6 mined keypoints (67% discarded)" in text
     assert other.exists()
+
+
+def test_order_separation_measures_each_axis_relative_to_the_boxes():
+    def box(x0, y0, w, h, area=None):
+        return {"bbox_x0": x0, "bbox_y0": y0, "bbox_x1": x0 + w, "bbox_y1": y0 + h, "area": area or w * h}
+
+    side_by_side = [box(0, 40, 150, 150), box(134, 51, 150, 150)]  # 2008_003497's dogs, roughly
+    lr, tb, size = geometry.order_separation(side_by_side, 0)
+    assert lr == pytest.approx(134 / 150) and tb == pytest.approx(11 / 150) and size == pytest.approx(0.0)
+    stacked = [box(10, 0, 40, 20), box(12, 30, 40, 20), box(100, 60, 40, 20)]
+    lr, tb, size = geometry.order_separation(stacked, 0)
+    assert lr == pytest.approx(2 / 40) and tb == pytest.approx(30 / 20)  # nearest across: the one stacked below
+    # it (2 px); nearest down: the same one (30 px): top/bottom tells it apart, left/right does not
+    row_of_three = [box(10, 0, 40, 20), box(12, 30, 40, 20), box(100, 0, 40, 20)]
+    lr, tb, _ = geometry.order_separation(row_of_three, 0)
+    assert lr == pytest.approx(2 / 40) and tb == 0.0  # level with the third: no single axis orders it
+    nested = [box(0, 0, 100, 100), box(25, 25, 50, 50)]
+    assert geometry.order_separation(nested, 1)[2] == pytest.approx(math.log(4))
+    assert all(math.isnan(v) for v in geometry.order_separation(nested[:1], 0))
+    cols = geometry.object_columns([{**b, "object_id": f"o{i}", "category": "dog"} for i, b in enumerate(side_by_side)]
+                                   + [{**box(300, 0, 10, 10), "object_id": "c", "category": "cat"}], 400, 300, 0.05)
+    assert cols["o1"]["order_sep_lr"] == pytest.approx(134 / 150) and math.isnan(cols["c"]["order_sep_lr"])

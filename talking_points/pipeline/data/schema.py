@@ -121,6 +121,11 @@ KEYPOINTS = pa.schema(
         _f("order_lr", pa.int32(), doc="1-based rank among same-category instances, left to right (box centre)"),
         _f("order_tb", pa.int32(), doc="1-based rank among same-category instances, top to bottom (box centre)"),
         _f("order_size", pa.int32(), doc="1-based rank among same-category instances, largest first (mask area)"),
+        _f("order_sep_lr", pa.float32(), nullable=True, doc="left-right distance to the nearest same-category "
+           "instance's box centre over the mean box width (null: the only one)"),
+        _f("order_sep_tb", pa.float32(), nullable=True, doc="the same, top-bottom, over the mean box height"),
+        _f("order_sep_size", pa.float32(), nullable=True, doc="|ln(area ratio)| to the nearest-sized same-category "
+           "instance"),
         # the part in the object
         *_box("part_", "part", "normalised"),
         _f("part_cx_in_obj", pa.float32(), doc="part box centre relative to the object box (0..1)"),

@@ -25,7 +25,8 @@ from typing import Any
 
 from talking_points.pipeline.data.schema import EDGES, H_POSITIONS, V_POSITIONS
 
-__all__ = ["third", "nearest_edge", "ranks", "object_columns", "part_columns", "point_columns"]
+__all__ = ["third", "nearest_edge", "ranks", "object_columns", "order_separation", "part_columns",
+           "point_columns"]
 
 Row = Mapping[str, Any]
 
@@ -66,6 +67,7 @@ def object_columns(objects: Sequence[Row], width: int, height: int, edge_margin:
         by_category[obj["category"]].append(i)
     n_same = Counter(obj["category"] for obj in objects)
     order: dict[int, tuple[int, int, int]] = {}
+    separation: dict[int, tuple[float, float, float]] = {}
     for members in by_category.values():
         centres = [_centre(objects[i]) for i in members]
         lr = ranks([(c[0], c[1], i) for c, i in zip(centres, members)])
@@ -73,6 +75,7 @@ def object_columns(objects: Sequence[Row], width: int, height: int, edge_margin:
         size = ranks([(-objects[i]["area"], i) for i in members])
         for k, i in enumerate(members):
             order[i] = (lr[k], tb[k], size[k])
+            separation[i] = order_separation([objects[j] for j in members], k)
     out = {}
     for i, obj in enumerate(objects):
         x0, x1 = obj["bbox_x0"] / width, obj["bbox_x1"] / width
@@ -90,8 +93,33 @@ def object_columns(objects: Sequence[Row], width: int, height: int, edge_margin:
             "order_lr": order[i][0],
             "order_tb": order[i][1],
             "order_size": order[i][2],
+            "order_sep_lr": separation[i][0],
+            "order_sep_tb": separation[i][1],
+            "order_sep_size": separation[i][2],
         }
     return out
+
+
+def order_separation(members: Sequence[Row], k: int) -> tuple[float, float, float]:
+    """How far instance `k` of `members` (the objects of one category in one image) stands apart from the
+    nearest other one along each ordering axis: left-right and top-bottom, the distance between box centres over
+    the mean of the two boxes' extents along that axis (1: a box's width apart); size, |ln(area ratio)|. NaN for
+    a lone instance. An order phrase is only meaningful along an axis that separates the instance
+    (synthesis.sentences.order_axis)."""
+    if len(members) < 2:
+        return (math.nan, math.nan, math.nan)
+    me = members[k]
+    (cx, cy), w, h = _centre(me), me["bbox_x1"] - me["bbox_x0"], me["bbox_y1"] - me["bbox_y0"]
+    lr = tb = size = math.inf
+    for j, other in enumerate(members):
+        if j == k:
+            continue
+        (ox, oy) = _centre(other)
+        ow, oh = other["bbox_x1"] - other["bbox_x0"], other["bbox_y1"] - other["bbox_y0"]
+        lr = min(lr, abs(cx - ox) / max((w + ow) / 2.0, 1e-6))
+        tb = min(tb, abs(cy - oy) / max((h + oh) / 2.0, 1e-6))
+        size = min(size, abs(math.log(max(me["area"], 1) / max(other["area"], 1))))
+    return (float(lr), float(tb), float(size))
 
 
 def part_columns(part: Row, obj: Row, n_parts: int, width: int, height: int) -> dict:

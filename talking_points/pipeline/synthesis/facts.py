@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from talking_points.pipeline.data.errors import BadInput
@@ -87,6 +87,9 @@ class RowFacts:
     energy: Energy
     energy_value: float
     texture: str | None  # canonical annotated texture, None when not annotated
+    # how far the instance stands apart from its nearest same-category neighbour along each axis
+    # (keypoints.geometry.order_separation); empty for a lone instance or a table without the columns
+    separations: dict[OrderAxis, float] = field(default_factory=dict)
 
     @property
     def point_h_grade(self) -> int:
@@ -164,6 +167,15 @@ def row_facts(row: Mapping, bins: WordBins) -> RowFacts:
         if not 1 <= rank <= n_same:
             raise BadInput(kp_id, "rank out of range", f"{column}={rank} with n_same={n_same}")
         ranks[axis] = rank
+    separations = {}
+    for axis, column in ((OrderAxis.lr, "order_sep_lr"), (OrderAxis.tb, "order_sep_tb"),
+                         (OrderAxis.size, "order_sep_size")):
+        value = row.get(column)
+        if n_same > 1 and not _missing(value):
+            value = float(value)
+            if not value >= 0:
+                raise BadInput(kp_id, "separation out of range", f"{column}={value} < 0")
+            separations[axis] = value
 
     labels = {}
     for label_col, value_col, allowed in _THIRDS:
@@ -226,4 +238,5 @@ def row_facts(row: Mapping, bins: WordBins) -> RowFacts:
         energy=bins.energy(unit["patch_edge_energy"]),
         energy_value=unit["patch_edge_energy"],
         texture=texture,
+        separations=separations,
     )

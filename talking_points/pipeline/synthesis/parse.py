@@ -258,12 +258,17 @@ def _mask(text: str, category: str | None, part: str | None) -> str:
         pieces, last = [], 0
         objects = [re.escape(n) for n, t in names if t in (_CAT, _CATS)] + [_CAT, _CATS]
         of_the_object = re.compile(rf"^\s+of\s+the\s+(?:{'|'.join(objects)})(?![\w-])")  # 'the top of the table'
+        of_the_count = re.compile(rf"^\s+of\s+the\s+{COUNT_RE}(?![\w-])")  # 'the upper orange of the two'
         for m in pattern.finditer(text):
             before = text[: m.start()]
             if (
                 _NAME_BEFORE.search(before)
                 and not _ORDER_FROM.search(before)
-                and (not _NOT_NAME_AFTER.match(text[m.end() :]) or of_the_object.match(text[m.end() :]))
+                and (
+                    not _NOT_NAME_AFTER.match(text[m.end() :])
+                    or of_the_object.match(text[m.end() :])
+                    or of_the_count.match(text[m.end() :])
+                )
             ):
                 pieces += [text[last : m.start()], token]
                 last = m.end()

@@ -12,6 +12,7 @@ is chosen from a bin that the row's numbers satisfy, so `parse.check_faithful` f
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -86,8 +87,29 @@ def axis_scores(f: RowFacts) -> dict[OrderAxis, float]:
     return scores
 
 
-def order_axis(f: RowFacts) -> OrderAxis:
-    """The axis used to name the instance (see `axis_scores`); ties go to lr, then tb, then size."""
+#: an instance is named along left-right or top-bottom when its box centre lies at least this many mean box
+#: extents from the nearest other instance of its category along that axis, by size when the areas differ by at
+#: least this log-ratio (1.5x); otherwise no order phrase singles it out
+SEPARATES = 0.5
+SIZE_SEPARATES = math.log(1.5)
+
+
+def order_axis(f: RowFacts) -> OrderAxis | None:
+    """The axis used to name the instance among the others of its category.
+
+    With the rows' measured separations (`keypoints.geometry.order_separation`): the position axis along which
+    the instance stands furthest from the nearest other one, if that is at least `SEPARATES` (ties: lr); else
+    size, if the areas differ enough; else None: no axis tells it apart, and the description names it by the count
+    and its place in the image ('one of the two dogs, in the upper left'). Rows without separations (tables
+    mined before they existed) fall back to `axis_scores`, ties going to lr, then tb, then size."""
+    if f.separations:
+        position = {a: f.separations.get(a, 0.0) for a in (OrderAxis.lr, OrderAxis.tb)}
+        best = max(position, key=lambda a: (position[a], _AXIS_BIAS[a]))
+        if position[best] >= SEPARATES:
+            return best
+        if f.separations.get(OrderAxis.size, 0.0) >= SIZE_SEPARATES:
+            return OrderAxis.size
+        return None
     scores = axis_scores(f)
     return max(OrderAxis, key=lambda a: (scores[a], _AXIS_BIAS[a]))
 
@@ -98,6 +120,8 @@ def _instance(f: RowFacts, rng: random.Random) -> str:
         return rng.choice((f"the only {c}", f"the {c}", f"the single {c}", f"the lone {c}"))
     cs, big_n = plural(c), count_word(n)
     axis = order_axis(f)
+    if axis is None:  # nothing tells it apart: the count here, the scene position after
+        return f"one of the {big_n} {cs}"
     rank = f.ranks[axis]
     start, stop = _AXIS_ENDS[axis]
     k_start, k_stop = rank, n - rank + 1
