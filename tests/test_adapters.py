@@ -806,7 +806,8 @@ def test_duplicate_image_ids_keep_the_first(tmp_path: Path) -> None:
 
 def test_descriptions_of_the_real_pascal_samples_are_faithful_and_tell_the_two_dogs_apart(pascal_cfg, tmp_path):
     """Ingest -> mine -> grounded synthesis on the real Pascal-Part samples: every description's claims (object,
-    instance order, part, position in the part, colour) read back by the parser agree with the annotations;
+    instance order, part and which of its repeated parts, position in the part, colour) read back by the parser
+    agree with the annotations; numbered parts (wheel_1..5) say which one and how many;
     the two dogs of 2008_003497 (side by side: centres 134 px apart across, 11 px down) are told apart left /
     right, not top / bottom."""
     from talking_points.pipeline.data.tables import write_table
@@ -829,6 +830,11 @@ def test_descriptions_of_the_real_pascal_samples_are_faithful_and_tell_the_two_d
     rows = kps.to_dict(orient="records")
     for row, text in zip(rows, described["description"]):
         assert check_faithful(row, text) == [], text
+    repeated = [(row, text) for row, text in zip(rows, described["description"]) if row["n_same_part"] > 1]
+    assert repeated  # the cars' wheels and windows, the aeroplane's wheels and engines, the bus's headlights
+    for row, text in repeated:
+        facts = parse_description(text, category=row["category"], part=row["part"])
+        assert facts.part_counts == [row["n_same_part"]], text
     dogs = [(row, text) for row, text in zip(rows, described["description"]) if row["image_id"] == "src/2008_003497"]
     assert dogs
     for row, text in dogs:

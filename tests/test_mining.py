@@ -553,3 +553,21 @@ def test_order_separation_measures_each_axis_relative_to_the_boxes():
     cols = geometry.object_columns([{**b, "object_id": f"o{i}", "category": "dog"} for i, b in enumerate(side_by_side)]
                                    + [{**box(300, 0, 10, 10), "object_id": "c", "category": "cat"}], 400, 300, 0.05)
     assert cols["o1"]["order_sep_lr"] == pytest.approx(134 / 150) and math.isnan(cols["c"]["order_sep_lr"])
+
+
+def test_repeated_parts_are_ranked_among_the_parts_of_their_name_in_their_object():
+    """A car's two wheels are ranked left to right among themselves (not with the other car's wheels, not with
+    the body); a part that is alone of its name gets count 1 and no separation."""
+    def part(pid, oid, name, x0, w=20, y0=50, h=20):
+        return {"part_id": pid, "object_id": oid, "part": name, "bbox_x0": x0, "bbox_y0": y0, "bbox_x1": x0 + w,
+                "bbox_y1": y0 + h, "area": w * h}
+
+    parts = [part("a-body", "a", "body", 0, w=100), part("a-w2", "a", "wheel", 70), part("a-w1", "a", "wheel", 10),
+             part("b-w1", "b", "wheel", 200), part("b-w2", "b", "wheel", 280), part("b-w3", "b", "wheel", 240)]
+    cols = geometry.part_order_columns(parts)
+    assert cols["a-w1"]["n_same_part"] == 2 and cols["a-w1"]["part_order_lr"] == 1 and cols["a-w2"]["part_order_lr"] == 2
+    assert cols["a-w1"]["part_order_sep_lr"] == pytest.approx(60 / 20) and cols["a-w1"]["part_order_sep_tb"] == 0.0
+    assert [cols[f"b-w{k}"]["part_order_lr"] for k in (1, 2, 3)] == [1, 3, 2] and cols["b-w3"]["n_same_part"] == 3
+    assert cols["a-body"]["n_same_part"] == 1 and math.isnan(cols["a-body"]["part_order_sep_lr"])
+    assert {k: v for k, v in cols["a-body"].items() if not k.startswith("part_order_sep")} == {
+        k: v for k, v in geometry.LONE_PART.items() if not k.startswith("part_order_sep")}

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from talking_points.pipeline.data.colours import NAMES
+from talking_points.pipeline.keypoints.geometry import LONE_PART
 from talking_points.pipeline.synthesis.model_config import PROMPTS_DIR
 
 __all__ = ["CHAT_TEMPLATE", "IMAGE_TOKEN", "build_tokenizer", "build_tiny_checkpoints", "demo_keypoints"]
@@ -143,7 +144,8 @@ def demo_keypoints(folder: str | os.PathLike, n: int, seed: int = 0, size: tuple
             n_same=n_same, order_lr=int(rng.integers(1, n_same + 1)), order_tb=int(rng.integers(1, n_same + 1)),
             order_size=int(rng.integers(1, n_same + 1)), part_x0=0.1, part_y0=0.1, part_x1=0.2, part_y1=0.2,
             part_cx_in_obj=pcx, part_cy_in_obj=pcy, part_h_in_obj=_third(pcx, H), part_v_in_obj=_third(pcy, V),
-            part_area_frac=0.2, n_parts=4, kp_in_part_x=kx, kp_in_part_y=ky, kp_h_in_part=_third(kx, H),
+            part_area_frac=0.2, n_parts=4, **LONE_PART,
+            order_sep_lr=float("nan"), order_sep_tb=float("nan"), order_sep_size=float("nan"), kp_in_part_x=kx, kp_in_part_y=ky, kp_h_in_part=_third(kx, H),
             kp_v_in_part=_third(ky, V), patch_r=0.5, patch_g=0.3, patch_b=0.2,
             patch_colour=str(NAMES[i % len(NAMES)]), patch_brightness=float(rng.uniform(0, 1)),
             patch_edge_energy=float(rng.uniform(0, 0.3)), part_colour=None, part_texture=None,

@@ -134,6 +134,13 @@ KEYPOINTS = pa.schema(
         _f("part_v_in_obj", pa.string(), doc="top|middle|bottom third of the object box"),
         _f("part_area_frac", pa.float32(), doc="part mask area / object mask area"),
         _f("n_parts", pa.int32(), doc="annotated parts of this object"),
+        _f("n_same_part", pa.int32(), doc="parts of this object with this part's name (including it): wheels"),
+        _f("part_order_lr", pa.int32(), doc="1-based rank among the object's same-named parts, left to right"),
+        _f("part_order_tb", pa.int32(), doc="1-based rank among the object's same-named parts, top to bottom"),
+        _f("part_order_size", pa.int32(), doc="1-based rank among the object's same-named parts, largest first"),
+        _f("part_order_sep_lr", pa.float32(), nullable=True, doc="as order_sep_lr, among the same-named parts"),
+        _f("part_order_sep_tb", pa.float32(), nullable=True, doc="as order_sep_tb, among the same-named parts"),
+        _f("part_order_sep_size", pa.float32(), nullable=True, doc="as order_sep_size, among the same-named parts"),
         # the point in the part
         _f("kp_in_part_x", pa.float32(), doc="point relative to the part box (0..1)"),
         _f("kp_in_part_y", pa.float32(), doc="point relative to the part box (0..1)"),

@@ -11,7 +11,8 @@ Conventions (see also the column docs in `talking_points.pipeline.data.schema.KE
 * Orders rank the instances of one category in one image, 1-based: `order_lr` by box centre x (ties:
   centre y, then annotation order), `order_tb` by box centre y (ties: centre x, then annotation order),
   `order_size` by mask area, largest first (ties: annotation order). Annotation order is the order of
-  the rows in the objects table.
+  the rows in the objects table. Repeated parts (the parts of one object sharing a name: a car's wheels)
+  are ranked the same way among themselves (`part_order_*`), in parts-table order.
 * Positions relative to a box (part in object, point in part) are clipped to [0, 1]: a part whose mask
   leaks out of its object's mask, as real annotations sometimes do, still gets a position inside.
 """
@@ -19,14 +20,14 @@ Conventions (see also the column docs in `talking_points.pipeline.data.schema.KE
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from talking_points.pipeline.data.schema import EDGES, H_POSITIONS, V_POSITIONS
 
-__all__ = ["third", "nearest_edge", "ranks", "object_columns", "order_separation", "part_columns",
-           "point_columns"]
+__all__ = ["third", "nearest_edge", "ranks", "instance_orders", "object_columns", "order_separation",
+           "part_order_columns", "LONE_PART", "part_columns", "point_columns"]
 
 Row = Mapping[str, Any]
 
@@ -60,24 +61,31 @@ def _centre(row: Row) -> tuple[float, float]:
     return (row["bbox_x0"] + row["bbox_x1"]) / 2.0, (row["bbox_y0"] + row["bbox_y1"]) / 2.0
 
 
+def instance_orders(rows: Sequence[Row], group: Sequence[Any]) -> list[tuple[int, int, int, int, float, float, float]]:
+    """For each row (objects or parts of one image, with boxes and areas), among the rows of its `group` (the
+    category; for parts, the object and part name): (count, rank left-right, rank top-bottom, rank by size,
+    separation lr, tb, size), ranks 1-based as described in the module docstring, separations as in
+    `order_separation`."""
+    members: dict[Any, list[int]] = defaultdict(list)
+    for i, g in enumerate(group):
+        members[g].append(i)
+    out: list = [None] * len(rows)
+    for idx in members.values():
+        centres = [_centre(rows[i]) for i in idx]
+        lr = ranks([(c[0], c[1], i) for c, i in zip(centres, idx)])
+        tb = ranks([(c[1], c[0], i) for c, i in zip(centres, idx)])
+        size = ranks([(-rows[i]["area"], i) for i in idx])
+        same = [rows[j] for j in idx]
+        for k, i in enumerate(idx):
+            out[i] = (len(idx), lr[k], tb[k], size[k], *order_separation(same, k))
+    return out
+
+
 def object_columns(objects: Sequence[Row], width: int, height: int, edge_margin: float) -> dict[str, dict]:
     """Object-in-scene columns for every object of one image (objects-table rows in table order), by object_id."""
-    by_category: dict[str, list[int]] = defaultdict(list)
-    for i, obj in enumerate(objects):
-        by_category[obj["category"]].append(i)
-    n_same = Counter(obj["category"] for obj in objects)
-    order: dict[int, tuple[int, int, int]] = {}
-    separation: dict[int, tuple[float, float, float]] = {}
-    for members in by_category.values():
-        centres = [_centre(objects[i]) for i in members]
-        lr = ranks([(c[0], c[1], i) for c, i in zip(centres, members)])
-        tb = ranks([(c[1], c[0], i) for c, i in zip(centres, members)])
-        size = ranks([(-objects[i]["area"], i) for i in members])
-        for k, i in enumerate(members):
-            order[i] = (lr[k], tb[k], size[k])
-            separation[i] = order_separation([objects[j] for j in members], k)
+    orders = instance_orders(objects, [obj["category"] for obj in objects])
     out = {}
-    for i, obj in enumerate(objects):
+    for obj, (n_same, lr, tb, size, sep_lr, sep_tb, sep_size) in zip(objects, orders):
         x0, x1 = obj["bbox_x0"] / width, obj["bbox_x1"] / width
         y0, y1 = obj["bbox_y0"] / height, obj["bbox_y1"] / height
         cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
@@ -89,15 +97,36 @@ def object_columns(objects: Sequence[Row], width: int, height: int, edge_margin:
             "obj_v_pos": third(cy, V_POSITIONS),
             "obj_edge": nearest_edge(x0, y0, x1, y1, edge_margin),
             "n_objects": len(objects),
-            "n_same": n_same[obj["category"]],
-            "order_lr": order[i][0],
-            "order_tb": order[i][1],
-            "order_size": order[i][2],
-            "order_sep_lr": separation[i][0],
-            "order_sep_tb": separation[i][1],
-            "order_sep_size": separation[i][2],
+            "n_same": n_same,
+            "order_lr": lr,
+            "order_tb": tb,
+            "order_size": size,
+            "order_sep_lr": sep_lr,
+            "order_sep_tb": sep_tb,
+            "order_sep_size": sep_size,
         }
     return out
+
+
+#: the repeated-part columns of a part that is the only one of its name in its object
+LONE_PART: dict[str, float] = {
+    "n_same_part": 1, "part_order_lr": 1, "part_order_tb": 1, "part_order_size": 1,
+    "part_order_sep_lr": math.nan, "part_order_sep_tb": math.nan, "part_order_sep_size": math.nan,
+}
+
+
+def part_order_columns(parts: Sequence[Row]) -> dict[str, dict]:
+    """Repeated-part columns for every part of one image (parts-table rows), by part_id: how many parts of its
+    object share its name (the wheels of a car, Pascal-Part's `wheel_1..5`) and its ranks and separations among
+    them, the same measures as the object orders."""
+    orders = instance_orders(parts, [(p["object_id"], p["part"]) for p in parts])
+    return {
+        p["part_id"]: {
+            "n_same_part": n, "part_order_lr": lr, "part_order_tb": tb, "part_order_size": size,
+            "part_order_sep_lr": sep_lr, "part_order_sep_tb": sep_tb, "part_order_sep_size": sep_size,
+        }
+        for p, (n, lr, tb, size, sep_lr, sep_tb, sep_size) in zip(parts, orders)
+    }
 
 
 def order_separation(members: Sequence[Row], k: int) -> tuple[float, float, float]:

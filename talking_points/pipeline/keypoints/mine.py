@@ -190,6 +190,7 @@ def mine_image(job: ImageJob, cfg: MineConfig) -> tuple[list[dict], NoKeypoint |
 
     edges = patch.edge_magnitude(rgb)
     obj_cols = geometry.object_columns(job.objects, width, height, cfg.edge_margin)
+    repeated = geometry.part_order_columns(job.parts)
     n_parts = Counter(p["object_id"] for p in job.parts)
     rows = []
     for k, i in enumerate(kept):
@@ -213,6 +214,7 @@ def mine_image(job: ImageJob, cfg: MineConfig) -> tuple[list[dict], NoKeypoint |
                 **geometry.point_columns(float(cands.x[i]), float(cands.y[i]), prow, width, height),
                 **obj_cols[obj["object_id"]],
                 **geometry.part_columns(prow, obj, n_parts[obj["object_id"]], width, height),
+                **repeated[prow["part_id"]],
                 **patch.patch_stats(rgb, edges, part_masks[part[i]], int(col[i]), int(row[i]), cfg.patch_radius),
                 "part_colour": _optional(prow.get("colour")),
                 "part_texture": _optional(prow.get("texture")),

@@ -90,6 +90,10 @@ class RowFacts:
     # how far the instance stands apart from its nearest same-category neighbour along each axis
     # (keypoints.geometry.order_separation); empty for a lone instance or a table without the columns
     separations: dict[OrderAxis, float] = field(default_factory=dict)
+    # the part among its object's parts of the same name (a car's wheels): count, ranks and separations
+    n_same_part: int = 1
+    part_ranks: dict[OrderAxis, int] = field(default_factory=lambda: {a: 1 for a in OrderAxis})
+    part_separations: dict[OrderAxis, float] = field(default_factory=dict)
 
     @property
     def point_h_grade(self) -> int:
@@ -144,6 +148,30 @@ def _int(row: Mapping, column: str, kp_id: str) -> int:
     return int(value)
 
 
+def _orders(
+    row: Mapping, kp_id: str, count_column: str, prefix: str
+) -> tuple[int, dict[OrderAxis, int], dict[OrderAxis, float]]:
+    """(count, ranks, separations) of the instance among its kind: the object among the objects of its category
+    (`n_same`, `order_*`) or the part among its object's parts of the same name (`n_same_part`, `part_order_*`)."""
+    n = _int(row, count_column, kp_id)
+    if n < 1:
+        raise BadInput(kp_id, "rank out of range", f"{count_column}={n} < 1")
+    ranks, separations = {}, {}
+    for axis in OrderAxis:
+        column = f"{prefix}{axis.value}"
+        rank = _int(row, column, kp_id)
+        if not 1 <= rank <= n:
+            raise BadInput(kp_id, "rank out of range", f"{column}={rank} with {count_column}={n}")
+        ranks[axis] = rank
+        value = row.get(f"{prefix}sep_{axis.value}")
+        if n > 1 and not _missing(value):
+            value = float(value)
+            if not value >= 0:
+                raise BadInput(kp_id, "separation out of range", f"{prefix}sep_{axis.value}={value} < 0")
+            separations[axis] = value
+    return n, ranks, separations
+
+
 def row_facts(row: Mapping, bins: WordBins) -> RowFacts:
     """Check one KEYPOINTS row and return its facts; raises `BadInput` (where = kp_id) for a bad row."""
     kp_id = row.get("kp_id")
@@ -154,28 +182,11 @@ def row_facts(row: Mapping, bins: WordBins) -> RowFacts:
     part = _name(row, "part", kp_id)
     unit = {c: _unit(row, c, kp_id) for c in _UNIT_COLUMNS}
 
-    n_same = _int(row, "n_same", kp_id)
-    if n_same < 1:
-        raise BadInput(kp_id, "rank out of range", f"n_same={n_same} < 1")
-    ranks = {}
-    for axis, column in (
-        (OrderAxis.lr, "order_lr"),
-        (OrderAxis.tb, "order_tb"),
-        (OrderAxis.size, "order_size"),
-    ):
-        rank = _int(row, column, kp_id)
-        if not 1 <= rank <= n_same:
-            raise BadInput(kp_id, "rank out of range", f"{column}={rank} with n_same={n_same}")
-        ranks[axis] = rank
-    separations = {}
-    for axis, column in ((OrderAxis.lr, "order_sep_lr"), (OrderAxis.tb, "order_sep_tb"),
-                         (OrderAxis.size, "order_sep_size")):
-        value = row.get(column)
-        if n_same > 1 and not _missing(value):
-            value = float(value)
-            if not value >= 0:
-                raise BadInput(kp_id, "separation out of range", f"{column}={value} < 0")
-            separations[axis] = value
+    n_same, ranks, separations = _orders(row, kp_id, "n_same", "order_")
+    if _missing(row.get("n_same_part")):  # a table mined before repeated parts were told apart
+        n_same_part, part_ranks, part_separations = 1, {a: 1 for a in OrderAxis}, {}
+    else:
+        n_same_part, part_ranks, part_separations = _orders(row, kp_id, "n_same_part", "part_order_")
 
     labels = {}
     for label_col, value_col, allowed in _THIRDS:
@@ -239,4 +250,7 @@ def row_facts(row: Mapping, bins: WordBins) -> RowFacts:
         energy_value=unit["patch_edge_energy"],
         texture=texture,
         separations=separations,
+        n_same_part=n_same_part,
+        part_ranks=part_ranks,
+        part_separations=part_separations,
     )

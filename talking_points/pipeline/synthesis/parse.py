@@ -1,8 +1,8 @@
 """Read a description back into the facts it claims, and check them against the row it describes.
 
 `parse_description` extracts the claims of each coarse-to-fine level: (1) the category, instance order
-(axis, end, rank), instance count, scene position and image edge; (2) the part and where it lies in the
-object; (3) where the point lies in the part (a direction and grade per axis, see
+(axis, end, rank), instance count, scene position and image edge; (2) the part, its rank and count among the
+object's parts of the same name, and where it lies in the object; (3) where the point lies in the part (a direction and grade per axis, see
 `vocabulary.point_grade`); (4) colour, brightness and texture words. A description with exactly four
 ';'-separated segments (the grounded form) is read level by level; free text (a model's output) is read
 as a whole, with scene phrases masked before the part and point levels are read and part-in-object
@@ -94,6 +94,13 @@ _PART_NAME = re.compile(
     r"\bon\s+(?:its|the\s+[^,;.]+?'s)\s+([^,;.]+?)"
     r"(?=$|[,;.]|\s+which\b|\s+(?:at|in|on|toward|towards)\s+the\b)"
 )
+#: a repeated part named by its rank among its object's parts of that name: 'on the leftmost of its five wheels',
+#: 'on the second of the car's five wheels from the left', 'on one of its two headlights'
+_PART_INSTANCE = re.compile(
+    rf"\bon\s+(?:(?P<one>one)|the\s+(?P<sel>[\w\s-]+?))\s+of\s+(?:its|the\s+[^,;.\s]+(?:\s[^,;.\s]+)?'s)\s+"
+    rf"(?P<n>{COUNT_RE})\s+(?P<name>[^,;.]+?)(?:\s+(?:counting\s+)?from\s+the\s+(?P<end>left|right|top|bottom))?"
+    r"(?=$|[,;.]|\s+which\b|\s+(?:at|in|on|toward|towards)\s+the\b)"
+)
 _PART_POS = re.compile(
     rf"\b(?:in|at|on|toward|towards)\s+the\s+({_POS_RUN}){_AREA}\s+of\s+"
     rf"(its\s+body|the\s+body|its|the\s+[^,;.]+?){_CLAUSE_END}"
@@ -161,6 +168,8 @@ class Facts:
     scene: list[tuple[str | None, str | None]] = field(default_factory=list)  # (v, h) schema labels
     edges: list[str] = field(default_factory=list)
     part: str | None = None
+    part_counts: list[int] = field(default_factory=list)  # 'one of its <n> wheels'
+    part_orders: list[OrderClaim] = field(default_factory=list)  # 'the leftmost of its five wheels'
     part_positions: list[tuple[str | None, str | None]] = field(default_factory=list)
     point_h: list[AxisClaim] = field(default_factory=list)
     point_v: list[AxisClaim] = field(default_factory=list)
@@ -342,7 +351,29 @@ def _parse_object(seg: str, facts: Facts) -> None:
     facts.edges += [edge_of.get(m.group(1), m.group(1)) for m in _EDGE.finditer(seg)]
 
 
+def _selector_claim(selector: str, end: str | None, text: str) -> OrderClaim | None:
+    """The order claim of a repeated part's selector ('leftmost', 'left one', 'second' + from the left,
+    'second-largest'); None for words that claim no order."""
+    words = re.sub(r"\s+one$", "", selector.strip())
+    if end is not None and (m := re.fullmatch(rf"({ORDINAL_RE})", words)):
+        return OrderClaim(OrderEnd(end), parse_ordinal(m.group(1)), text)
+    if words in _PAIR_END:
+        return OrderClaim(_PAIR_END[words], 1, text)
+    if words in _EXTREME_END:
+        return OrderClaim(_EXTREME_END[words], 1, text)
+    if m := re.fullmatch(rf"({ORDINAL_RE})[\s-]+({alternation(_SIZE_END)})", words):
+        return OrderClaim(_SIZE_END[m.group(2)], parse_ordinal(m.group(1)), text)
+    return None
+
+
 def _parse_part(seg: str, facts: Facts, category: str | None) -> None:
+    for m in _PART_INSTANCE.finditer(seg):
+        facts.part_counts.append(parse_count(m.group("n")))
+        if m.group("sel") and (claim := _selector_claim(m.group("sel"), m.group("end"), m.group(0))):
+            facts.part_orders.append(claim)
+        if facts.part is None:
+            facts.part = m.group("name").strip()
+    seg = _PART_INSTANCE.sub(lambda m: f"on its {m.group('name')}", seg)
     m = _PART_NAME.search(seg)
     if m and facts.part is None:
         facts.part = m.group(1).strip()
@@ -423,6 +454,8 @@ def parse_description(
         point_seg = _PART_POS.sub(
             lambda m: m.group(0) if m.group(2).strip() == f"the {_PART}" else ",", part_seg
         )
+    obj = _PART_INSTANCE.sub(",", obj)  # a repeated part's rank and count are not the object's
+    point_seg = _PART_INSTANCE.sub(",", point_seg)
     _parse_object(obj, facts)
     _parse_part(part_seg, facts, category)
     _parse_point(point_seg, facts)
@@ -506,6 +539,16 @@ def _check(f: RowFacts, facts: Facts, bins: WordBins, tol: float) -> list[str]:
         k = rank if from_start else f.n_same - rank + 1
         if claim.k != k:
             issues.append(f"order: {claim.text!r} but {columns[axis]}={rank} of n_same={f.n_same}")
+    for n in facts.part_counts:
+        if n != f.n_same_part:
+            issues.append(f"part: counts {n} {plural(f.part)} but n_same_part={f.n_same_part}")
+    part_columns = {OrderAxis.lr: "part_order_lr", OrderAxis.tb: "part_order_tb", OrderAxis.size: "part_order_size"}
+    for claim in facts.part_orders:
+        axis, from_start = END_AXIS[claim.end]
+        rank = f.part_ranks[axis]
+        k = rank if from_start else f.n_same_part - rank + 1
+        if claim.k != k:
+            issues.append(f"part: {claim.text!r} but {part_columns[axis]}={rank} of n_same_part={f.n_same_part}")
     for v, h in facts.scene:
         if (v and v != f.scene_v) or (h and h != f.scene_h):
             issues.append(f"scene: says ({v}, {h}) but obj_v_pos={f.scene_v}, obj_h_pos={f.scene_h}")

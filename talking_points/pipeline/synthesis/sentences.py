@@ -3,7 +3,8 @@ text: the sentence machinery the `grounded` backend writes with and the model ba
 examples.
 
 Level 1 names the instance (by its rank along the most telling axis when the category repeats) and where
-it sits in the image; level 2 the part and where it lies in the object; level 3 where the point lies in
+it sits in the image; level 2 the part (by its rank among the object's parts of the same name when it repeats:
+'the leftmost of its five wheels') and where it lies in the object; level 3 where the point lies in
 the part, graded by its offset from the part's centre; level 4 the patch's colour, brightness and texture.
 Each level has several frames and synonyms, and clauses inside a level may swap; every choice is drawn from
 a generator fixed by (seed, kp_id), so a row's text does not depend on the batch or the row order. Every word
@@ -34,7 +35,7 @@ from talking_points.pipeline.synthesis.vocabulary import (
     row_rng,
 )
 
-__all__ = ["OPENERS", "Levels", "write_levels", "compose", "order_axis", "axis_scores"]
+__all__ = ["OPENERS", "Levels", "write_levels", "compose", "order_axis", "part_order_axis", "axis_scores"]
 
 _AXIS_ENDS: dict[OrderAxis, tuple[OrderEnd, OrderEnd]] = {
     OrderAxis.lr: (OrderEnd.left, OrderEnd.right),
@@ -94,24 +95,46 @@ SEPARATES = 0.5
 SIZE_SEPARATES = math.log(1.5)
 
 
+def _separating_axis(separations: dict[OrderAxis, float]) -> OrderAxis | None:
+    """The position axis along which the instance stands furthest from the nearest other one, if that is at
+    least `SEPARATES` (ties: lr); else size, if the areas differ by `SIZE_SEPARATES`; else None."""
+    position = {a: separations.get(a, 0.0) for a in (OrderAxis.lr, OrderAxis.tb)}
+    best = max(position, key=lambda a: (position[a], _AXIS_BIAS[a]))
+    if position[best] >= SEPARATES:
+        return best
+    if separations.get(OrderAxis.size, 0.0) >= SIZE_SEPARATES:
+        return OrderAxis.size
+    return None
+
+
 def order_axis(f: RowFacts) -> OrderAxis | None:
     """The axis used to name the instance among the others of its category.
 
-    With the rows' measured separations (`keypoints.geometry.order_separation`): the position axis along which
-    the instance stands furthest from the nearest other one, if that is at least `SEPARATES` (ties: lr); else
-    size, if the areas differ enough; else None: no axis tells it apart, and the description names it by the count
-    and its place in the image ('one of the two dogs, in the upper left'). Rows without separations (tables
-    mined before they existed) fall back to `axis_scores`, ties going to lr, then tb, then size."""
+    With the rows' measured separations (`keypoints.geometry.order_separation`): `_separating_axis`; None when no
+    axis tells it apart, and the description names it by the count and its place in the image ('one of the two
+    dogs, in the upper left'). Rows without separations (tables mined before they existed) fall back to
+    `axis_scores`, ties going to lr, then tb, then size."""
     if f.separations:
-        position = {a: f.separations.get(a, 0.0) for a in (OrderAxis.lr, OrderAxis.tb)}
-        best = max(position, key=lambda a: (position[a], _AXIS_BIAS[a]))
-        if position[best] >= SEPARATES:
-            return best
-        if f.separations.get(OrderAxis.size, 0.0) >= SIZE_SEPARATES:
-            return OrderAxis.size
-        return None
+        return _separating_axis(f.separations)
     scores = axis_scores(f)
     return max(OrderAxis, key=lambda a: (scores[a], _AXIS_BIAS[a]))
+
+
+def part_order_axis(f: RowFacts) -> OrderAxis | None:
+    """The axis used to name a repeated part among its object's parts of the same name (None: a single part, or
+    none of the axes tells it apart: 'one of its two wheels')."""
+    return _separating_axis(f.part_separations) if f.n_same_part > 1 else None
+
+
+def _counted_end(rank: int, n: int, axis: OrderAxis, rng: random.Random) -> tuple[OrderEnd, int]:
+    """The end to count from (the nearer one; a middle rank picks either) and the count k from it (1: extreme)."""
+    start, stop = _AXIS_ENDS[axis]
+    k_start, k_stop = rank, n - rank + 1
+    if k_start == k_stop:
+        end = rng.choice((start, stop))
+    else:
+        end = start if k_start < k_stop else stop
+    return end, min(k_start, k_stop)
 
 
 def _instance(f: RowFacts, rng: random.Random) -> str:
@@ -122,14 +145,7 @@ def _instance(f: RowFacts, rng: random.Random) -> str:
     axis = order_axis(f)
     if axis is None:  # nothing tells it apart: the count here, the scene position after
         return f"one of the {big_n} {cs}"
-    rank = f.ranks[axis]
-    start, stop = _AXIS_ENDS[axis]
-    k_start, k_stop = rank, n - rank + 1
-    if k_start == k_stop:
-        end = rng.choice((start, stop))
-    else:
-        end = start if k_start < k_stop else stop
-    k = min(k_start, k_stop)
+    end, k = _counted_end(f.ranks[axis], n, axis, rng)
     if n == 2:
         comp, ext = rng.choice(PAIR_WORDS[end][:2]), rng.choice(EXTREME_WRITE[end])
         forms = [
@@ -159,6 +175,25 @@ def _instance(f: RowFacts, rng: random.Random) -> str:
         o, ext = ordinal(k), rng.choice(EXTREME_WRITE[end])
         forms = [f"the {o}-{ext} {c}", f"the {o}-{ext} of the {big_n} {cs}", f"the {o} {ext} {c}"]
     return rng.choice(forms)
+
+
+def _part_instance(f: RowFacts, owner: str, rng: random.Random) -> str:
+    """A repeated part among its object's parts of the same name, with the same order logic as `_instance`:
+    'the leftmost of its five wheels', 'the left one of its two headlights', 'one of its four legs'."""
+    n, ps = f.n_same_part, plural(f.part)
+    group = f"{owner} {count_word(n)} {ps}"
+    axis = part_order_axis(f)
+    if axis is None:
+        return f"one of {group}"
+    end, k = _counted_end(f.part_ranks[axis], n, axis, rng)
+    if n == 2:
+        comp = rng.choice(PAIR_WORDS[end][:2])
+        return rng.choice((f"the {comp} one of {group}", f"the {comp} of {group}"))
+    if k == 1:
+        return f"the {rng.choice(EXTREME_WRITE[end])} of {group}"
+    if end in FROM_ENDS:
+        return f"the {ordinal(k)} of {group} from the {end.value}"
+    return f"the {ordinal(k)}-{rng.choice(EXTREME_WRITE[end])} of {group}"
 
 
 def _position(v: str, h: str, rng: random.Random) -> tuple[str, str]:
@@ -205,9 +240,10 @@ def level_part(f: RowFacts, rng: random.Random, reorder: bool) -> str:
     """Level 2: the part and where it lies in the object ('on its head, at the upper right of the dog')."""
     owners = (f"the {f.category}",) if "body" in f.part.split() else (f"the {f.category}", "its body")
     if rng.random() < 0.5:
-        ref, owner = f"its {f.part}", rng.choice(owners)
+        whose, owner = "its", rng.choice(owners)
     else:
-        ref, owner = f"the {f.category}'s {f.part}", owners[-1]
+        whose, owner = f"the {f.category}'s", owners[-1]
+    ref = f"{whose} {f.part}" if f.n_same_part == 1 else _part_instance(f, whose, rng)
     prep, words = _position(f.part_v, f.part_h, rng)
     if prep == "in" and rng.random() < 0.3:
         prep = "toward"

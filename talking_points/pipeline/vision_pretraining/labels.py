@@ -1,7 +1,7 @@
 """Dense labels of one image: what every pixel shows, for the tower's heads.
 
 From the ingested tables: the object category and the part name (class 0 = background in both; part
-classes are names shared across categories: "legs" of a dog, a chair and a person are one class, the category
+classes are names shared across categories: the "leg" of a dog, a chair and a person is one class, the category
 map says whose they are) and the part's annotated texture (generated data only). From the pixels themselves:
 the colour name each pixel gets (`colours.name_of`, as the mined patch colour) and its brightness
 (BT.601 luma, as the patch brightness). Together they are what a description's four levels need to know.

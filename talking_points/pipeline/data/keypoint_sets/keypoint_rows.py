@@ -156,6 +156,7 @@ def image_rows(samples: pd.DataFrame, rgb: np.ndarray, cfg: PoseRowsConfig) -> l
                     **geometry.point_columns(x, y, prow, width, height),
                     **obj_cols[oid],
                     **geometry.part_columns(prow, obj, len(boxes), width, height),
+                    **geometry.LONE_PART,  # one box per part name: a coarse 'legs' is the group of legs
                     **patch.patch_stats(rgb, edges, masks[s.part], math.floor(x), math.floor(y),
                                         cfg.patch_radius),
                     "part_colour": None,

@@ -317,6 +317,15 @@ class RenderedScene:
     instances: list[RenderedInstance]
 
 
+#: Parts drawn as several pieces (a dog's legs, a car's wheels, a tree's fruit): every visible piece becomes a part
+#: of its own, named in the singular, so that a description can say which one ('the leftmost of its four legs');
+#: they share the group's colour and texture.
+REPEATED_PARTS: dict[str, str] = {
+    "legs": "leg", "arms": "arm", "ears": "ear", "horns": "horn", "windows": "window", "wheels": "wheel",
+    "fruit": "fruit",
+}
+
+
 #: The `root` of a PartWorld source: it reads no dataset folder, its images come from this package's code, so
 #: the generator is what a change of must rerun its ingest (dvc.yaml makes every source's root a dep).
 PARTWORLD_ROOT = Path("talking_points/pipeline/data/partworld")
@@ -541,6 +550,8 @@ def _render(spec: SceneSpec, rng: np.random.Generator, geoms: Sequence[_Geometry
             region, sub = clipped
             oy, ox = region[0].start, region[1].start
             visible = owner[region] == k
+            pieces = lm.pieces[region[0].start - lm.y0 : region[0].stop - lm.y0,
+                               region[1].start - lm.x0 : region[1].stop - lm.x0]
             for i, name in enumerate(fig.parts):
                 drawn = sub == i + 1
                 ys, xs = np.nonzero(drawn)
@@ -548,11 +559,16 @@ def _render(spec: SceneSpec, rng: np.random.Generator, geoms: Sequence[_Geometry
                     rgb = paint_part(textures[name], colours[name], xs + ox, ys + oy, rng)
                     pixels[ys + oy, xs + ox] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
                 part_vis = visible & drawn
-                if np.count_nonzero(part_vis) >= spec.min_part_pixels:
-                    mask = np.zeros((height, width), dtype=bool)
-                    mask[region] = part_vis
-                    inst_mask[region] |= part_vis
-                    parts.append(RenderedPart(name, mask, colours[name], textures[name]))
+                if name in REPEATED_PARTS:  # one part per visible piece: the dog's four legs, one by one
+                    shown = [(REPEATED_PARTS[name], part_vis & (pieces == v)) for v in np.unique(pieces[part_vis])]
+                else:
+                    shown = [(name, part_vis)]
+                for part_name, piece_vis in shown:
+                    if np.count_nonzero(piece_vis) >= spec.min_part_pixels:
+                        mask = np.zeros((height, width), dtype=bool)
+                        mask[region] = piece_vis
+                        inst_mask[region] |= piece_vis
+                        parts.append(RenderedPart(part_name, mask, colours[name], textures[name]))
         kps = vis = None
         if CATEGORIES[inst.category].quadruped is not None:
             placed_pts = {name: plc.point(u, v) for name, (u, v) in fig.points.items()}

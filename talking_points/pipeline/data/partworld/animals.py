@@ -326,8 +326,8 @@ def build_quadruped(params: QuadrupedParams, rng: np.random.Generator | None = N
         layer = layers.front if near else layers.far
         ear_at = cranium + head_dir * (0.0 if near else 0.16 * hh)
         horn_at = cranium + head_dir * (0.0 if near else 0.26 * hh)
-        layer.extend(_ear(p.ear, ear_part, ear_at, head_dir, up, hh, p.ear_size))
-        layer.extend(_horn(p.horn, horn_at, head_dir, up, hh, p.horn_size))
+        layer.extend(_ear(p.ear, ear_part, ear_at, head_dir, up, hh, p.ear_size, int(near)))
+        layer.extend(_horn(p.horn, horn_at, head_dir, up, hh, p.horn_size, int(near)))
 
     # legs: shoulder/hip inside the torso, elbow/knee, paw at the ground
     ground = b + leg_len
@@ -340,13 +340,13 @@ def build_quadruped(params: QuadrupedParams, rng: np.random.Generator | None = N
         ("right", True, 0.24, gait, 0.4 * gait - bend),
         ("right", False, -0.34, 14.0 - gait, -14.0 - 0.4 * gait),
     )
-    for side, front, x, swing_upper, swing_lower in legs:
+    for n, (side, front, x, swing_upper, swing_lower) in enumerate(legs):
         top = _v(x * length, (0.15 if front else 0.05) * b)
         upper = b + 0.38 * leg_len - top[1]  # elbow/knee a little below the belly, where it shows
         mid = top + _down(swing_upper) * upper
         paw = mid + _down(swing_lower) * (ground - top[1] - upper)
         thick = (0.56 if front else 0.7) * leg_w
-        shapes = tube("legs", [_pt(top), _pt(mid), _pt(paw)], [thick, 0.5 * leg_w, 0.46 * leg_w])
+        shapes = tube("legs", [_pt(top), _pt(mid), _pt(paw)], [thick, 0.5 * leg_w, 0.46 * leg_w], piece=n)
         (layers.near_legs if side == "right" else layers.far).extend(shapes)
         joint, bend_name, end = ("shoulder", "elbow", "front_paw") if front else ("hip", "knee", "back_paw")
         pts[f"{side}_{joint}"], pts[f"{side}_{bend_name}"] = _pt(top), _pt(mid)
@@ -374,31 +374,31 @@ def _mane(base: np.ndarray, end: np.ndarray, r: float, width: float) -> Polygon:
 
 
 def _ear(kind: EarType, part: str, cranium: np.ndarray, fwd: np.ndarray, up: np.ndarray, hh: float,
-         size: float) -> list[Shape]:
+         size: float, piece: int) -> list[Shape]:
     if kind is EarType.none:
         return []
     elif kind is EarType.pointed:
         base = cranium - fwd * 0.12 * hh + up * 0.3 * hh
         apex = base + (up * math.cos(0.25) - fwd * math.sin(0.25)) * size
         half = 0.3 * size
-        return [Polygon(part, (_pt(base - fwd * half), _pt(base + fwd * half), _pt(apex)))]
+        return [Polygon(part, (_pt(base - fwd * half), _pt(base + fwd * half), _pt(apex)), piece)]
     elif kind is EarType.floppy:
         centre = cranium - fwd * 0.28 * hh - up * 0.2 * hh
         angle = 10.0 + 0.5 * math.degrees(math.atan2(fwd[1], fwd[0]))
-        return [Ellipse(part, *_pt(centre), 0.2 * size, 0.5 * size, angle)]
+        return [Ellipse(part, *_pt(centre), 0.2 * size, 0.5 * size, angle, piece)]
     elif kind is EarType.round:
         centre = cranium - fwd * 0.18 * hh + up * 0.45 * hh
-        return [Ellipse(part, *_pt(centre), 0.45 * size, 0.45 * size)]
+        return [Ellipse(part, *_pt(centre), 0.45 * size, 0.45 * size, piece=piece)]
     elif kind is EarType.side:
         centre = cranium - fwd * 0.45 * hh + up * 0.2 * hh
         angle = math.degrees(math.atan2(fwd[1], fwd[0])) - 20.0
-        return [Ellipse(part, *_pt(centre), 0.5 * size, 0.2 * size, angle)]
+        return [Ellipse(part, *_pt(centre), 0.5 * size, 0.2 * size, angle, piece)]
     else:
         raise ValueError(f"unknown ear type {kind!r}")
 
 
 def _horn(kind: HornType, cranium: np.ndarray, fwd: np.ndarray, up: np.ndarray, hh: float,
-          size: float) -> list[Shape]:
+          size: float, piece: int) -> list[Shape]:
     """Horn shapes; they grow from the poll (head frame) but point up/back in the world frame, except the
     ram's curl, which wraps around the side of the head."""
     world_up, world_fwd = _v(0.0, -1.0), _v(1.0, 0.0)
@@ -427,7 +427,7 @@ def _horn(kind: HornType, cranium: np.ndarray, fwd: np.ndarray, up: np.ndarray, 
         radii = [0.22 * hh, 0.15 * hh, 0.07 * hh]
     else:
         raise ValueError(f"unknown horn type {kind!r}")
-    return tube("horns", [_pt(q) for q in path], radii)
+    return tube("horns", [_pt(q) for q in path], radii, piece)
 
 
 def _tail(p: QuadrupedParams, j: Jitter, root: np.ndarray) -> list[Shape]:

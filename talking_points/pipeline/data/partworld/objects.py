@@ -63,12 +63,12 @@ def build_person(rng: np.random.Generator | None = None) -> Figure:
     leg_r, arm_r = 0.07, 0.058
     stance = j.add(0.13, 0.05)
     shapes: list[Shape] = []
-    for s in (-1, 1):
+    for n, s in enumerate((-1, 1)):
         path = [(s * 0.09, 0.25), (s * stance, 0.62), (s * stance, 0.98)]
-        shapes += tube("legs", path, [leg_r, leg_r, 0.95 * leg_r])
+        shapes += tube("legs", path, [leg_r, leg_r, 0.95 * leg_r], piece=n)
     shapes.append(Polygon("torso", ((-shoulder, -0.36), (shoulder, -0.36), (hip, 0.32), (-hip, 0.32))))
     shapes.append(Ellipse("torso", 0.0, -0.35, shoulder, 0.07))
-    for s in (-1, 1):
+    for n, s in enumerate((-1, 1)):
         pose = 0 if rng is None else int(rng.integers(3))
         top = (s * (shoulder + 0.02), -0.3)
         if pose == 0:  # hanging
@@ -77,7 +77,7 @@ def build_person(rng: np.random.Generator | None = None) -> Figure:
             path = [top, (s * (shoulder + 0.2), -0.5), (s * (shoulder + 0.24), -0.78)]
         else:  # on the hip
             path = [top, (s * (shoulder + 0.2), -0.05), (s * (hip + 0.03), 0.18)]
-        shapes += tube("arms", path, [arm_r, arm_r, 0.9 * arm_r])
+        shapes += tube("arms", path, [arm_r, arm_r, 0.9 * arm_r], piece=n)
     shapes.append(Ellipse("torso", 0.0, -0.42, 0.06, 0.08))  # neck
     shapes.append(Ellipse("head", 0.0, -0.58, 0.135, 0.15))
     return Figure(parts=("head", "torso", "arms", "legs"), shapes=tuple(shapes))
@@ -97,12 +97,12 @@ def build_car(rng: np.random.Generator | None = None) -> Figure:
     pillar = (back + front) / 2 + 0.05
     windows = (
         Polygon("windows", ((back + 0.15, win_top), (pillar - 0.04, win_top), (pillar - 0.04, win_bot),
-                            (back + 0.01, win_bot))),
+                            (back + 0.01, win_bot)), piece=0),
         Polygon("windows", ((pillar + 0.04, win_top), (front - 0.02, win_top), (front + 0.2, win_bot),
-                            (pillar + 0.04, win_bot))),
+                            (pillar + 0.04, win_bot)), piece=1),
     )
     r = j.rel(0.2, 0.1)
-    wheels = (Ellipse("wheels", -0.6, 0.26, r, r), Ellipse("wheels", 0.6, 0.26, r, r))
+    wheels = (Ellipse("wheels", -0.6, 0.26, r, r, piece=0), Ellipse("wheels", 0.6, 0.26, r, r, piece=1))
     return Figure(parts=("body", "windows", "wheels"), shapes=(Polygon("body", body), *windows, *wheels))
 
 
@@ -113,8 +113,8 @@ def build_chair(rng: np.random.Generator | None = None) -> Figure:
     back_h = j.rel(0.8, 0.12)
     lean = j.add(-0.08, 0.06)
     shapes: list[Shape] = [
-        Capsule("legs", 0.36, seat_y, 0.4, seat_y + leg_len, 0.045, 0.04),
-        Capsule("legs", -0.36, seat_y, -0.4, seat_y + leg_len, 0.045, 0.04),
+        Capsule("legs", 0.36, seat_y, 0.4, seat_y + leg_len, 0.045, 0.04, piece=0),
+        Capsule("legs", -0.36, seat_y, -0.4, seat_y + leg_len, 0.045, 0.04, piece=1),
         rect("seat", -0.46, seat_y - 0.05, 0.46, seat_y + 0.07),
         Polygon("back", ((-0.46, seat_y - 0.04), (-0.34, seat_y - 0.04), (-0.34 + lean, seat_y - back_h),
                          (-0.46 + lean, seat_y - back_h))),
@@ -127,8 +127,8 @@ def build_table(rng: np.random.Generator | None = None) -> Figure:
     j = Jitter(rng)
     half, leg_len = j.rel(0.8, 0.12), j.rel(0.75, 0.12)
     shapes: list[Shape] = [
-        rect("legs", -half + 0.08, 0.0, -half + 0.17, leg_len),
-        rect("legs", half - 0.17, 0.0, half - 0.08, leg_len),
+        rect("legs", -half + 0.08, 0.0, -half + 0.17, leg_len, piece=0),
+        rect("legs", half - 0.17, 0.0, half - 0.08, leg_len, piece=1),
         rect("drawer", -0.35, 0.05, 0.35, 0.25),
         rect("top", -half, -0.07, half, 0.07),
     ]
@@ -182,8 +182,8 @@ def build_house(rng: np.random.Generator | None = None) -> Figure:
         rect("wall", -0.6, -0.1, 0.6, wall_h - 0.1),
         Polygon("roof", ((-0.76, -0.05), (0.76, -0.05), (0.0, -0.05 - roof_h))),
         rect("door", door * 0.28 - 0.12, wall_h - 0.45, door * 0.28 + 0.12, wall_h - 0.1),
-        rect("windows", -door * 0.3 - 0.13, 0.08, -door * 0.3 + 0.13, 0.3),
-        rect("windows", door * 0.28 - 0.1, 0.05, door * 0.28 + 0.1, 0.2),
+        rect("windows", -door * 0.3 - 0.13, 0.08, -door * 0.3 + 0.13, 0.3, piece=0),
+        rect("windows", door * 0.28 - 0.1, 0.05, door * 0.28 + 0.1, 0.2, piece=1),
     ]
     return Figure(parts=("roof", "wall", "door", "windows", "chimney"), shapes=tuple(shapes))
 
@@ -201,7 +201,8 @@ def build_tree(rng: np.random.Generator | None = None) -> Figure:
     shapes += [Ellipse("crown", x, y, r, r) for x, y, r in blobs]
     fruit_rng = rng if rng is not None else np.random.default_rng(7)
     n_fruit = int(fruit_rng.integers(4, 7))
-    for _ in range(n_fruit):
+    for n in range(n_fruit):
         a, d = fruit_rng.uniform(0, 2 * math.pi), crown_r * math.sqrt(fruit_rng.uniform(0.05, 0.55))
-        shapes.append(Ellipse("fruit", 1.2 * d * math.cos(a), crown_y - 0.05 + d * math.sin(a), 0.065, 0.065))
+        x, y = 1.2 * d * math.cos(a), crown_y - 0.05 + d * math.sin(a)
+        shapes.append(Ellipse("fruit", x, y, 0.065, 0.065, piece=n))
     return Figure(parts=("crown", "trunk", "fruit"), shapes=tuple(shapes))

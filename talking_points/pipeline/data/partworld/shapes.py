@@ -50,6 +50,7 @@ class Ellipse:
     rx: float
     ry: float
     angle: float = 0.0
+    piece: int = 0  # which one of a repeated part (the wheels of a car): 0, 1, ...
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Polygon:
 
     part: str
     points: tuple[tuple[float, float], ...]
+    piece: int = 0  # which one of a repeated part (the wheels of a car): 0, 1, ...
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Capsule:
     y1: float
     r0: float
     r1: float
+    piece: int = 0  # which one of a repeated part (the wheels of a car): 0, 1, ...
 
 
 Shape = Ellipse | Polygon | Capsule
@@ -119,12 +122,14 @@ def _shape_bbox(s: Shape) -> tuple[float, float, float, float]:
         raise TypeError(f"not a shape: {s!r}")
 
 
-def tube(part: str, points: Sequence[tuple[float, float]], radii: Sequence[float]) -> list[Capsule]:
-    """A bent, tapered tube through `points` with the given radius at each point, as capsules."""
+def tube(
+    part: str, points: Sequence[tuple[float, float]], radii: Sequence[float], piece: int = 0
+) -> list[Capsule]:
+    """A bent, tapered tube through `points` with the given radius at each point, as capsules (one `piece`)."""
     if len(points) != len(radii) or len(points) < 2:
         raise ValueError("a tube needs at least two points and one radius per point")
     return [
-        Capsule(part, *points[i], *points[i + 1], radii[i], radii[i + 1]) for i in range(len(points) - 1)
+        Capsule(part, *points[i], *points[i + 1], radii[i], radii[i + 1], piece) for i in range(len(points) - 1)
     ]
 
 
@@ -149,9 +154,9 @@ def superellipse(
     return tuple(zip((cx + x).tolist(), (cy + y).tolist()))
 
 
-def rect(part: str, x0: float, y0: float, x1: float, y1: float) -> Polygon:
+def rect(part: str, x0: float, y0: float, x1: float, y1: float, piece: int = 0) -> Polygon:
     """Axis-aligned rectangle [x0, x1] x [y0, y1] as a polygon."""
-    return Polygon(part, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)))
+    return Polygon(part, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)), piece)
 
 
 @dataclass(frozen=True)
@@ -179,12 +184,14 @@ def place(figure: Figure, cx: float, cy: float, size: float, mirror: bool) -> Pl
 
 @dataclass(frozen=True)
 class LabelMap:
-    """Rasterised figure: labels 0 = background, i + 1 = `parts[i]`; labels[0, 0] is image pixel (x0, y0)."""
+    """Rasterised figure: labels 0 = background, i + 1 = `parts[i]`; labels[0, 0] is image pixel (x0, y0);
+    `pieces` holds each pixel's shape `piece` (which one of a repeated part)."""
 
     labels: np.ndarray
     x0: int
     y0: int
     parts: tuple[str, ...]
+    pieces: np.ndarray | None = None
 
     @property
     def full_area(self) -> int:
@@ -213,21 +220,26 @@ def rasterise(figure: Figure, plc: Placement) -> LabelMap:
     ax = plc.cx - su * plc.uc - (x0 + 0.5)
     ay = plc.cy - k * plc.vc - (y0 + 0.5)
     index = {p: i + 1 for i, p in enumerate(figure.parts)}
+    pieces = np.zeros((h, w), dtype=np.uint8)
     for s in figure.shapes:
-        colour = index[s.part]
-        if isinstance(s, Ellipse):
-            centre = (round((su * s.cx + ax) * _ONE), round((k * s.cy + ay) * _ONE))
-            axes = (max(0, round(s.rx * k * _ONE)), max(0, round(s.ry * k * _ONE)))
-            angle = -s.angle if plc.mirror else s.angle
-            cv2.ellipse(labels, centre, axes, angle, 0, 360, colour, -1, cv2.LINE_8, _SHIFT)
-        elif isinstance(s, Polygon):
-            pts = np.asarray(s.points, dtype=np.float64) * (su, k) + (ax, ay)
-            cv2.fillPoly(labels, [np.round(pts * _ONE).astype(np.int32)], colour, cv2.LINE_8, _SHIFT)
-        elif isinstance(s, Capsule):
-            _draw_capsule(labels, s, su, k, ax, ay, colour)
-        else:
-            raise TypeError(f"not a shape: {s!r}")
-    return LabelMap(labels=labels, x0=x0, y0=y0, parts=figure.parts)
+        for target, value in ((labels, index[s.part]), (pieces, s.piece)):
+            _draw(target, s, plc.mirror, su, k, ax, ay, value)
+    return LabelMap(labels=labels, x0=x0, y0=y0, parts=figure.parts, pieces=pieces)
+
+
+def _draw(target: np.ndarray, s: Shape, mirror: bool, su: float, k: float, ax: float, ay: float, value: int) -> None:
+    if isinstance(s, Ellipse):
+        centre = (round((su * s.cx + ax) * _ONE), round((k * s.cy + ay) * _ONE))
+        axes = (max(0, round(s.rx * k * _ONE)), max(0, round(s.ry * k * _ONE)))
+        angle = -s.angle if mirror else s.angle
+        cv2.ellipse(target, centre, axes, angle, 0, 360, value, -1, cv2.LINE_8, _SHIFT)
+    elif isinstance(s, Polygon):
+        pts = np.asarray(s.points, dtype=np.float64) * (su, k) + (ax, ay)
+        cv2.fillPoly(target, [np.round(pts * _ONE).astype(np.int32)], value, cv2.LINE_8, _SHIFT)
+    elif isinstance(s, Capsule):
+        _draw_capsule(target, s, su, k, ax, ay, value)
+    else:
+        raise TypeError(f"not a shape: {s!r}")
 
 
 def _draw_capsule(
