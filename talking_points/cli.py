@@ -35,6 +35,8 @@ COMMANDS: dict[str, Command] = {
     "mine": Command("mine", "main", "Mine SIFT keypoints inside the annotated parts of every ingested source."),
     "synthesize": Command("synthesize", "main", "Write a coarse-to-fine description for every mined keypoint."),
     "split": Command("split", "main", "Split the described keypoints into train and test, by image."),
+    "restyle": Command("restyle", "main", "Rewrite the test descriptions in other styles (terse, reordered, "
+                       "paraphrase, verbose) for the style-robustness rows."),
     "pretrain-vision": Command("pretrain_vision", "main", "Pretrain the tiny vision tower for dense category and "
                                "part prediction."),
     "init-models": Command("init_models", "main", "Build or convert the base model (vision tower + LM) the point "

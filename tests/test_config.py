@@ -77,7 +77,7 @@ def test_check_params_names_every_bad_key_at_once(tmp_path: Path) -> None:
                 "unknown params sections ['bogus']"):
         assert key in out, (key, out)
     good = CliRunner().invoke(app, ["check-params", str(ROOT / "profiles/paper.yaml")])
-    assert good.exit_code == 0 and "10 sections valid" in " ".join(good.output.split()), good.output
+    assert good.exit_code == 0 and "11 sections valid" in " ".join(good.output.split()), good.output
 
 
 @pytest.mark.parametrize("section,where", [("evaluate", ("rows",)), ("evaluate", ("describers",)),

@@ -192,8 +192,9 @@ def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
     md = (smoke_repo / "reports/results.md").read_text()
     assert "| Method | PCK@0.1 | PCK@0.2 | mPCK | n |" in md
     for f in ("reports/plots/pck_curves.png", "reports/plots/training_curves.png", "reports/plots/grpo_curves.png",
-              "reports/figures/qualitative.png"):
+              "reports/figures/qualitative.png", "reports/plots/style_robustness.png"):
         assert (smoke_repo / f).read_bytes()[:4] == b"\x89PNG", f
+    assert "## mPCK per description style and localizer" in md and "terse (held out)" in md
     shown = run(["dvc", "metrics", "show", "--json"], smoke_repo).stdout
     files = next(iter(__import__("json").loads(shown).values()))["data"]
     # the dvclive summaries are DVC metrics too: final train loss per model, GRPO's last reward and KL
@@ -218,6 +219,9 @@ def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
     after_localizer = downstream(smoke_repo, "train-localizer@localizer")
     assert {"evaluate@tp", "evaluate@gt", "report"} <= after_localizer
     assert not {s for s in after_localizer if s.startswith(("describe", "evaluate-chance", "evaluate@frozen_lm"))}
+    # the styled test texts feed evaluation only: no model retrains when a style changes
+    after_styles = {s for s in downstream(smoke_repo, "restyle") if s.startswith("train-")}
+    assert after_styles == set()  # the test texts' styles feed evaluation only
     after_descriptor = downstream(smoke_repo, "train-descriptor@descriptor")
     assert {"describe@tp", "evaluate@tp"} <= after_descriptor and "describe@object_mask" not in after_descriptor
     assert not {s for s in after_descriptor if s.startswith("evaluate-chance")}

@@ -497,7 +497,8 @@ def test_evaluate_stage_gives_each_model_its_own_input_size(sft_dir, tmp_path, m
     test = Path("data/ap10k/bovidae_to_canidae/test.parquet")
     n = min(5, len(pd.read_parquet(test)))
     describe_stage.main("square", test, Path("data/eval/texts/square.parquet"), Path("params.yaml"))
-    eval_stage.main("mixed", test, Path("data/eval/texts"), Path("data/eval/mixed.parquet"), Path("params.yaml"))
+    eval_stage.main("mixed", test, Path("data/eval/texts"), Path("data/styles/test.parquet"),
+                    Path("data/eval/mixed.parquet"), Path("params.yaml"))
     preds = pd.read_parquet("data/eval/mixed.parquet")
     assert len(preds) == n and preds["text"].str.len().gt(0).all()
     assert preds[["x_pred", "y_pred"]].apply(lambda c: c.between(0, 1)).all().all()

@@ -11,6 +11,7 @@ from talking_points.pipeline.evaluation import config as _evaluation  # noqa: F4
 from talking_points.pipeline.keypoints import config as _keypoints  # noqa: F401 - mine
 from talking_points.pipeline.rl import config as _rl  # noqa: F401 - grpo
 from talking_points.pipeline.synthesis import config as _synthesis  # noqa: F401 - synthesize
+from talking_points.pipeline.synthesis import style_config as _styles  # noqa: F401 - styles
 from talking_points.pipeline.training import config as _training  # noqa: F401 - init_models, train_*
 from talking_points.pipeline.vision_pretraining import config as _vision  # noqa: F401 - pretrain_vision
 

@@ -1,6 +1,6 @@
 """`tp evaluate ROW`: one localizer row of the paper's tables: each test point's text (its describer's, written
-by `tp evaluate-describe`; the GT description, the template, the object-level part; or a file of descriptions
-written elsewhere) read by the row's localizer."""
+by `tp evaluate-describe`; the GT description, the template, the object-level part, the GT facts in another
+style (`tp restyle`); or a file of descriptions written elsewhere) read by the row's localizer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from talking_points.pipeline.config import ConfigError, load_section
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import read_table
 from talking_points.pipeline.evaluation.config import EvaluateConfig, TextSource
-from talking_points.pipeline.evaluation.predict import prediction_frame, read_texts, texts_for
+from talking_points.pipeline.evaluation.predict import prediction_frame, read_style, read_texts, texts_for
 from talking_points.pipeline.evaluation.text_files import read_description_file
 from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.metrics.pck import pck_table
@@ -30,6 +30,7 @@ def main(
     row: str = typer.Argument(..., help="row name, a key of evaluate.rows"),
     test: Path = _TEST,
     texts_dir: Path = typer.Option(Path("data/eval/texts"), "--texts", help="folder of the describers' texts"),
+    styles: Path = typer.Option(Path("data/styles/test.parquet"), help="the restyled test texts (tp restyle)"),
     out: Path = typer.Option(None, help="predictions parquet (default: data/eval/<row>.parquet)"),
     params: Path = PARAMS_OPTION,
 ) -> None:
@@ -57,6 +58,9 @@ def main(
             raise FileNotFoundError(f"{source}: texts of describer {rcfg.describer!r} missing; run "
                                     f"`tp evaluate-describe {rcfg.describer}` (or `dvc repro`) first")
         written = read_texts(str(source), samples["kp_id"], rcfg.describer)
+    elif rcfg.texts is TextSource.style:
+        source = styles
+        written = read_style(str(styles), samples["kp_id"], rcfg.style.value)
     elif rcfg.texts is TextSource.file:  # descriptions written elsewhere: only the points they describe
         source = Path(rcfg.file)
         written = read_description_file(rcfg.file, samples["kp_id"])

@@ -13,6 +13,7 @@ from talking_points.pipeline.config import load_section
 from talking_points.pipeline.data.tables import atomic_path
 from talking_points.pipeline.evaluation import report as rep
 from talking_points.pipeline.evaluation.config import EvaluateConfig
+from talking_points.pipeline.synthesis.style_config import StylesConfig
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage, write_json
 
 
@@ -43,7 +44,8 @@ def main(
                               "the GRPO runs' dvclive logs (live_<direction>); absent: no GRPO part"),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """Write reports/metrics.json, reports/results.md, reports/plots/{pck_curves,training_curves,grpo_curves}.png
+    """Write reports/metrics.json, reports/results.md, reports/plots/{pck_curves,training_curves,grpo_curves,
+    style_robustness}.png
     and reports/figures/qualitative.png from the saved predictions (no model is run)."""
     cfg = load_section("evaluate", params, EvaluateConfig)
     preds = {}
@@ -70,9 +72,16 @@ def main(
     grpo_runs = {d.name.removeprefix("live_"): d for d in sorted(grpo.glob("live_*")) if d.is_dir()}
     _curves_png(grpo_runs, out / "plots" / "grpo_curves.png", grpo, dict.fromkeys(grpo_runs, "grpo"),
                 f"GRPO curves · {cfg.report.profile} profile", log_loss=False)
+    held_out = [s.value for s in load_section("styles", params, StylesConfig).held_out]
+    styles = rep.style_table(rep.summary_table(preds, rows), rows, held_out, cfg.report.reference)
+    with atomic_path(out / "plots" / "style_robustness.png") as tmp:
+        if len(styles):
+            rep.plot_style_robustness(styles, tmp, short)
+        else:
+            tmp.write_bytes(b"")  # the declared DVC plot exists; no style rows in this profile
     metrics = rep.metrics_dict(preds, rows)  # GRPO's metrics are evaluate-grpo's, reports/grpo/<direction>.json
     write_json(metrics, out / "metrics.json")
-    md = rep.results_markdown(preds, rows, cfg.report.breakdown_rows, examples[:3], extra, profile)
+    md = rep.results_markdown(preds, rows, cfg.report.breakdown_rows, examples[:3], extra, profile, held_out)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(md)
     summary = rep.summary_table(preds, rows)

@@ -8,13 +8,17 @@ from pathlib import Path
 import torch
 import typer
 
-from talking_points.pipeline.config import load_section
+from talking_points.pipeline.config import ConfigError, load_section
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import read_table
 from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.models.descriptor import PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
 from talking_points.pipeline.models.localizer import PointLocalizer
+from talking_points.pipeline.synthesis.base import word_bins
+from talking_points.pipeline.synthesis.config import SynthesizeConfig
+from talking_points.pipeline.synthesis.style_config import StylesConfig
+from talking_points.pipeline.synthesis.styles import mixed_styles
 from talking_points.pipeline.training.artifacts import run_summary, save_run
 from talking_points.pipeline.training.checkpoints import checkpoint_for
 from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig
@@ -47,6 +51,8 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     torch.manual_seed(cfg.train.seed)
     model, tok = model_cls.from_base(cfg.base, cfg.model, cfg.trust_remote_code)
     samples = read_table(train, schema.SAMPLES, "train split")
+    if kind == "localizer" and cfg.text_styles:
+        samples = _styled(samples, cfg, params)
     data = PointSamples(samples, model.input_size, (cfg.text_column,))
     if not cfg.model.train_vision:  # frozen tower: its features once per image, not once per step
         model.eval()
@@ -64,6 +70,18 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     save_run(model, tok, out, summary, ckpt, card)
     last = {f"last {k}": v for k, v in summary.get("last", {}).items()}
     print_counts(f"train {name}", {"steps": result.steps, **last})
+
+
+def _styled(samples, cfg: TrainLocalizerConfig, params: Path):
+    """The samples with text_column replaced by one text per sample in a style drawn from cfg.text_styles."""
+    styles = load_section("styles", params, StylesConfig)
+    if held := sorted(s.value for s in set(cfg.text_styles) & set(styles.held_out)):
+        raise ConfigError(f"{params}: train_localizer.text_styles lists {held}, held out of training by "
+                          "styles.held_out (drop them from text_styles, or from held_out)")
+    bins = word_bins(load_section("synthesize", params, SynthesizeConfig))
+    texts = mixed_styles(samples, cfg.text_styles, styles.seed, bins)
+    console.print(f"training texts in styles {[s.value for s in cfg.text_styles]}", markup=False)
+    return samples.assign(**{cfg.text_column: texts})
 
 
 _VARIANT = typer.Option(None, help="name of an entry of <section>.variants to apply (an ablation)")

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from talking_points.pipeline.config import Section, check_key, register_section
 from talking_points.pipeline.evaluation.scoring import ScoringConfig
 from talking_points.pipeline.evaluation.vlm_config import VLMDescriberConfig
+from talking_points.pipeline.synthesis.style_config import Style
 
 __all__ = ["ChancePredictor", "ChanceRowConfig", "DescriberConfig", "EvalRowConfig", "EvaluateConfig", "ReportConfig",
            "ScoringConfig", "TextSource"]
@@ -20,6 +21,7 @@ class TextSource(str, Enum):
     template = "template"  # the name-only phrasing 'the head of the dog' (KptLLM-style baseline)
     object_level = "object_level"  # only level 1 of the description (stands in for region captioners)
     file = "file"  # descriptions written elsewhere (people, an API model): the row's `file`, by kp_id
+    style = "style"  # the GT facts rewritten in the row's `style` (tp restyle: data/styles/test.parquet)
     none = "none"  # no text (chance rows)
 
 
@@ -44,6 +46,8 @@ class EvalRowConfig(Section):
     describer: str | None = Field(None, description="texts: generated: a key of evaluate.describers or "
                                   "evaluate.vlm_describers, whose texts (data/eval/texts/<key>.parquet) are read")
     localizer: str = Field(..., description="folder of the localizer that reads the texts (a DVC dep of the row)")
+    style: Style | None = Field(None, description="texts: style: the style the GT facts are rewritten in (one of "
+                                "styles.styles)")
     file: str | None = Field(None, description="texts: file: a table (.csv, .parquet, .jsonl) with columns kp_id "
                              "and description, e.g. a filled `tp annotate export` sheet; only its test points "
                              "are scored (not a DVC dep of the row: `dvc add` it and list it in dvc.yaml)")
@@ -56,6 +60,11 @@ class EvalRowConfig(Section):
         if (self.texts is TextSource.generated) != (self.describer is not None):
             raise ValueError("`describer` is needed exactly when texts is 'generated' "
                              f"(texts: {self.texts.value}, describer: {self.describer})")
+        if (self.texts is TextSource.style) != (self.style is not None):
+            raise ValueError("`style` is needed exactly when texts is 'style' "
+                             f"(texts: {self.texts.value}, style: {self.style})")
+        if self.style is Style.gt:
+            raise ValueError("style: gt is the description itself; use texts: gt")
         if (self.texts is TextSource.file) != (self.file is not None):
             raise ValueError("`file` is needed exactly when texts is 'file' "
                              f"(texts: {self.texts.value}, file: {self.file})")

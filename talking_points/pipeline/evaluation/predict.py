@@ -11,7 +11,8 @@ from talking_points.pipeline.data.errors import BadInput
 from talking_points.pipeline.evaluation.config import ChancePredictor, EvalRowConfig, TextSource
 from talking_points.pipeline.metrics.pck import normalised_distance
 
-__all__ = ["KEEP_COLUMNS", "TEXT_COLUMNS", "texts_for", "chance_points", "prediction_frame", "read_texts"]
+__all__ = ["KEEP_COLUMNS", "TEXT_COLUMNS", "texts_for", "chance_points", "prediction_frame", "read_texts",
+           "read_style"]
 
 #: sample columns copied into every prediction row, so any table can be recomputed from the predictions alone
 KEEP_COLUMNS = ["kp_id", "image_id", "source", "file", "width", "height", "category", "part", "x_norm", "y_norm"]
@@ -34,6 +35,19 @@ def read_texts(path: str, kp_ids: pd.Series, describer: str) -> pd.Series:
     return texts
 
 
+def read_style(path: str, kp_ids: pd.Series, style: str) -> pd.Series:
+    """kp_id -> text in `style` of the restyled test table (`tp restyle`), which must hold every one of `kp_ids`."""
+    table = pd.read_parquet(path)
+    if style not in table.columns:
+        raise BadInput(path, f"no column {style!r}: add it to styles.styles and rerun `tp restyle`")
+    texts = pd.Series(table[style].astype(str).to_numpy(), index=table["kp_id"].astype(str).to_numpy())
+    absent = ~kp_ids.astype(str).isin(texts.index)
+    if absent.any():
+        raise BadInput(path, f"no {style} text for {int(absent.sum())} test points (first {kp_ids[absent].iloc[0]!r}); "
+                       "rerun `tp restyle` on this test split")
+    return texts
+
+
 def texts_for(row: EvalRowConfig, samples: pd.DataFrame, written: pd.Series | None = None) -> list[str]:
     """The text of every sample under `row`; `written`: kp_id -> text of a `texts: generated` row (its describer's
     table, `read_texts`) or of a `texts: file` row (`text_files.read_description_file`), holding every sample."""
@@ -43,13 +57,14 @@ def texts_for(row: EvalRowConfig, samples: pd.DataFrame, written: pd.Series | No
         return samples["template"].astype(str).tolist()
     elif row.texts is TextSource.object_level:
         return samples["level_object"].astype(str).tolist()
-    elif row.texts in (TextSource.generated, TextSource.file):
+    elif row.texts in (TextSource.generated, TextSource.file, TextSource.style):
         if written is None:
-            raise ValueError(f"texts '{row.texts.value}' needs the written texts (describer table or file)")
+            raise ValueError(f"texts '{row.texts.value}' needs the written texts (describer table, file or styles)")
         ids = samples["kp_id"].astype(str)
         missing = ids[~ids.isin(written.index)]
         if len(missing):
-            raise ValueError(f"{row.file or row.describer}: no description for kp_id {missing.iloc[0]!r} (and "
+            source = row.file or row.describer or f"style {row.style.value}"
+            raise ValueError(f"{source}: no description for kp_id {missing.iloc[0]!r} (and "
                              f"{len(missing) - 1} more)")
         return written.loc[ids].astype(str).tolist()
     elif row.texts is TextSource.none:

@@ -25,6 +25,8 @@ __all__ = [
     "plot_training_curves",
     "curve_panels",
     "qualitative_figure",
+    "style_table",
+    "plot_style_robustness",
 ]
 
 GROUP_TITLES = {
@@ -32,6 +34,7 @@ GROUP_TITLES = {
     "gaussian": "Ablation: Gaussian attention mask in the descriptor (paper Table 3 layout)",
     "adaptation": "Ablation: LM adaptation in the localizer, GT descriptions (paper Table 4 layout)",
     "chance": "Chance",
+    "styles": "Style robustness (beyond the paper): the GT facts in other styles",
 }
 
 
@@ -88,11 +91,67 @@ def findings(summary: pd.DataFrame) -> list[dict]:
           f"TP {g('tp'):.1f} vs no mask {g('no_gaussian'):.1f}")
     check("w/o LLM adaptation below the adapted localizer", ["gt", "frozen_lm"], g("frozen_lm") < g("gt"),
           f"adapted {g('gt'):.1f} vs frozen {g('frozen_lm'):.1f}")
+    held = [r for r in ("ms_terse", "ms_paraphrase") if r in m]
+    if held and "ms_gt" in m:
+        worst = min(held, key=g)
+        check("style-robust localizer: held-out style within 5 points of its in-style mPCK", ["ms_gt", worst],
+              g("ms_gt") - g(worst) <= 5, f"in-style {g('ms_gt'):.1f} vs {worst} {g(worst):.1f}")
+    check("style-robust localizer: in-style no more than 2 points below the default localizer", ["ms_gt", "gt"],
+          g("gt") - g("ms_gt") <= 2, f"default {g('gt'):.1f} vs robust {g('ms_gt'):.1f}")
+    check("style-robust localizer does not score TP lower", ["ms_tp", "tp"], g("ms_tp") >= g("tp"),
+          f"default {g('tp'):.1f} vs robust {g('ms_tp'):.1f}")
     chance = max((g(r) for r in ("centre", "uniform") if r in m), default=None)
     if chance is not None and "tp" in m:
         check("TP far above chance (by 20+ points)", ["tp"], g("tp") - chance >= 20,
               f"TP {g('tp'):.1f} vs best chance {chance:.1f}")
     return checks
+
+
+def style_table(summary: pd.DataFrame, rows: dict[str, EvalRowConfig], held_out: list[str],
+                reference: str = "gt") -> pd.DataFrame:
+    """mPCK per description style (rows) and localizer (columns) from the `styles` rows and the reference GT
+    row: the training style (gt), the other styles (held out of every localizer's training where `held_out`
+    says so) and TP's own texts. Empty when there are no style rows."""
+    lines = []
+    for line in summary.to_dict("records"):
+        cfg = rows[line["row"]]
+        if "styles" not in cfg.groups and line["row"] != reference:
+            continue
+        if cfg.texts is TextSource.style:
+            style = cfg.style.value + (" (held out)" if cfg.style.value in held_out else "")
+        elif cfg.texts is TextSource.gt:
+            style = "gt (training style)"
+        elif cfg.texts is TextSource.generated:
+            style = f"TP texts ({cfg.describer})"
+        else:
+            continue
+        lines.append({"style": style, "localizer": Path(cfg.localizer).name, "mPCK": line["mPCK"]})
+    if len(lines) < 2:
+        return pd.DataFrame()
+    table = pd.DataFrame(lines).pivot_table(index="style", columns="localizer", values="mPCK", sort=False)
+    return table.reset_index()
+
+
+def plot_style_robustness(table: pd.DataFrame, path: Path, title: str = "") -> None:
+    """Grouped bars: mPCK of each localizer on each description style (`style_table`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    localizers = [c for c in table.columns if c != "style"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    x = np.arange(len(table))
+    width = 0.8 / max(len(localizers), 1)
+    for k, name in enumerate(localizers):
+        bars = ax.bar(x + (k - (len(localizers) - 1) / 2) * width, table[name], width, label=name)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks(x, [textwrap.fill(s, 14) for s in table["style"]], fontsize=8)
+    ax.set(ylabel="mPCK (%)", ylim=(0, 100), title=f"mPCK per description style{' · ' + title if title else ''}")
+    ax.legend(fontsize=8, title="localizer", title_fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
 
 
 def breakdown(df: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -135,9 +194,12 @@ def profile_line(profile: str, note: str, n_points: int) -> str:
 
 def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig],
                      breakdown_rows: list[str], examples: list[dict] | None = None,
-                     extra_sections: list[str] | None = None, profile: str = "") -> str:
-    """reports/results.md: the tables laid out like the paper's, the findings check, breakdowns, examples.
-    `profile`: the `profile_line` stated under the title."""
+                     extra_sections: list[str] | None = None, profile: str = "",
+                     held_out: list[str] | None = None) -> str:
+    """reports/results.md: the tables laid out like the paper's, the style-robustness table, the findings check,
+    breakdowns, examples. `profile`: the `profile_line` stated under the title; `held_out`: the styles no
+    localizer trained on (styles.held_out)."""
+    held_out = held_out or []
     summary = summary_table(preds, rows)
     parts = ["# Results\n", *([f"**{profile}**\n"] if profile else []), "PCK@t: distance between predicted and true point, with x divided by the image width and "
              "y by the height, below t. mPCK = mean of PCK@0.1 and PCK@0.2. All numbers in %, on the test split; "
@@ -146,6 +208,13 @@ def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConf
         sub = summary[summary["groups"].map(lambda gs: group in gs)]
         if len(sub):
             parts.append(f"## {title}\n\n" + md_table(sub, ["Method", "PCK@0.1", "PCK@0.2", "mPCK", "n"]))
+    styles = style_table(summary, rows, held_out)
+    if len(styles):
+        parts.append("## mPCK per description style and localizer\n\n"
+                     "The GT facts rewritten in other styles (`tp restyle`; the parser reads every fact back), read "
+                     "by the default localizer (trained on the gt style only) and by the style-robust one (trained "
+                     "on a mix; no localizer trains on a held-out style). Plot: `plots/style_robustness.png`.\n\n"
+                     + md_table(styles, list(styles.columns)))
     checks = findings(summary)
     if checks:
         parts.append("## The paper's findings on our data\n\n" + md_table(

@@ -57,3 +57,4 @@ class SynthesizeConfig(Section):
         else:
             raise ValueError(f"unknown backend {self.backend!r}")
         return self
+

@@ -58,6 +58,7 @@ __all__ = [
     "levels_present",
     "split_levels",
     "assess",
+    "VOCABULARY_WORDS",
 ]
 
 LEVELS: tuple[str, ...] = ("object", "part", "point", "local")
@@ -231,6 +232,7 @@ def _vocabulary_words() -> frozenset[str]:
 #: words of the descriptions' own vocabulary: a name made of them ('top', 'orange') is masked only where it
 #: stands as a name (see `_mask`)
 _VOCABULARY = _vocabulary_words()
+VOCABULARY_WORDS = _VOCABULARY
 _NAME_BEFORE = re.compile(
     rf"(?:\b(?:its|the|a|an|only|single|lone|{ORDINAL_RE}|{COUNT_RE}|{alternation(_EXTREME_END)}|"
     rf"{alternation(_PAIR_END)})|'s)\s$"

@@ -35,7 +35,8 @@ from talking_points.pipeline.synthesis.vocabulary import (
     row_rng,
 )
 
-__all__ = ["OPENERS", "Levels", "write_levels", "compose", "order_axis", "part_order_axis", "axis_scores"]
+__all__ = ["OPENERS", "Levels", "write_levels", "compose", "instance_phrase", "order_axis", "part_order_axis",
+           "axis_scores"]
 
 _AXIS_ENDS: dict[OrderAxis, tuple[OrderEnd, OrderEnd]] = {
     OrderAxis.lr: (OrderEnd.left, OrderEnd.right),
@@ -137,7 +138,8 @@ def _counted_end(rank: int, n: int, axis: OrderAxis, rng: random.Random) -> tupl
     return end, min(k_start, k_stop)
 
 
-def _instance(f: RowFacts, rng: random.Random) -> str:
+def instance_phrase(f: RowFacts, rng: random.Random) -> str:
+    """The instance among the others of its category: 'the only dog', 'the second dog from the left', ..."""
     c, n = f.category, f.n_same
     if n == 1:
         return rng.choice((f"the only {c}", f"the {c}", f"the single {c}", f"the lone {c}"))
@@ -178,7 +180,7 @@ def _instance(f: RowFacts, rng: random.Random) -> str:
 
 
 def _part_instance(f: RowFacts, owner: str, rng: random.Random) -> str:
-    """A repeated part among its object's parts of the same name, with the same order logic as `_instance`:
+    """A repeated part among its object's parts of the same name, with the same order logic as `instance_phrase`:
     'the leftmost of its five wheels', 'the left one of its two headlights', 'one of its four legs'."""
     n, ps = f.n_same_part, plural(f.part)
     group = f"{owner} {count_word(n)} {ps}"
@@ -217,7 +219,7 @@ def _edge(edge: str, rng: random.Random) -> str | None:
 
 def level_object(f: RowFacts, rng: random.Random, reorder: bool) -> str:
     """Level 1: the instance and where it is in the image, e.g. 'on the second dog from the left, ...'."""
-    inst = _instance(f, rng)
+    inst = instance_phrase(f, rng)
     prep, words = _position(f.scene_v, f.scene_h, rng)
     scene = f"{prep} the {words} of the {rng.choice(_SCENE_NOUNS)}"
     edge = _edge(f.edge, rng)

@@ -59,6 +59,7 @@ from talking_points.pipeline.models.build import TinyBaseConfig  # noqa: E402
 from talking_points.pipeline.models.decoding import DecodingConfig  # noqa: E402
 from talking_points.pipeline.models.descriptor import DescriptorConfig  # noqa: E402
 from talking_points.pipeline.models.localizer import LocalizerConfig  # noqa: E402
+from talking_points.pipeline.synthesis.style_config import Style  # noqa: E402
 
 
 class BaseKind(str, Enum):
@@ -122,3 +123,7 @@ class TrainDescriptorConfig(_SFTSection):
 @register_section("train_localizer")
 class TrainLocalizerConfig(_SFTSection):
     model: LocalizerConfig = LocalizerConfig()
+    text_styles: list[Style] = Field(
+        default_factory=list, description="train on these description styles (synthesis.styles), one drawn per "
+        "sample (seeded by styles.seed and kp_id), instead of text_column alone; gt is the description itself. "
+        "None of styles.held_out may be listed: a style-robust localizer is evaluated on styles it never saw")

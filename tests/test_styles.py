@@ -1,0 +1,176 @@
+"""Description styles (synthesis.styles): every style keeps the row's facts, the paraphrase's words never occur
+in the training texts, a style-robust localizer never trains on a held-out style, and the restyle stage, the
+`texts: style` rows and the report's style table work end to end on small tables."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from test_synthesis import make_rows
+from typer.testing import CliRunner
+
+from talking_points.pipeline.config import ConfigError
+from talking_points.pipeline.data import schema
+from talking_points.pipeline.data.tables import write_table
+from talking_points.pipeline.evaluation import report as rep
+from talking_points.pipeline.evaluation.config import EvalRowConfig
+from talking_points.pipeline.evaluation.predict import read_style, texts_for
+from talking_points.pipeline.synthesis.config import SynthesizeConfig
+from talking_points.pipeline.synthesis.parse import check_faithful, levels_present
+from talking_points.pipeline.synthesis.style_config import Style, StylesConfig
+from talking_points.pipeline.synthesis.styles import HELD_OUT, mixed_styles, readable, restyle, restyle_frame
+from talking_points.pipeline.synthesis.synthesize import synthesize
+from talking_points.pipeline.synthesis.vocabulary import WordBins
+
+BINS = WordBins()
+REWRITES = [s for s in Style if s is not Style.gt]
+
+
+@pytest.fixture(scope="module")
+def described() -> pd.DataFrame:
+    """300 random keypoint rows (irregular plurals, names made of the descriptions' own words, repeated parts)
+    with their grounded descriptions and templates: the training style."""
+    rows = make_rows(300, seed=3)
+    texts = synthesize(rows, SynthesizeConfig()).descriptions
+    return rows.merge(texts, on="kp_id")
+
+
+@pytest.mark.parametrize("style", REWRITES, ids=lambda s: s.value)
+def test_every_style_keeps_the_facts(described, style):
+    """The parser reads every rewritten text back without a contradiction, and finds the levels the style
+    claims to keep: all four, except terse (the object and its part by name, as people write)."""
+    for row in described.to_dict(orient="records"):
+        text = restyle(row, style, 0, BINS)
+        assert text and text != row["description"], text
+        assert check_faithful(row, readable(text, style)) == [], (style, text)  # names the category and part too
+        present = levels_present(readable(text, style), category=row["category"], part=row["part"])
+        assert style is Style.terse or all(present.values()), (style, text, present)
+
+
+def test_a_wrong_fact_in_a_styled_text_is_caught(described):
+    """The round trip is a real check: mirror the row's point position and every style that states it fails."""
+    caught = {s: 0 for s in REWRITES}
+    for row in described.head(120).to_dict(orient="records"):
+        if abs(row["kp_in_part_x"] - 0.5) < 0.4:  # terse only speaks of far ends
+            continue
+        x = 1.0 - row["kp_in_part_x"]
+        mirrored = {**row, "kp_in_part_x": x, "kp_h_in_part": "left" if x < 1 / 3 else "right"}
+        for s in REWRITES:
+            caught[s] += bool(check_faithful(mirrored, readable(restyle(row, s, 0, BINS), s)))
+    assert all(n >= 5 for n in caught.values()), caught
+
+
+def test_the_paraphrase_speaks_words_the_training_texts_never_use(described):
+    training = " ".join(described["description"].tolist() + described["template"].tolist()).lower()
+    used = {w for w in HELD_OUT if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", training)}
+    assert not used, used
+    paraphrased = [restyle(r, Style.paraphrase, 0, BINS) for r in described.to_dict(orient="records")]
+    counts = [sum(bool(re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", t.lower())) for w in HELD_OUT)
+              for t in paraphrased]
+    assert np.median(counts) >= 4 and min(counts) >= 2
+
+
+def test_a_row_named_with_a_replaced_word_keeps_its_name():
+    rows = make_rows(40, seed=8).assign(category="picture frame", part="border")
+    texts = synthesize(rows, SynthesizeConfig()).descriptions
+    for row in rows.merge(texts[["kp_id", "description"]], on="kp_id").to_dict(orient="records"):
+        text = restyle(row, Style.paraphrase, 0, BINS)
+        assert "picture frame" in text and "border" in text
+        assert check_faithful(row, readable(text, Style.paraphrase)) == [], text
+
+
+def test_styles_are_fixed_by_seed_and_kp_id_not_by_the_batch(described):
+    whole = restyle_frame(described, REWRITES, 0, BINS)
+    part = restyle_frame(described.iloc[100:150], REWRITES, 0, BINS).reset_index(drop=True)
+    pd.testing.assert_frame_equal(part, whole.iloc[100:150].reset_index(drop=True))
+    other = restyle_frame(described.iloc[:60], [Style.verbose, Style.terse], 1, BINS)
+    assert (other["verbose"] != whole["verbose"].iloc[:60]).mean() > 0.5
+
+
+def test_a_mixed_style_training_set_holds_only_its_styles(described):
+    """The style-robust localizer's training texts: each one exactly the row's text in one of the listed styles,
+    every listed style used, and no held-out word anywhere."""
+    listed = [Style.gt, Style.reordered, Style.verbose]
+    texts = mixed_styles(described, listed, 0, BINS)
+    table = restyle_frame(described, [Style.reordered, Style.verbose, Style.terse, Style.paraphrase], 0, BINS)
+    table["gt"] = described["description"].to_numpy()
+    which = [next(s.value for s in listed if table.at[i, s.value] == t) for i, t in enumerate(texts)]
+    assert set(which) == {s.value for s in listed}
+    assert not any(t == table.at[i, "terse"] or t == table.at[i, "paraphrase"] for i, t in enumerate(texts))
+    assert not any(re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", t.lower()) for t in texts for w in HELD_OUT)
+
+
+def test_the_training_stage_refuses_a_held_out_style(tmp_path):
+    from talking_points.pipeline.training.config import TrainLocalizerConfig
+    from talking_points.stages.train import _styled
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"styles": {"seed": 0, "held_out": ["terse", "paraphrase"]},
+                                      "synthesize": {}}))
+    cfg = TrainLocalizerConfig(text_styles=["gt", "terse"])
+    with pytest.raises(ConfigError, match=r"text_styles lists \['terse'\], held out"):
+        _styled(make_rows(4), cfg, params)
+
+
+def test_styles_config_validates_its_lists():
+    with pytest.raises(ValueError, match="the samples' own column"):
+        StylesConfig(styles=["gt", "terse"], held_out=[])
+    with pytest.raises(ValueError, match="are not written"):
+        StylesConfig(styles=["terse"], held_out=["paraphrase"])
+    with pytest.raises(ValueError, match="`style` is needed exactly when texts is 'style'"):
+        EvalRowConfig(label="x", texts="style", localizer="m")
+    with pytest.raises(ValueError, match="use texts: gt"):
+        EvalRowConfig(label="x", texts="style", style="gt", localizer="m")
+
+
+def test_restyle_stage_and_style_rows(described, tmp_path):
+    """tp restyle writes the styled test table and a report whose faithful fractions are all 1; a `texts: style`
+    row reads its style by kp_id; a style the table lacks is a named error."""
+    from talking_points.cli import app
+
+    samples = described.assign(split="test")
+    test = tmp_path / "test.parquet"
+    write_table(samples[[f.name for f in schema.SAMPLES]], test, schema.SAMPLES, "test")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"styles": {"seed": 0, "styles": ["terse", "verbose"], "held_out": ["terse"]},
+                                      "synthesize": {}}))
+    out = tmp_path / "styles"
+    res = CliRunner().invoke(app, ["restyle", "--test", str(test), "--out", str(out), "--params", str(params)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_parquet(out / "test.parquet")
+    assert list(table.columns) == ["kp_id", "terse", "verbose"] and len(table) == len(samples)
+    report = json.loads((out / "report.json").read_text())
+    assert {s: v["faithful"] for s, v in report["styles"].items()} == {"terse": 1.0, "verbose": 1.0}
+    row = EvalRowConfig(label="t", texts="style", style="terse", localizer="m")
+    subset = samples.iloc[[5, 2, 9]]
+    written = read_style(str(out / "test.parquet"), subset["kp_id"], "terse")
+    assert texts_for(row, subset, written) == table.set_index("kp_id").loc[subset["kp_id"], "terse"].tolist()
+    with pytest.raises(Exception, match="no column 'paraphrase'"):
+        read_style(str(out / "test.parquet"), subset["kp_id"], "paraphrase")
+
+
+def test_the_report_lays_styles_out_per_localizer(tmp_path):
+    rows = {
+        "gt": EvalRowConfig(label="GT", groups=["main"], texts="gt", localizer="models/localizer"),
+        "style_terse": EvalRowConfig(label="a", groups=["styles"], texts="style", style="terse",
+                                     localizer="models/localizer"),
+        "ms_gt": EvalRowConfig(label="b", groups=["styles"], texts="gt", localizer="models/localizer_multistyle"),
+        "ms_terse": EvalRowConfig(label="c", groups=["styles"], texts="style", style="terse",
+                                  localizer="models/localizer_multistyle"),
+    }
+    summary = pd.DataFrame([{"row": r, "mPCK": m, "groups": list(rows[r].groups)}
+                            for r, m in (("gt", 78.0), ("style_terse", 40.0), ("ms_gt", 77.0), ("ms_terse", 70.0))])
+    table = rep.style_table(summary, rows, ["terse"])
+    assert table["style"].tolist() == ["gt (training style)", "terse (held out)"]
+    assert table.set_index("style").loc["terse (held out)"].to_dict() == {"localizer": 40.0,
+                                                                         "localizer_multistyle": 70.0}
+    rep.plot_style_robustness(table, tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 5000
+    checks = {c["finding"]: c["holds"] for c in rep.findings(summary.assign(**{"PCK@0.1": 0, "PCK@0.2": 0}))}
+    assert checks["style-robust localizer: held-out style within 5 points of its in-style mPCK"] is False
+    assert checks["style-robust localizer: in-style no more than 2 points below the default localizer"] is True
