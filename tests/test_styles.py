@@ -162,11 +162,18 @@ def test_the_report_lays_styles_out_per_localizer(tmp_path):
         "ms_gt": EvalRowConfig(label="b", groups=["styles"], texts="gt", localizer="models/localizer_multistyle"),
         "ms_terse": EvalRowConfig(label="c", groups=["styles"], texts="style", style="terse",
                                   localizer="models/localizer_multistyle"),
+        "tp": EvalRowConfig(label="TP", groups=["main"], texts="generated", describer="tp",
+                            localizer="models/localizer"),
+        "ms_tp": EvalRowConfig(label="d", groups=["styles"], texts="generated", describer="tp",
+                               localizer="models/localizer_multistyle"),
+        "template": EvalRowConfig(label="e", groups=["main"], texts="template", localizer="models/localizer"),
     }
     summary = pd.DataFrame([{"row": r, "mPCK": m, "groups": list(rows[r].groups)}
-                            for r, m in (("gt", 78.0), ("style_terse", 40.0), ("ms_gt", 77.0), ("ms_terse", 70.0))])
+                            for r, m in (("gt", 78.0), ("style_terse", 40.0), ("ms_gt", 77.0), ("ms_terse", 70.0),
+                                         ("tp", 75.0), ("ms_tp", 74.0), ("template", 30.0))])
     table = rep.style_table(summary, rows, ["terse"])
-    assert table["style"].tolist() == ["gt (training style)", "terse (held out)"]
+    assert table["style"].tolist() == ["gt (training style)", "terse (held out)", "TP texts (tp)"]
+    assert table.set_index("style").loc["TP texts (tp)"].tolist() == [75.0, 74.0]  # TP read by both localizers
     assert table.set_index("style").loc["terse (held out)"].to_dict() == {"localizer": 40.0,
                                                                          "localizer_multistyle": 70.0}
     rep.plot_style_robustness(table, tmp_path / "s.png")

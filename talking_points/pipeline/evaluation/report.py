@@ -113,9 +113,12 @@ def style_table(summary: pd.DataFrame, rows: dict[str, EvalRowConfig], held_out:
     row: the training style (gt), the other styles (held out of every localizer's training where `held_out`
     says so) and TP's own texts. Empty when there are no style rows."""
     lines = []
+    in_styles = [rows[r] for r in summary["row"] if "styles" in rows[r].groups]
+    describers = {c.describer for c in in_styles if c.texts is TextSource.generated}
     for line in summary.to_dict("records"):
         cfg = rows[line["row"]]
-        if "styles" not in cfg.groups and line["row"] != reference:
+        same_texts = cfg.texts is TextSource.generated and cfg.describer in describers  # TP read by each localizer
+        if "styles" not in cfg.groups and line["row"] != reference and not same_texts:
             continue
         if cfg.texts is TextSource.style:
             style = cfg.style.value + (" (held out)" if cfg.style.value in held_out else "")
