@@ -178,7 +178,9 @@ def test_plots_and_figure_are_written(tmp_path):
     Image.new("RGB", (200, 100), (90, 120, 90)).save(img)
     for df in preds.values():
         df["file"] = str(img)
-    rep.plot_pck_curves(preds, rows, tmp_path / "pck.png")
+    styled = {**rows, "style_terse": EvalRowConfig(label="S", groups=["styles"], texts="style", style="terse",
+                                                   localizer="l")}
+    assert rep.plot_pck_curves({**preds, "style_terse": preds["gt"]}, styled, tmp_path / "pck.png") == list(preds)
     examples = rep.qualitative_figure(preds, rows, ["tp", "gt", "template"], 3, 0, tmp_path / "q.png")
     assert len(examples) == 3 and len(examples[0]["texts"]) == 3
     for f in ("pck.png", "q.png"):

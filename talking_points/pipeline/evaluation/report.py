@@ -255,17 +255,22 @@ def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConf
 
 
 def plot_pck_curves(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig], path: Path,
-                    title: str = "") -> None:
+                    title: str = "") -> list[str]:
+    """PCK@t curves of the rows (the style rows excepted: `plot_style_robustness`); returns the rows drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    for name, df in preds.items():
-        curve = pck_curve(df["dist"].to_numpy())
+    # the style rows have their own plot (plot_style_robustness); the paper's rows stay readable here
+    shown = [n for n in preds if set(rows[n].groups) != {"styles"}]
+    colours = plt.get_cmap("tab20" if len(shown) > 10 else "tab10").colors
+    for k, name in enumerate(shown):
+        curve = pck_curve(preds[name]["dist"].to_numpy())
         style = ":" if "chance" in rows[name].groups else "-"
-        ax.plot(curve["threshold"], 100 * curve["pck"], style, label=rows[name].label)
+        ax.plot(curve["threshold"], 100 * curve["pck"], style, label=rows[name].label,
+                color=colours[k % len(colours)])
     for t in (0.1, 0.2):
         ax.axvline(t, color="grey", lw=0.5)
     ax.set(xlabel="threshold t (image-normalised)", ylabel="PCK@t (%)", xlim=(0, 0.3), ylim=(0, 100),
@@ -274,6 +279,7 @@ def plot_pck_curves(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfi
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
+    return shown
 
 
 #: what a run's `loss` is, by the kind of training (panels never mix two kinds of loss)
