@@ -18,10 +18,11 @@ from talking_points.pipeline.models.point_decoder import PointDecoderConfig, Poi
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 
 
-def projected_keys(dec: PointQueryDecoder, maps, points, category_logits):
-    """The decoder computed the textbook way: keys = in_proj(features) + positions, masked attention over all."""
+def projected_keys(dec: PointQueryDecoder, maps, points, allowed):
+    """The decoder computed the textbook way: keys = in_proj(features) + positions, masked attention over all
+    keys (`allowed`: `dec.allowed_keys`, None for no mask). tests/test_vision_pretraining.py checks the decoder
+    against it."""
     b, q_n, d = points.shape[0], dec.cfg.queries, dec.cfg.dim
-    allowed = dec.allowed_keys(maps, points, category_logits)
     keys = torch.cat([p(m.flatten(2).transpose(1, 2)) for m, p in zip(maps, dec.in_proj)], 1)
     pos = torch.cat([(sinusoid_2d(grid_centres(*m.shape[-2:]), d) + dec.scale_embed[s]).expand(b, -1, -1)
                      for s, m in enumerate(maps)], 1)
@@ -38,6 +39,11 @@ def projected_keys(dec: PointQueryDecoder, maps, points, category_logits):
         q = q + layer.self_attn(h + q_pos, h + q_pos, h, need_weights=False)[0]
         q = q + layer.ffn(layer.norm_f(q))
     return dec.norm(q)
+
+
+def textbook(dec: PointQueryDecoder, maps, points, category_logits):
+    """`projected_keys` with the decoder's own key mask (computed inside, as the decoder's forward does)."""
+    return projected_keys(dec, maps, points, dec.allowed_keys(maps, points, category_logits))
 
 
 def seconds(fn, repeats: int) -> float:
@@ -70,13 +76,13 @@ def main() -> None:
         dec = PointQueryDecoder([64, 64, 64], PointDecoderConfig(dim=128, layers=3, heads=4, sigma=0.025,
                                                                  attention_mask=mask))
         with torch.no_grad():
-            same = torch.allclose(dec(maps, points, logits)[0], projected_keys(dec, maps, points, logits), atol=1e-4)
+            same = torch.allclose(dec(maps, points, logits)[0], textbook(dec, maps, points, logits), atol=1e-4)
 
         def step(fn):
             return lambda: fn().square().sum().backward()
 
         fast = seconds(step(lambda: dec(maps, points, logits)[0]), a.repeats)
-        slow = seconds(step(lambda: projected_keys(dec, maps, points, logits)), a.repeats)
+        slow = seconds(step(lambda: textbook(dec, maps, points, logits)), a.repeats)
         print(f"  {mask:9s} factorised {fast * 1e3:7.1f} ms   projected keys {slow * 1e3:7.1f} ms   "
               f"{slow / fast:5.1f}x   same output: {same}")
 

@@ -4,6 +4,9 @@ tower in training, the feature cache, the `object` attention mask and the heatma
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +27,7 @@ from talking_points.pipeline.models.point_decoder import (
     object_key_mask,
     object_mask_at,
 )
-from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
+from talking_points.pipeline.models.positional import grid_centres
 from talking_points.pipeline.models.tower import load_tower, save_tower
 from talking_points.pipeline.training.config import InitModelsConfig, TrainConfig
 from talking_points.pipeline.training.data import PointSamples
@@ -305,24 +308,16 @@ def test_object_mask_keys_lie_inside_the_segmented_object_and_no_row_is_empty():
         offset += kh * kw
 
 
-def _reference_decoder(dec, maps, pts, allowed):
-    """The decoder as nn.MultiheadAttention computes it: every key projected, masked attention over all keys."""
-    b, q_n = pts.shape[0], dec.cfg.queries
-    keys = torch.cat([p(m.flatten(2).transpose(1, 2)) for m, p in zip(maps, dec.in_proj)], 1)
-    pos = torch.cat([(sinusoid_2d(grid_centres(*m.shape[-2:]), dec.cfg.dim) + dec.scale_embed[s]).expand(b, -1, -1)
-                     for s, m in enumerate(maps)], 1)
-    heads = dec.cfg.heads
-    block = None if allowed is None else (~allowed)[:, None].expand(-1, heads, -1, -1).reshape(b * heads, q_n, -1)
-    region = dec.pos_proj(sinusoid_2d(pts, dec.cfg.dim)).unsqueeze(1)
-    q = dec.content.unsqueeze(0).expand(b, -1, -1)
-    q_pos = region.expand(-1, q_n, -1)
-    for layer in dec.layers:
-        h = layer.norm_q(q)
-        q = q + layer.cross(h + q_pos, keys + pos, keys, attn_mask=block, need_weights=False)[0]
-        h = layer.norm_s(q)
-        q = q + layer.self_attn(h + q_pos, h + q_pos, h, need_weights=False)[0]
-        q = q + layer.ffn(layer.norm_f(q))
-    return dec.norm(q)
+def _load_benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: the decoder as nn.MultiheadAttention computes it: every key projected, masked attention over all keys; the
+#: baseline of benchmarks/bench_point_decoder.py, loaded from there so that the benchmark times what is tested
+_reference_decoder = _load_benchmark("bench_point_decoder").projected_keys
 
 
 @pytest.mark.parametrize("mask, sigma", [("gaussian", 0.05), ("gaussian", [0.02, 0.1]), ("object", 0.05),
