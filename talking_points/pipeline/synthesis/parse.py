@@ -522,6 +522,19 @@ def _axis_issue(claim: AxisClaim, value: float, label: str, axis: str, tol: floa
     )
 
 
+def _order_issues(claims: list[OrderClaim], ranks: dict[OrderAxis, int], n: int, level: str, prefix: str,
+                  count_column: str) -> list[str]:
+    """The order claims ('the second from the left') that the ranks contradict: the object's among its category
+    (prefix 'order_') or the part's among its object's parts of that name ('part_order_')."""
+    issues = []
+    for claim in claims:
+        axis, from_start = END_AXIS[claim.end]
+        rank = ranks[axis]
+        if claim.k != (rank if from_start else n - rank + 1):
+            issues.append(f"{level}: {claim.text!r} but {prefix}{axis.value}={rank} of {count_column}={n}")
+    return issues
+
+
 def _check(f: RowFacts, facts: Facts, bins: WordBins, tol: float) -> list[str]:
     issues = []
     if facts.category != f.category:
@@ -534,23 +547,11 @@ def _check(f: RowFacts, facts: Facts, bins: WordBins, tol: float) -> list[str]:
     for n in facts.counts:
         if n != f.n_same:
             issues.append(f"order: counts {n} {plural(f.category)} but n_same={f.n_same}")
-    columns = {OrderAxis.lr: "order_lr", OrderAxis.tb: "order_tb", OrderAxis.size: "order_size"}
-    for claim in facts.orders:
-        axis, from_start = END_AXIS[claim.end]
-        rank = f.ranks[axis]
-        k = rank if from_start else f.n_same - rank + 1
-        if claim.k != k:
-            issues.append(f"order: {claim.text!r} but {columns[axis]}={rank} of n_same={f.n_same}")
+    issues += _order_issues(facts.orders, f.ranks, f.n_same, "order", "order_", "n_same")
     for n in facts.part_counts:
         if n != f.n_same_part:
             issues.append(f"part: counts {n} {plural(f.part)} but n_same_part={f.n_same_part}")
-    part_columns = {OrderAxis.lr: "part_order_lr", OrderAxis.tb: "part_order_tb", OrderAxis.size: "part_order_size"}
-    for claim in facts.part_orders:
-        axis, from_start = END_AXIS[claim.end]
-        rank = f.part_ranks[axis]
-        k = rank if from_start else f.n_same_part - rank + 1
-        if claim.k != k:
-            issues.append(f"part: {claim.text!r} but {part_columns[axis]}={rank} of n_same_part={f.n_same_part}")
+    issues += _order_issues(facts.part_orders, f.part_ranks, f.n_same_part, "part", "part_order_", "n_same_part")
     for v, h in facts.scene:
         if (v and v != f.scene_v) or (h and h != f.scene_h):
             issues.append(f"scene: says ({v}, {h}) but obj_v_pos={f.scene_v}, obj_h_pos={f.scene_h}")
