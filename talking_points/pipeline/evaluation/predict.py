@@ -20,6 +20,17 @@ KEEP_COLUMNS = ["kp_id", "image_id", "source", "file", "width", "height", "categ
 TEXT_COLUMNS = ["kp_id", "text"]
 
 
+def _texts_by_kp_id(path: str, table: pd.DataFrame, column: str, kp_ids: pd.Series, what: str, rerun: str
+                    ) -> pd.Series:
+    """kp_id -> `column` of `table` (read from `path`), which must hold a text for every one of `kp_ids`; BadInput
+    naming the file, the number missing and the first otherwise."""
+    texts = pd.Series(table[column].astype(str).to_numpy(), index=table["kp_id"].astype(str).to_numpy())
+    absent = ~kp_ids.astype(str).isin(texts.index)
+    if absent.any():
+        raise BadInput(path, f"{what} for {int(absent.sum())} test points (first {kp_ids[absent].iloc[0]!r}); {rerun}")
+    return texts
+
+
 def read_texts(path: str, kp_ids: pd.Series, describer: str) -> pd.Series:
     """kp_id -> text of a describer's table, which must hold a text for every one of `kp_ids`; BadInput naming
     the file and the first missing kp_id otherwise (written for another test split or `evaluate.limit`)."""
@@ -27,12 +38,8 @@ def read_texts(path: str, kp_ids: pd.Series, describer: str) -> pd.Series:
     missing = [c for c in TEXT_COLUMNS if c not in table.columns]
     if missing:
         raise BadInput(path, f"texts of describer {describer!r} lack columns {missing}")
-    texts = pd.Series(table["text"].astype(str).to_numpy(), index=table["kp_id"].astype(str).to_numpy())
-    absent = ~kp_ids.astype(str).isin(texts.index)
-    if absent.any():
-        raise BadInput(path, f"describer {describer!r} wrote no text for {int(absent.sum())} test points (first "
-                       f"{kp_ids[absent].iloc[0]!r}); rerun `tp evaluate-describe {describer}` on this test split")
-    return texts
+    return _texts_by_kp_id(path, table, "text", kp_ids, f"describer {describer!r} wrote no text",
+                           f"rerun `tp evaluate-describe {describer}` on this test split")
 
 
 def read_style(path: str, kp_ids: pd.Series, style: str) -> pd.Series:
@@ -40,12 +47,7 @@ def read_style(path: str, kp_ids: pd.Series, style: str) -> pd.Series:
     table = pd.read_parquet(path)
     if style not in table.columns:
         raise BadInput(path, f"no column {style!r}: add it to styles.styles and rerun `tp restyle`")
-    texts = pd.Series(table[style].astype(str).to_numpy(), index=table["kp_id"].astype(str).to_numpy())
-    absent = ~kp_ids.astype(str).isin(texts.index)
-    if absent.any():
-        raise BadInput(path, f"no {style} text for {int(absent.sum())} test points (first {kp_ids[absent].iloc[0]!r}); "
-                       "rerun `tp restyle` on this test split")
-    return texts
+    return _texts_by_kp_id(path, table, style, kp_ids, f"no {style} text", "rerun `tp restyle` on this test split")
 
 
 def texts_for(row: EvalRowConfig, samples: pd.DataFrame, written: pd.Series | None = None) -> list[str]:
