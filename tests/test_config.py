@@ -83,7 +83,8 @@ def test_check_params_names_every_bad_key_at_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize("section,where", [("evaluate", ("rows",)), ("evaluate", ("describers",)),
                                            ("evaluate", ("chance",)),
                                            ("train_descriptor", ("variants",)),
-                                           ("train_localizer", ("variants",))])
+                                           ("train_localizer", ("variants",)),
+                                           ("train_localizer", ("finetuned",))])
 def test_foreach_keys_must_be_safe_names(section: str, where: tuple, tmp_path: Path) -> None:
     from talking_points.pipeline.sections import load_params
 
@@ -96,6 +97,33 @@ def test_foreach_keys_must_be_safe_names(section: str, where: tuple, tmp_path: P
     bad.write_text(yaml.safe_dump(params))
     with pytest.raises(ConfigError, match="must match"):
         load_params(bad)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t["finetuned"]["localizer_multistyle"].pop("init_from"), "set init_from"),
+    (lambda t: t["variants"]["localizer"].update(init_from="models/x"), "move them to train_localizer.finetuned"),
+    (lambda t: t["variants"].update(localizer_multistyle={}), "both in variants and in finetuned"),
+])
+def test_finetuned_localizers_name_what_they_start_from(change, message: str, tmp_path: Path) -> None:
+    from talking_points.pipeline.sections import load_params
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    change(params["train_localizer"])
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match=message):
+        load_params(bad)
+
+
+def test_a_finetuned_variant_merges_like_a_variant() -> None:
+    from talking_points.pipeline.training.config import TrainLocalizerConfig
+
+    cfg = load_section("train_localizer", ROOT / "params.yaml", TrainLocalizerConfig, "localizer_multistyle")
+    assert cfg.init_from == "models/localizer" and cfg.text_styles
+    with pytest.raises(ConfigError, match="no variant 'nope' in variants or finetuned"):
+        load_section("train_localizer", ROOT / "params.yaml", TrainLocalizerConfig, "nope")
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train-localizer-finetuned"]
+    assert dvc["foreach"] == "${train_localizer.finetuned}" and "${item.init_from}" in dvc["do"]["deps"]
 
 
 def test_dvc_yaml_quotes_every_templated_key() -> None:

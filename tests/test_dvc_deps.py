@@ -11,6 +11,8 @@ import pytest
 import yaml
 from stage_deps import ROOT, closure, covered, minimal_deps, stage_modules
 
+from talking_points.pipeline.config import VARIANT_TABLES
+
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
@@ -60,7 +62,8 @@ def test_every_training_run_is_a_dvc_metric_and_plot():
     kl = set(plots["GRPO KL to the SFT descriptor"]["y"])
     for profile in ("params.yaml", "profiles/smoke.yaml", "profiles/paper.yaml"):
         params = yaml.safe_load((ROOT / profile).read_text())
-        runs = ["base_lm", *params["train_descriptor"]["variants"], *params["train_localizer"]["variants"]]
+        runs = ["base_lm", *(v for section in ("train_descriptor", "train_localizer") for table in VARIANT_TABLES
+                             for v in params[section].get(table) or {})]
         for run in ["vision", *runs]:
             assert f"reports/train/{run}/metrics.json" in metrics, (profile, run)
         for run in runs:

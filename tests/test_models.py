@@ -311,3 +311,35 @@ def test_invalid_configs_fail_with_the_field_named():
     with pytest.raises(ValueError):
         DescriptorConfig(lm_adaptation="sometimes")
     assert LmAdaptation("frozen") is LmAdaptation.frozen
+
+
+def test_tower_labels_need_a_tower_with_dense_heads(base_dir):
+    with pytest.raises(ValueError, match="tower_labels needs a base whose tower has dense heads"):
+        PointDescriptor.from_base(base_dir, descriptor_cfg(tower_labels=True))
+
+
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_fine_tuning_starts_from_the_trained_weights(base_dir, tmp_path, mode):
+    torch.manual_seed(0)
+    trained, tok = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation=mode))
+    with torch.no_grad():  # a "trained" localizer: every trainable weight moved
+        for p in trained.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    trained.save_pretrained(tmp_path / "trained", tok)
+    fresh, _ = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation=mode))
+    b = localizer_collate(prompt_format(trained, tok))(batch(2))
+    for m in (trained, fresh):
+        m.eval()
+    with torch.no_grad():
+        want = trained(b["image"], b["input_ids"], b["attention_mask"])
+        assert not torch.allclose(fresh(b["image"], b["input_ids"], b["attention_mask"]), want)
+        fresh.load_trained(tmp_path / "trained")
+        assert torch.equal(fresh(b["image"], b["input_ids"], b["attention_mask"]), want)
+    assert any(p.requires_grad for p in fresh.parameters())  # and it trains on from there
+    other, _ = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation="frozen"))
+    with pytest.raises(ValueError, match="fine-tuning needs the same"):
+        other.load_trained(tmp_path / "trained")
+    desc, _ = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation=mode))
+    with pytest.raises(ValueError, match="not a 'descriptor'"):
+        desc.load_trained(tmp_path / "trained")

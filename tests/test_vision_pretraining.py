@@ -18,6 +18,7 @@ from talking_points.pipeline.data import partworld as pw
 from talking_points.pipeline.data.ingest import ingest_source
 from talking_points.pipeline.keypoints.mine import IngestedSource
 from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, TowerConfig, build_tiny_base
+from talking_points.pipeline.models.base import VisionFeatures
 from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
 from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer, soft_argmax
@@ -26,6 +27,7 @@ from talking_points.pipeline.models.point_decoder import (
     PointQueryDecoder,
     object_key_mask,
     object_mask_at,
+    region_geometry,
 )
 from talking_points.pipeline.models.positional import grid_centres
 from talking_points.pipeline.models.tower import load_tower, save_tower
@@ -264,17 +266,82 @@ def test_cached_features_give_the_loss_of_running_the_tower(tower_base):
     base, _, samples = tower_base
     torch.manual_seed(0)
     model, tok = PointDescriptor.from_base(base, DescriptorConfig(
-        decoder=PointDecoderConfig(dim=16, layers=1, heads=2, attention_mask="object"), lm_adaptation="full"))
+        decoder=PointDecoderConfig(dim=16, layers=1, heads=2, attention_mask="object"), lm_adaptation="full",
+        tower_labels=True))
     model.eval()
     plain, cached = PointSamples(samples, model.input_size), PointSamples(samples, model.input_size)
     cached.cache_vision(model.vision_features, dtype=torch.float32)
     collate = descriptor_collate(prompt_format(model, tok))
     b_plain, b_cached = collate([plain[i] for i in range(4)]), collate([cached[i] for i in range(4)])
-    assert "vision_maps" in b_cached and "vision_category" in b_cached and "vision_maps" not in b_plain
+    assert {"vision_maps", "vision_category", "vision_part"} <= set(b_cached) and "vision_maps" not in b_plain
     with torch.no_grad():
         a, _ = descriptor_step(model, b_plain)
         b, _ = descriptor_step(model, b_cached)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_tower_labels_token_reads_the_dense_heads_at_the_point_only(tower_base):
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    cfg = DescriptorConfig(decoder=PointDecoderConfig(dim=16, layers=1, heads=2), lm_adaptation="full")
+    plain, _ = PointDescriptor.from_base(base, cfg)
+    model, tok = PointDescriptor.from_base(base, cfg.model_copy(update={"tower_labels": True}))
+    assert model.kpt_tokens == plain.kpt_tokens + 1 and model.needs_dense and not plain.needs_dense
+    model.eval()
+    b = descriptor_collate(prompt_format(model, tok))([PointSamples(samples, model.input_size)[i] for i in range(2)])
+    vision = model.vision_features(b["image"])
+    assert vision.part_logits is not None and vision.part_logits.shape[1] == len(model.vlm.config.dense_parts) + 1
+    h, w = vision.part_logits.shape[-2:]
+    near, far = (VisionFeatures(vision.maps, vision.category_logits, vision.part_logits.clone()) for _ in range(2))
+    row, col = (b["point"][:, 1] * h).long(), (b["point"][:, 0] * w).long()  # the points' own cells
+    near.part_logits[torch.arange(2), 1, row, col] += 20.0
+    far.part_logits[torch.arange(2), 1, (row + h // 2) % h, (col + w // 2) % w] += 20.0
+    with torch.no_grad():
+        ref, a, c = (model.embed_prompt(None, b["point"], b["input_ids"], v) for v in (vision, near, far))
+    assert not torch.allclose(ref, a)  # what the tower says at the point reaches the prompt
+    assert torch.equal(ref, c)  # what it says elsewhere does not (through this token: the maps are unchanged)
+
+
+def test_tower_regions_token_sees_the_segmented_part_grow(tower_base):
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    model, tok = PointDescriptor.from_base(base, DescriptorConfig(
+        decoder=PointDecoderConfig(dim=16, layers=1, heads=2), lm_adaptation="full", tower_regions=True))
+    assert model.kpt_tokens == 2 and model.needs_dense
+    model.eval()
+    b = descriptor_collate(prompt_format(model, tok))([PointSamples(samples, model.input_size)[i] for i in range(2)])
+    vision = model.vision_features(b["image"])
+    cat, part = vision.category_logits.clone(), vision.part_logits.clone()
+    cat[:, 1] = 50.0  # one object covers the image
+    small, large = part.clone(), part.clone()
+    h, w = part.shape[-2:]
+    small[:, 1] = -50.0
+    small[:, 1, h // 2 - 1 : h // 2 + 1, w // 2 - 1 : w // 2 + 1] = 50.0  # part 1: a 2x2 block at the point
+    large[:, 1] = -50.0
+    large[:, 1, h // 2 - 4 : h // 2 + 4, w // 2 - 4 : w // 2 + 4] = 50.0  # the same part, larger
+    with torch.no_grad():
+        a, c = (model.embed_prompt(None, b["point"], b["input_ids"], VisionFeatures(vision.maps, cat, p))
+                for p in (small, large))
+    assert not torch.allclose(a, c)
+
+
+def test_region_geometry_of_a_known_mask_and_a_part_kept_inside_its_object():
+    region = torch.zeros(1, 6, 8, dtype=torch.bool)
+    region[0, 1:4, 2:6] = True  # rows 1-3, columns 2-5
+    point = torch.tensor([[3.5 / 8, 2.5 / 6]])
+    got = region_geometry(region, point)[0]
+    want = torch.tensor([2 / 8, 1 / 6, 6 / 8, 4 / 6, 4 / 8, 2.5 / 6, (3.5 - 2) / 4, (2.5 - 1) / 3])
+    assert torch.allclose(got, want)
+    # part logits: class 1 covers two touching objects; `within` keeps the part to the point's object
+    part = torch.full((1, 2, 6, 8), -5.0)
+    part[0, 1, 1:4, 1:7] = 5.0
+    obj = torch.zeros(1, 6, 8, dtype=torch.bool)
+    obj[0, :, :4] = True
+    assert object_mask_at(part, point)[0].sum() == 18
+    inside = object_mask_at(part, point, within=obj)[0]
+    assert inside.sum() == 9 and not inside[:, 4:].any()
+    # the descriptor's region token moves with the part's extent
+    assert not torch.allclose(region_geometry(inside[None], point), region_geometry(region, point))
 
 
 def test_object_mask_keys_lie_inside_the_segmented_object_and_no_row_is_empty():

@@ -21,6 +21,7 @@ __all__ = [
     "Section",
     "SECTIONS",
     "ConfigError",
+    "VARIANT_TABLES",
     "check_key",
     "deep_merge",
     "load_section",
@@ -104,22 +105,31 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
+#: the tables of named overrides a section may hold (one DVC stage each): `variants`, and `finetuned` for the
+#: variants that start from another stage's trained model (train_localizer)
+VARIANT_TABLES = ("variants", "finetuned")
+
+
 def validate_section(name: str, data: dict, cls: type[S], path: str | Path = "params.yaml",
                      variant: str | None = None) -> S:
     """Validate section `name` of the params `data` (read from `path`, named in errors) with `cls`.
 
-    With `variant`, the section's `variants.<variant>` overrides are merged into it first (ablations are
-    written as overrides of one shared section, not as copies).
+    With `variant`, the section's `variants.<variant>` overrides (or those of another table in
+    `VARIANT_TABLES`, e.g. `finetuned`) are merged into it first (ablations are written as overrides of one
+    shared section, not as copies).
     """
     path = Path(path)
     if name not in data:
         raise ConfigError(f"{path}: section '{name}' is missing")
     section = dict(data[name] or {})
     if variant is not None:
-        variants = section.get("variants") or {}
-        if variant not in variants:
-            raise ConfigError(f"{path}: {name}.variants has no {variant!r} (has {sorted(variants)})")
-        section = deep_merge(section, variants[variant] or {})
+        tables = {t: section.get(t) or {} for t in VARIANT_TABLES if t in section}
+        found = [t for t, entries in tables.items() if variant in entries]
+        if not found:
+            known = sorted(v for entries in tables.values() for v in entries)
+            raise ConfigError(f"{path}: {name} has no variant {variant!r} in {' or '.join(tables) or 'variants'} "
+                              f"(has {known})")
+        section = deep_merge(section, tables[found[0]][variant] or {})
     try:
         return cls.model_validate(section)
     except ValidationError as err:

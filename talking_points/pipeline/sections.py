@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from talking_points.pipeline.config import SECTIONS, ConfigError, Section, read_params, validate_section
+from talking_points.pipeline.config import (
+    SECTIONS,
+    VARIANT_TABLES,
+    ConfigError,
+    Section,
+    read_params,
+    validate_section,
+)
 from talking_points.pipeline.data import ingest_config, split  # noqa: F401 - registers ingest, split
 from talking_points.pipeline.evaluation import config as _evaluation  # noqa: F401 - evaluate
 from talking_points.pipeline.keypoints import config as _keypoints  # noqa: F401 - mine
@@ -37,8 +44,9 @@ def load_params(path: str | Path = "params.yaml", require_all: bool = False) -> 
             continue
         try:
             out[name] = validate_section(name, data, cls, path)
-            for variant in (data[name] or {}).get("variants") or {}:
-                validate_section(name, data, cls, path, variant)
+            for table in VARIANT_TABLES:
+                for variant in (data[name] or {}).get(table) or {}:
+                    validate_section(name, data, cls, path, variant)
         except ConfigError as err:
             problems.append(str(err))
     if problems:

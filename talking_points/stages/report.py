@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 import yaml
 
-from talking_points.pipeline.config import load_section
+from talking_points.pipeline.config import VARIANT_TABLES, load_section
 from talking_points.pipeline.data.tables import atomic_path
 from talking_points.pipeline.evaluation import report as rep
 from talking_points.pipeline.evaluation.config import EvaluateConfig
@@ -27,11 +27,12 @@ def _curves_png(runs: dict[str, Path], path: Path, logs: Path, kinds: dict[str, 
 
 def _run_kinds(params: Path) -> dict[str, str]:
     """Training run (reports/train/<name>) -> the kind of its loss: every variant of train_descriptor and
-    train_localizer, the tower (vision) and the LM warm-up (base_lm)."""
+    train_localizer (`variants` and `finetuned`), the tower (vision) and the LM warm-up (base_lm)."""
     raw = yaml.safe_load(Path(params).read_text()) or {}
     kinds = {"vision": "vision", "base_lm": "base_lm"}
     for section, kind in (("train_descriptor", "descriptor"), ("train_localizer", "localizer")):
-        kinds.update(dict.fromkeys((raw.get(section) or {}).get("variants") or {}, kind))
+        for table in VARIANT_TABLES:
+            kinds.update(dict.fromkeys((raw.get(section) or {}).get(table) or {}, kind))
     return kinds
 
 

@@ -50,6 +50,10 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     ckpt = checkpoint_for(out)
     torch.manual_seed(cfg.train.seed)
     model, tok = model_cls.from_base(cfg.base, cfg.model, cfg.trust_remote_code)
+    init_from = getattr(cfg, "init_from", None)
+    if init_from:  # fine-tuning a trained model (train_localizer.finetuned)
+        model.load_trained(init_from)
+        console.print(f"{name}: starting from the trained weights of {init_from}", markup=False)
     samples = read_table(train, schema.SAMPLES, "train split")
     if kind == "localizer" and cfg.text_styles:
         samples = _styled(samples, cfg, params)
@@ -60,7 +64,8 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     console.print(f"{kind} {name}: {len(data)} rows, {n_train / 1e6:.2f}M trainable parameters", markup=False)
     result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg), cfg.train, ckpt, live,
-                 description=f"train {name}", fingerprint=digest(cfg, train, Path(cfg.base)))
+                 description=f"train {name}", fingerprint=digest(cfg, train, Path(cfg.base),
+                                                                     *([Path(init_from)] if init_from else [])))
     summary = run_summary(result.steps, result.resumed_from, result.history, kind=kind, variant=name,
                           rows=len(data), trainable_params=n_train)
     card = model_card(CardFacts(kind=kind, name=name, base_source=str(cfg.base),
@@ -84,7 +89,8 @@ def _styled(samples, cfg: TrainLocalizerConfig, params: Path):
     return samples.assign(**{cfg.text_column: texts})
 
 
-_VARIANT = typer.Option(None, help="name of an entry of <section>.variants to apply (an ablation)")
+_VARIANT = typer.Option(None, help="name of an entry of <section>.variants (an ablation) or, for the localizer, of "
+                        "train_localizer.finetuned (a fine-tuning of a trained localizer) to apply")
 _TRAIN = typer.Option(Path("data/split/train.parquet"), help="training samples")
 _OUT = typer.Option(None, help="output folder (default: models/<variant or kind>)")
 _LIVE = typer.Option(None, help="dvclive folder (default: reports/train/<variant or kind>)")

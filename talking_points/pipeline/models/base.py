@@ -88,16 +88,18 @@ class ImageFeatures:
 @dataclass
 class VisionFeatures:
     """What the vision tower gives one batch of images: the maps at every stride and, where asked for and the
-    tower has dense heads, its category logits at the finest level. A frozen tower's features can be computed
-    once per image and reused (`training.data.PointSamples.cache_vision`)."""
+    tower has dense heads, its category and part logits at the finest level. A frozen tower's features can be
+    computed once per image and reused (`training.data.PointSamples.cache_vision`)."""
 
     maps: list[torch.Tensor]  # per stride (B, C_s, H_s, W_s)
     category_logits: torch.Tensor | None = None  # (B, n_categories + 1, H/4, W/4), class 0 = background
+    part_logits: torch.Tensor | None = None  # (B, n_parts + 1, H/4, W/4), class 0 = background
 
     def to(self, dtype: torch.dtype, device: torch.device | None = None) -> "VisionFeatures":
-        cat = self.category_logits
-        return VisionFeatures([m.to(device=device, dtype=dtype) for m in self.maps],
-                              None if cat is None else cat.to(device=device, dtype=dtype))
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device=device, dtype=dtype)
+
+        return VisionFeatures([move(m) for m in self.maps], move(self.category_logits), move(self.part_logits))
 
 
 class PointVLM(PreTrainedModel):
@@ -136,16 +138,17 @@ class PointVLM(PreTrainedModel):
     def has_dense_heads(self) -> bool:
         return self.vision.heads is not None
 
-    def vision_features(self, images: torch.Tensor, with_category: bool = False) -> VisionFeatures:
-        """The tower's features of uint8 (or [0, 1]) images at `config.image_size`; `with_category` also runs
-        the dense category head (a tower pretrained by pretrain-vision)."""
+    def vision_features(self, images: torch.Tensor, with_dense: bool = False) -> VisionFeatures:
+        """The tower's features of uint8 (or [0, 1]) images at `config.image_size`; `with_dense` also runs
+        the dense category and part heads (a tower pretrained by pretrain-vision)."""
         x = self.normalize(images)
-        if with_category:
+        if with_dense:
             if not self.has_dense_heads:
-                raise ValueError("this base's vision tower has no dense heads: the 'object' attention mask needs "
-                                 "a tower pretrained by pretrain-vision (init_models.tiny.pretrained_vision)")
+                raise ValueError("this base's vision tower has no dense heads: the 'object' attention mask and "
+                                 "the tower_labels token need a tower pretrained by pretrain-vision "
+                                 "(init_models.tiny.pretrained_vision)")
             dense = self.vision.dense(x)
-            return VisionFeatures(dense.maps, dense.logits["category"])
+            return VisionFeatures(dense.maps, dense.logits["category"], dense.logits["part"])
         return VisionFeatures(self.vision(x))
 
     def image_tokens(self, maps: list[torch.Tensor]) -> torch.Tensor:

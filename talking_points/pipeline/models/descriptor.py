@@ -14,11 +14,21 @@ from torch import nn
 from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm
 from talking_points.pipeline.models.base import PointVLM, VisionFeatures
 from talking_points.pipeline.models.local_look import LookEncoder
-from talking_points.pipeline.models.point_decoder import AttentionMask, PointDecoderConfig, PointQueryDecoder
+from talking_points.pipeline.models.point_decoder import (
+    AttentionMask,
+    PointDecoderConfig,
+    PointQueryDecoder,
+    logits_at,
+    object_mask_at,
+    region_geometry,
+)
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.prompts import IGNORE, position_ids
 
 __all__ = ["DescriptorConfig", "PointDescriptor", "mlp"]
+
+#: numbers `region_geometry` gives per region (box, centre of mass, the point's place in the box)
+REGION_FEATURES = 8
 
 
 def mlp(dims: list[int], act: type[nn.Module] = nn.GELU) -> nn.Sequential:
@@ -36,6 +46,16 @@ class DescriptorConfig(PointModelSettings):
         0, ge=0, description="side in pixels of the raw-pixel crop around the point whose embedding is one more "
         "<kpt> token of the prompt (models/local_look.py: the colour and texture a tower trained for category "
         "and part does not encode); 0: off")
+
+    tower_labels: bool = Field(
+        False, description="one more <kpt> token: the tower's category and part probabilities at the point "
+        "(its dense heads' softmax, sampled bilinearly), projected into the LM; what the segmenter says of the "
+        "pixel, as OMG-LLaVA's object queries carry OMG-Seg's classes. Needs a tower from pretrain-vision")
+
+    tower_regions: bool = Field(
+        False, description="one more <kpt> token: the box and centre of the object and of the part the tower "
+        "segments at the point (`point_decoder.object_mask_at` on its category and part maps) and the point's "
+        "place in each: the masks OMG-LLaVA's point prompt yields, as geometry. Needs a tower from pretrain-vision")
 
     def model_post_init(self, __context) -> None:
         if self.look_crop and self.look_crop % 2 == 0:
@@ -55,21 +75,34 @@ class PointDescriptor(PointModel):
         self.kpt_proj = mlp([d, d_lm, d_lm])
         self.region_proj = mlp([d, d_lm, d_lm])
         self.look = LookEncoder(cfg.look_crop, d, d_lm) if cfg.look_crop else None
+        self.labels_proj = None
+        if cfg.tower_labels:
+            if not vlm.has_dense_heads:
+                raise ValueError("tower_labels needs a base whose tower has dense heads (pretrain-vision); this "
+                                 "base's tower has none")
+            n_labels = len(vlm.config.dense_categories) + len(vlm.config.dense_parts) + 2
+            self.labels_proj = mlp([n_labels, d, d_lm])
+        self.regions_proj = mlp([2 * REGION_FEATURES, d, d_lm]) if cfg.tower_regions else None
+        if self.regions_proj is not None and not vlm.has_dense_heads:
+            raise ValueError("tower_regions needs a base whose tower has dense heads (pretrain-vision); this base's "
+                             "tower has none")
         vlm.vision.requires_grad_(cfg.train_vision)
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
 
     @property
     def kpt_tokens(self) -> int:
-        """`<kpt>` placeholders in the prompt: one per decoder query, and one for the local look."""
-        return self.cfg.decoder.queries + (1 if self.look is not None else 0)
+        """`<kpt>` placeholders in the prompt: one per decoder query, one each for the local look, the tower's
+        labels and the tower's regions."""
+        extra = (self.look, self.labels_proj, self.regions_proj)
+        return self.cfg.decoder.queries + sum(m is not None for m in extra)
 
     @property
-    def needs_category(self) -> bool:
-        """Whether the decoder reads the tower's category logits (the `object` attention mask)."""
-        return AttentionMask.object in self.cfg.decoder.masks
+    def needs_dense(self) -> bool:
+        """Whether the model reads the tower's dense logits (the `object` attention mask, `tower_labels`)."""
+        return AttentionMask.object in self.cfg.decoder.masks or self.cfg.tower_labels or self.cfg.tower_regions
 
     def vision_features(self, images: torch.Tensor) -> VisionFeatures:
-        return self.vlm.vision_features(images, with_category=self.needs_category)
+        return self.vlm.vision_features(images, with_dense=self.needs_dense)
 
     def embed_prompt(self, images: torch.Tensor | None, points: torch.Tensor, input_ids: torch.Tensor,
                      vision: VisionFeatures | None = None) -> torch.Tensor:
@@ -86,6 +119,19 @@ class PointDescriptor(PointModel):
             if images is None:
                 raise ValueError("a descriptor with look_crop needs the images, not only their tower features")
             kpt = torch.cat([kpt, self.look(images, points).unsqueeze(1).to(kpt.dtype)], dim=1)
+        if self.labels_proj is not None:
+            if vision.category_logits is None or vision.part_logits is None:
+                raise ValueError("tower_labels: the vision features carry no dense logits")
+            probs = [torch.softmax(logits_at(t, points), dim=-1) for t in (vision.category_logits, vision.part_logits)]
+            kpt = torch.cat([kpt, self.labels_proj(torch.cat(probs, -1).to(kpt.dtype)).unsqueeze(1)], dim=1)
+        if self.regions_proj is not None:
+            if vision.category_logits is None or vision.part_logits is None:
+                raise ValueError("tower_regions: the vision features carry no dense logits")
+            with torch.no_grad():
+                obj = object_mask_at(vision.category_logits, points)
+                part = object_mask_at(vision.part_logits, points, within=obj)
+                geometry = torch.cat([region_geometry(obj, points), region_geometry(part, points)], dim=1)
+            kpt = torch.cat([kpt, self.regions_proj((geometry * 2 - 1).to(kpt.dtype)).unsqueeze(1)], dim=1)
         c = self.vlm.config
         return self.vlm.embed(
             input_ids, self.vlm.image_tokens(vision.maps),

@@ -26,7 +26,7 @@ from talking_points.pipeline.config import Section
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 
 __all__ = ["AttentionMask", "PointDecoderConfig", "PointQueryDecoder", "ScaleKeys", "factorised_cross_attention",
-           "gaussian_key_mask", "object_key_mask", "object_mask_at"]
+           "gaussian_key_mask", "logits_at", "object_key_mask", "object_mask_at", "region_geometry"]
 
 
 class AttentionMask(str, Enum):
@@ -98,29 +98,58 @@ def gaussian_key_mask(points: torch.Tensor, key_xy: list[torch.Tensor], sigma: f
     return torch.cat(allowed, dim=1)
 
 
-def object_mask_at(category_logits: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """(B, h, w) bool: the object the tower segments at each point, on the logits' grid.
+def logits_at(logits: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(B, C): dense logits (B, C, h, w) sampled bilinearly at normalised points (B, 2), in float32."""
+    grid = (points.float() * 2 - 1).view(-1, 1, 1, 2)
+    return F.grid_sample(logits.float(), grid, mode="bilinear", align_corners=False).flatten(1)
 
-    The point's category is the most likely non-background class of the logits sampled at the point
-    (bilinear); the mask is the 8-connected region of cells predicted as that class that holds the point's
-    cell, and always holds that cell (a point the tower calls background still gets its own cell).
+
+def object_mask_at(category_logits: torch.Tensor, points: torch.Tensor,
+                   within: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, h, w) bool: the object the tower segments at each point, on the logits' grid (with part logits:
+    the part).
+
+    The point's class is the most likely non-background class of the logits sampled at the point
+    (bilinear); the mask is the 8-connected region of cells predicted as that class (and inside `within`,
+    (B, h, w) bool, when given: a part inside its object) that holds the point's cell, and always holds that
+    cell (a point the tower calls background still gets its own cell).
     """
     b, _, h, w = category_logits.shape
-    grid = (points.float() * 2 - 1).view(b, 1, 1, 2)
-    at = F.grid_sample(category_logits.float(), grid, mode="bilinear", align_corners=False).flatten(1)  # (B, C)
+    at = logits_at(category_logits, points)  # (B, C)
     cls = at[:, 1:].argmax(dim=1) + 1
     same = category_logits.argmax(dim=1) == cls.view(b, 1, 1)
     col = (points[:, 0].float() * w).long().clamp(0, w - 1)
     row = (points[:, 1].float() * h).long().clamp(0, h - 1)
     seed = torch.zeros(b, h, w, dtype=torch.bool, device=category_logits.device)
     seed[torch.arange(b), row, col] = True
-    region, allowed = seed, same | seed
+    region, allowed = seed, (same if within is None else same & within) | seed
     for _ in range(h * w):  # flood fill; stops when the region stops growing (about the object's diameter)
         grown = F.max_pool2d(region.float().unsqueeze(1), 3, stride=1, padding=1).squeeze(1).bool() & allowed
         if torch.equal(grown, region):
             break
         region = grown
     return region
+
+
+def region_geometry(region: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(B, 8): a region's box (x0, y0, x1, y1 in normalised image coordinates, cell edges), its centre of mass
+    (x, y) and the point's place in the box (0: left / top edge, 1: right / bottom edge) from a (B, h, w)
+    bool mask that holds at least one cell per row (`object_mask_at` always holds the point's cell)."""
+    b, h, w = region.shape
+    dev = region.device
+    cols, rows = region.any(dim=1), region.any(dim=2)  # (B, w), (B, h)
+    ix, iy = torch.arange(w, device=dev), torch.arange(h, device=dev)
+    x0 = torch.where(cols, ix, w).amin(dim=1) / w
+    x1 = (torch.where(cols, ix, -1).amax(dim=1) + 1) / w
+    y0 = torch.where(rows, iy, h).amin(dim=1) / h
+    y1 = (torch.where(rows, iy, -1).amax(dim=1) + 1) / h
+    m = region.float()
+    n = m.sum(dim=(1, 2))
+    cx = (m.sum(dim=1) * (ix + 0.5) / w).sum(dim=1) / n
+    cy = (m.sum(dim=2) * (iy + 0.5) / h).sum(dim=1) / n
+    px = ((points[:, 0].float() - x0) / (x1 - x0)).clamp(0, 1)
+    py = ((points[:, 1].float() - y0) / (y1 - y0)).clamp(0, 1)
+    return torch.stack([x0, y0, x1, y1, cx, cy, px, py], dim=1)
 
 
 def object_key_mask(object_mask: torch.Tensor, key_shapes: list[tuple[int, int]]) -> torch.Tensor:

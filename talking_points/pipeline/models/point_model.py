@@ -121,9 +121,8 @@ class PointModel(nn.Module):
         return base  # a hub id (org/name): loaded from the local cache (offline) or the hub
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, trust_remote_code: bool = False):
-        """Load an artifact folder written by `save_pretrained`; returns (model, tokenizer)."""
-        path = Path(path)
+    def _read_meta(cls, path: Path) -> dict:
+        """The folder's point_model.json, checked to hold this kind with every weight file its adaptation needs."""
         meta_file = path / META
         if not path.is_dir():
             raise FileNotFoundError(f"{path}: no such {cls.kind} folder")
@@ -132,8 +131,7 @@ class PointModel(nn.Module):
         meta = json.loads(meta_file.read_text())
         if meta.get("kind") != cls.kind:
             raise ValueError(f"{path}: holds a {meta.get('kind')!r}, not a {cls.kind!r}")
-        cfg = cls.config_class.model_validate(meta["config"])
-        mode = cfg.lm_adaptation
+        mode = LmAdaptation(meta["config"].get("lm_adaptation", LmAdaptation.lora))
         needed = {"heads.safetensors": "the heads' weights", "tokenizer_config.json": "the tokenizer"}
         if mode is LmAdaptation.full:
             needed["lm"] = "the fine-tuned LM"
@@ -142,23 +140,49 @@ class PointModel(nn.Module):
         for name, what in needed.items():
             if not (path / name).exists():
                 raise FileNotFoundError(f"{path}: {what} ({name}) is missing; the folder is incomplete")
+        return meta
+
+    def _load_trained_weights(self, path: Path) -> None:
+        """The LoRA adapter and the heads of a saved folder into this model (a full LM is loaded by the caller)."""
+        if self.lm_adaptation is LmAdaptation.lora:
+            weights = path / "lm_adapter" / "adapter_model.safetensors"
+            set_peft_model_state_dict(self.vlm.lm, load_file(str(weights)))
+        missing, unexpected = self.load_state_dict(load_file(str(path / "heads.safetensors")), strict=False)
+        missing = [k for k in missing if not k.startswith("vlm.lm.")]
+        if missing or unexpected:
+            raise ValueError(f"{path}/heads.safetensors does not fit the model: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")
+
+    def load_trained(self, path: str | os.PathLike) -> None:
+        """Start from the weights of a trained folder of the same kind (fine-tuning it further, e.g. on other
+        description styles): its heads, and its LoRA adapter or fine-tuned LM. The folder's LM adaptation must
+        be this model's; head shapes must match (a clear error names what does not fit)."""
+        path = Path(path)
+        meta = self._read_meta(path)
+        theirs = LmAdaptation(meta["config"].get("lm_adaptation", LmAdaptation.lora))
+        if theirs is not self.lm_adaptation:
+            raise ValueError(f"{path}: trained with lm_adaptation {theirs.value!r}, this model uses "
+                             f"{self.lm_adaptation.value!r}; fine-tuning needs the same")
+        if theirs is LmAdaptation.full:
+            lm = AutoModelForCausalLM.from_pretrained(str(path / "lm"))
+            base_lm(self.vlm.lm).load_state_dict(lm.state_dict())
+        self._load_trained_weights(path)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, trust_remote_code: bool = False):
+        """Load an artifact folder written by `save_pretrained`; returns (model, tokenizer)."""
+        path = Path(path)
+        meta = cls._read_meta(path)
+        cfg = cls.config_class.model_validate(meta["config"])
         base = cls._base_of(path, meta)
         try:
             vlm, _ = load_base(base, trust_remote_code)
         except OSError as err:
             raise FileNotFoundError(f"{path}: cannot load its base {base!r}: {err}") from None
-        if mode is LmAdaptation.full:
+        if cfg.lm_adaptation is LmAdaptation.full:
             vlm.lm = AutoModelForCausalLM.from_pretrained(str(path / "lm"))
         model = cls(vlm, cfg)
-        if mode is LmAdaptation.lora:
-            # the adapters were injected by __init__; load the saved weights into them
-            weights = path / "lm_adapter" / "adapter_model.safetensors"
-            set_peft_model_state_dict(model.vlm.lm, load_file(str(weights)))
-        missing, unexpected = model.load_state_dict(load_file(str(path / "heads.safetensors")), strict=False)
-        missing = [k for k in missing if not k.startswith("vlm.lm.")]
-        if missing or unexpected:
-            raise ValueError(f"{path}/heads.safetensors does not fit the model: missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}")
+        model._load_trained_weights(path)  # the adapters were injected by __init__; the saved weights go in
         model.base_path = base
         tok = AutoTokenizer.from_pretrained(str(path))
         return model, tok

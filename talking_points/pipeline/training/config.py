@@ -127,3 +127,26 @@ class TrainLocalizerConfig(_SFTSection):
         default_factory=list, description="train on these description styles (synthesis.styles), one drawn per "
         "sample (seeded by styles.seed and kp_id), instead of text_column alone; gt is the description itself. "
         "None of styles.held_out may be listed: a style-robust localizer is evaluated on styles it never saw")
+    init_from: str | None = Field(
+        None, description="a trained localizer folder to start from (its LoRA adapter and heads) instead of the "
+        "base alone: fine-tuning. Set it in a `finetuned` entry, whose DVC stage lists the folder as a dependency")
+    finetuned: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="named overrides like `variants`, each starting from a trained "
+        "localizer (its init_from; one DVC stage each, train-localizer-finetuned@<name>), e.g. a style-robust "
+        "localizer fine-tuned from the default one")
+
+    @field_validator("finetuned")
+    @classmethod
+    def _finetuned_entries(cls, finetuned: dict) -> dict:
+        for name, over in finetuned.items():
+            check_key(name, "variant name")
+            if not (over or {}).get("init_from"):
+                raise ValueError(f"finetuned.{name}: set init_from (the trained localizer folder it starts from)")
+        return finetuned
+
+    def model_post_init(self, __context) -> None:
+        if clash := sorted(set(self.variants) & set(self.finetuned)):
+            raise ValueError(f"variant name(s) {clash} are both in variants and in finetuned; one name, one stage")
+        if bad := sorted(n for n, over in self.variants.items() if (over or {}).get("init_from")):
+            raise ValueError(f"variants {bad} set init_from: move them to train_localizer.finetuned, whose DVC "
+                             "stage depends on the folder they start from")

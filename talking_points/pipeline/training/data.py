@@ -51,7 +51,7 @@ class PointSamples(Dataset):
     Images are decoded once per distinct file at construction (a 192x144 PNG is 83 KB), so epochs do not
     re-read the disk; the cache lives and dies with the dataset object. With a frozen vision tower,
     `cache_vision` also computes the tower's features once per image, and every row then carries them
-    (`vision_maps`, `vision_category`) so that no training step runs the tower.
+    (`vision_maps`, `vision_category`, `vision_part`) so that no training step runs the tower.
     """
 
     def __init__(self, samples: pd.DataFrame, image_size: tuple[int, int], text_columns: tuple[str, ...] = ("description",)):
@@ -70,6 +70,7 @@ class PointSamples(Dataset):
         self._points = np.array(self.rows[["x_norm", "y_norm"]].to_numpy(np.float32))  # writable copy
         self._maps: list[torch.Tensor] | None = None
         self._category: torch.Tensor | None = None
+        self._part: torch.Tensor | None = None
 
     @property
     def n_images(self) -> int:
@@ -83,14 +84,18 @@ class PointSamples(Dataset):
         `vision_features`) once over every distinct image and keep the result (as `dtype`, on the CPU)."""
         maps: list[list[torch.Tensor]] = []
         cats: list[torch.Tensor] = []
+        parts: list[torch.Tensor] = []
         starts = range(0, self.n_images, batch_size)
         for s in track(starts, progress, total=len(starts), unit="batch") if progress else starts:
             feats = encode(torch.from_numpy(self._images[s : s + batch_size]).to(device))
             maps.append([m.to("cpu", dtype) for m in feats.maps])
             if feats.category_logits is not None:
                 cats.append(feats.category_logits.to("cpu", dtype))
+            if feats.part_logits is not None:
+                parts.append(feats.part_logits.to("cpu", dtype))
         self._maps = [torch.cat(level) for level in zip(*maps)]
         self._category = torch.cat(cats) if cats else None
+        self._part = torch.cat(parts) if parts else None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -106,6 +111,8 @@ class PointSamples(Dataset):
             item["vision_maps"] = tuple(m[img] for m in self._maps)
             if self._category is not None:
                 item["vision_category"] = self._category[img]
+            if self._part is not None:
+                item["vision_part"] = self._part[img]
         for c in self.text_columns:
             item[c] = str(self.rows.at[i, c])
         return item

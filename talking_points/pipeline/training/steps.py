@@ -20,7 +20,7 @@ def batch_vision(batch: dict, dtype: torch.dtype = torch.float32) -> VisionFeatu
     """The cached tower features of a batch (`PointSamples.cache_vision`), or None (the model runs the tower)."""
     if "vision_maps" not in batch:
         return None
-    return VisionFeatures(list(batch["vision_maps"]), batch.get("vision_category")).to(dtype)
+    return VisionFeatures(list(batch["vision_maps"]), batch.get("vision_category"), batch.get("vision_part")).to(dtype)
 
 
 def descriptor_collate(fmt: PromptFormat, text_column: str = "description",
