@@ -125,7 +125,8 @@ class TrainLocalizerConfig(_SFTSection):
     model: LocalizerConfig = LocalizerConfig()
     text_styles: list[Style] = Field(
         default_factory=list, description="train on these description styles (synthesis.styles), one drawn per "
-        "sample (seeded by styles.seed and kp_id), instead of text_column alone; gt is the description itself. "
+        "sample (seeded by styles.seed and kp_id), instead of text_column alone; gt is the description itself; a "
+        "style listed twice is drawn twice as often. "
         "None of styles.held_out may be listed: a style-robust localizer is evaluated on styles it never saw")
     init_from: str | None = Field(
         None, description="a trained localizer folder to start from (its LoRA adapter and heads) instead of the "
