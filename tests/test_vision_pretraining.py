@@ -17,8 +17,8 @@ from talking_points.pipeline.data import colours, masks
 from talking_points.pipeline.data import partworld as pw
 from talking_points.pipeline.data.ingest import ingest_source
 from talking_points.pipeline.keypoints.mine import IngestedSource
-from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, TowerConfig, build_tiny_base
 from talking_points.pipeline.models.base import VisionFeatures
+from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, TowerConfig, build_tiny_base
 from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
 from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer, soft_argmax
