@@ -105,6 +105,12 @@ def test_a_mixed_style_training_set_holds_only_its_styles(described):
     assert not any(re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", t.lower()) for t in texts for w in HELD_OUT)
 
 
+def test_a_style_listed_twice_is_drawn_twice_as_often(described):
+    texts = mixed_styles(described, [Style.gt, Style.gt, Style.reordered, Style.verbose], 0, BINS)
+    share = (pd.Series(texts) == described["description"].reset_index(drop=True)).mean()
+    assert len(described) >= 200 and 0.4 < share < 0.6, share  # half the rows, not a third
+
+
 def test_the_training_stage_refuses_a_held_out_style(tmp_path):
     from talking_points.pipeline.training.config import TrainLocalizerConfig
     from talking_points.stages.train import _styled
