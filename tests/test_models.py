@@ -7,13 +7,20 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from talking_points.pipeline.models.adaptation import LmAdaptation, LoraSettings
 from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, build_tiny_base
 from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
-from talking_points.pipeline.models.inference import DecodingConfig, describe, localize, prompt_format
+from talking_points.pipeline.models.inference import (
+    DecodingConfig,
+    describe,
+    distinct_images,
+    localize,
+    prompt_format,
+)
 from talking_points.pipeline.models.local_look import point_crop
 from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer
 from talking_points.pipeline.models.point_decoder import AttentionMask, PointDecoderConfig, gaussian_key_mask
@@ -343,3 +350,28 @@ def test_fine_tuning_starts_from_the_trained_weights(base_dir, tmp_path, mode):
     desc, _ = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation=mode))
     with pytest.raises(ValueError, match="not a 'descriptor'"):
         desc.load_trained(tmp_path / "trained")
+
+
+def test_inference_runs_the_tower_once_per_distinct_image_with_the_same_results(base_dir, monkeypatch):
+    torch.manual_seed(0)
+    desc, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="full"))
+    loc, _ = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation="full"))
+    g = torch.Generator().manual_seed(1)
+    distinct = torch.randint(0, 256, (3, 3, 64, 64), generator=g, dtype=torch.uint8).numpy()
+    images = distinct[[0, 0, 1, 2, 2, 2, 1]]  # rows share images, as keypoints of one image do
+    points = (torch.rand(7, 2, generator=g) * 0.8 + 0.1).numpy()
+    texts = [TEXTS[i % 3] for i in range(7)]
+    assert distinct_images(images).tolist() == [0, 0, 2, 3, 3, 3, 2]
+    towers = []
+    for model in (desc, loc):
+        original = model.vision_features
+        monkeypatch.setattr(model, "vision_features", lambda x, f=original: towers.append(len(x)) or f(x))
+    gen = DecodingConfig(max_new_tokens=8, batch_size=4)
+    got_texts = describe(desc, tok, images, points, gen)
+    got_points = localize(loc, tok, images, texts, batch_size=4)
+    assert towers == [3, 2, 3, 2]  # batches of 4 rows (images 0, 0, 1, 2 and 2, 2, 1), once per model
+    monkeypatch.undo()
+    one_by_one = [describe(desc, tok, images[i : i + 1], points[i : i + 1], gen)[0] for i in range(7)]
+    assert got_texts == one_by_one
+    each = np.concatenate([localize(loc, tok, images[i : i + 1], texts[i : i + 1]) for i in range(7)])
+    assert np.allclose(got_points, each, atol=1e-5)

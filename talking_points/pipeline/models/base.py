@@ -101,6 +101,13 @@ class VisionFeatures:
 
         return VisionFeatures([move(m) for m in self.maps], move(self.category_logits), move(self.part_logits))
 
+    def rows(self, index: torch.Tensor) -> "VisionFeatures":
+        """The features of the images `index` (a row may repeat an image: the tower ran once for it)."""
+        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[index]
+
+        return VisionFeatures([pick(m) for m in self.maps], pick(self.category_logits), pick(self.part_logits))
+
 
 class PointVLM(PreTrainedModel):
     config_class = PointVLMConfig

@@ -154,8 +154,9 @@ class PointDescriptor(PointModel):
         return logp * valid
 
     @torch.no_grad()
-    def generate(self, images, points, input_ids, attention_mask, **generate_kwargs) -> torch.Tensor:
-        """New token ids (B * num_return_sequences, T) for left-padded prompts, with the KV cache."""
-        embeds = self.embed_prompt(images, points, input_ids)
+    def generate(self, images, points, input_ids, attention_mask, vision=None, **generate_kwargs) -> torch.Tensor:
+        """New token ids (B * num_return_sequences, T) for left-padded prompts, with the KV cache; `vision`:
+        the images' tower features when already computed."""
+        embeds = self.embed_prompt(images, points, input_ids, vision)
         return self.vlm.lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=True,
                                     **generate_kwargs)

@@ -1,6 +1,13 @@
-"""Batched inference of both models over arrays of images (describe points; localize texts)."""
+"""Batched inference of both models over arrays of images (describe points; localize texts).
+
+Rows often share an image (two keypoints per PartWorld test image, ~30 per AP-10K image): the vision tower
+runs once per distinct image of a batch (`distinct_images`) and its features are repeated for the rows, which
+is where most of the time of a localization went (the tower: 18 of 28 s for the 1,198 test rows).
+"""
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import torch
@@ -12,12 +19,26 @@ from talking_points.pipeline.models.prompts import PromptFormat
 from talking_points.pipeline.precision import Precision, autocast
 from talking_points.pipeline.progress import track
 
-__all__ = ["DecodingConfig", "describe", "localize", "prompt_format"]
+__all__ = ["DecodingConfig", "describe", "distinct_images", "localize", "prompt_format"]
 
 
 def prompt_format(model, tokenizer) -> PromptFormat:
     n_kpt = model.kpt_tokens if isinstance(model, PointDescriptor) else 1
     return PromptFormat(tokenizer, model.vlm.config.n_image_tokens, n_kpt, model.cfg.max_description_tokens)
+
+
+def distinct_images(images: np.ndarray) -> np.ndarray:
+    """(N,) int: for every image of (N, ...) the index of its first identical copy (by content)."""
+    first: dict[bytes, int] = {}
+    return np.array([first.setdefault(hashlib.blake2b(np.ascontiguousarray(im).tobytes(), digest_size=16)
+                                      .digest(), i) for i, im in enumerate(images)], dtype=np.int64)
+
+
+def _batch_vision(model, images: np.ndarray, same: np.ndarray, rows: slice, dev: torch.device):
+    """The model's vision features of the rows `rows` of `images`, the tower run once per distinct image."""
+    keep, local = np.unique(same[rows], return_inverse=True)
+    feats = model.vision_features(torch.as_tensor(images[keep]).to(dev))
+    return feats.rows(torch.as_tensor(local.reshape(-1), device=dev))
 
 
 @torch.no_grad()
@@ -29,14 +50,17 @@ def describe(model: PointDescriptor, tokenizer, images: np.ndarray, points: np.n
     model.eval()
     dev = next(model.parameters()).device
     fmt = prompt_format(model, tokenizer)
+    same = distinct_images(images)
     out: list[str] = []
     starts = range(0, len(points), gen.batch_size)
     for s in track(starts, progress, total=len(starts), unit="batch") if progress else starts:
-        imgs = torch.as_tensor(images[s : s + gen.batch_size]).to(dev)
-        pts = torch.tensor(points[s : s + gen.batch_size], dtype=torch.float32, device=dev)
+        rows = slice(s, s + gen.batch_size)
+        imgs = torch.as_tensor(images[rows]).to(dev)
+        pts = torch.tensor(points[rows], dtype=torch.float32, device=dev)
         b = fmt.descriptor_batch(None, len(pts), padding_side="left")
         with autocast(precision, dev):
-            ids = model.generate(imgs, pts, b.input_ids.to(dev), b.attention_mask.to(dev),
+            vision = _batch_vision(model, images, same, rows, dev)
+            ids = model.generate(imgs, pts, b.input_ids.to(dev), b.attention_mask.to(dev), vision=vision,
                                  **gen.generate_kwargs(tokenizer))
         out.extend(t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True))
     return out
@@ -50,12 +74,14 @@ def localize(model: PointLocalizer, tokenizer, images: np.ndarray, texts: list[s
     model.eval()
     dev = next(model.parameters()).device
     fmt = prompt_format(model, tokenizer)
+    same = distinct_images(images)
     preds = []
     starts = range(0, len(texts), batch_size)
     for s in track(starts, progress, total=len(starts), unit="batch") if progress else starts:
-        b = fmt.localizer_batch(list(texts[s : s + batch_size]), padding_side="right")
-        imgs = torch.as_tensor(images[s : s + batch_size]).to(dev)
+        rows = slice(s, s + batch_size)
+        b = fmt.localizer_batch(list(texts[rows]), padding_side="right")
         with autocast(precision, dev):
-            pred = model(imgs, b.input_ids.to(dev), b.attention_mask.to(dev))
+            pred = model(None, b.input_ids.to(dev), b.attention_mask.to(dev),
+                         vision=_batch_vision(model, images, same, rows, dev))
         preds.append(pred.float().cpu().numpy())
     return np.concatenate(preds) if preds else np.zeros((0, 2), np.float32)
