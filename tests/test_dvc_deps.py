@@ -11,7 +11,7 @@ import pytest
 import yaml
 from stage_deps import ROOT, closure, covered, minimal_deps, stage_modules
 
-from talking_points.pipeline.config import VARIANT_TABLES
+from talking_points.pipeline.config import variant_names
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
@@ -62,8 +62,7 @@ def test_every_training_run_is_a_dvc_metric_and_plot():
     kl = set(plots["GRPO KL to the SFT descriptor"]["y"])
     for profile in ("params.yaml", "profiles/smoke.yaml", "profiles/paper.yaml"):
         params = yaml.safe_load((ROOT / profile).read_text())
-        runs = ["base_lm", *(v for section in ("train_descriptor", "train_localizer") for table in VARIANT_TABLES
-                             for v in params[section].get(table) or {})]
+        runs = ["base_lm", *variant_names(params["train_descriptor"]), *variant_names(params["train_localizer"])]
         for run in ["vision", *runs]:
             assert f"reports/train/{run}/metrics.json" in metrics, (profile, run)
         for run in runs:

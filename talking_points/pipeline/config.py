@@ -22,6 +22,7 @@ __all__ = [
     "SECTIONS",
     "ConfigError",
     "VARIANT_TABLES",
+    "variant_names",
     "check_key",
     "deep_merge",
     "load_section",
@@ -108,6 +109,11 @@ def deep_merge(base: dict, override: dict) -> dict:
 #: the tables of named overrides a section may hold (one DVC stage each): `variants`, and `finetuned` for the
 #: variants that start from another stage's trained model (train_localizer)
 VARIANT_TABLES = ("variants", "finetuned")
+
+
+def variant_names(section: dict | None) -> list[str]:
+    """The names of every variant a raw params section holds, over all `VARIANT_TABLES`."""
+    return [v for t in VARIANT_TABLES for v in (section or {}).get(t) or {}]
 
 
 def validate_section(name: str, data: dict, cls: type[S], path: str | Path = "params.yaml",

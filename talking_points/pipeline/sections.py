@@ -7,11 +7,11 @@ from pathlib import Path
 
 from talking_points.pipeline.config import (
     SECTIONS,
-    VARIANT_TABLES,
     ConfigError,
     Section,
     read_params,
     validate_section,
+    variant_names,
 )
 from talking_points.pipeline.data import ingest_config, split  # noqa: F401 - registers ingest, split
 from talking_points.pipeline.evaluation import config as _evaluation  # noqa: F401 - evaluate
@@ -44,9 +44,8 @@ def load_params(path: str | Path = "params.yaml", require_all: bool = False) -> 
             continue
         try:
             out[name] = validate_section(name, data, cls, path)
-            for table in VARIANT_TABLES:
-                for variant in (data[name] or {}).get(table) or {}:
-                    validate_section(name, data, cls, path, variant)
+            for variant in variant_names(data[name]):
+                validate_section(name, data, cls, path, variant)
         except ConfigError as err:
             problems.append(str(err))
     if problems:

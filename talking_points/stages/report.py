@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 import yaml
 
-from talking_points.pipeline.config import VARIANT_TABLES, load_section
+from talking_points.pipeline.config import load_section, variant_names
 from talking_points.pipeline.data.tables import atomic_path
 from talking_points.pipeline.evaluation import report as rep
 from talking_points.pipeline.evaluation.config import EvaluateConfig
@@ -31,8 +31,7 @@ def _run_kinds(params: Path) -> dict[str, str]:
     raw = yaml.safe_load(Path(params).read_text()) or {}
     kinds = {"vision": "vision", "base_lm": "base_lm"}
     for section, kind in (("train_descriptor", "descriptor"), ("train_localizer", "localizer")):
-        for table in VARIANT_TABLES:
-            kinds.update(dict.fromkeys((raw.get(section) or {}).get(table) or {}, kind))
+        kinds.update(dict.fromkeys(variant_names(raw.get(section)), kind))
     return kinds
 
 

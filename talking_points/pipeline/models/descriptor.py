@@ -119,14 +119,13 @@ class PointDescriptor(PointModel):
             if images is None:
                 raise ValueError("a descriptor with look_crop needs the images, not only their tower features")
             kpt = torch.cat([kpt, self.look(images, points).unsqueeze(1).to(kpt.dtype)], dim=1)
+        towers = self.labels_proj is not None or self.regions_proj is not None
+        if towers and (vision.category_logits is None or vision.part_logits is None):
+            raise ValueError("tower_labels / tower_regions: the vision features carry no dense logits")
         if self.labels_proj is not None:
-            if vision.category_logits is None or vision.part_logits is None:
-                raise ValueError("tower_labels: the vision features carry no dense logits")
             probs = [torch.softmax(logits_at(t, points), dim=-1) for t in (vision.category_logits, vision.part_logits)]
             kpt = torch.cat([kpt, self.labels_proj(torch.cat(probs, -1).to(kpt.dtype)).unsqueeze(1)], dim=1)
         if self.regions_proj is not None:
-            if vision.category_logits is None or vision.part_logits is None:
-                raise ValueError("tower_regions: the vision features carry no dense logits")
             with torch.no_grad():
                 obj = object_mask_at(vision.category_logits, points)
                 part = object_mask_at(vision.part_logits, points, within=obj)

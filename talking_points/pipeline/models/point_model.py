@@ -121,8 +121,9 @@ class PointModel(nn.Module):
         return base  # a hub id (org/name): loaded from the local cache (offline) or the hub
 
     @classmethod
-    def _read_meta(cls, path: Path) -> dict:
-        """The folder's point_model.json, checked to hold this kind with every weight file its adaptation needs."""
+    def _read_meta(cls, path: Path) -> tuple[dict, BaseModel]:
+        """The folder's point_model.json and its validated head config, checked to hold this kind with every
+        weight file its LM adaptation needs."""
         meta_file = path / META
         if not path.is_dir():
             raise FileNotFoundError(f"{path}: no such {cls.kind} folder")
@@ -131,7 +132,8 @@ class PointModel(nn.Module):
         meta = json.loads(meta_file.read_text())
         if meta.get("kind") != cls.kind:
             raise ValueError(f"{path}: holds a {meta.get('kind')!r}, not a {cls.kind!r}")
-        mode = LmAdaptation(meta["config"].get("lm_adaptation", LmAdaptation.lora))
+        cfg = cls.config_class.model_validate(meta["config"])
+        mode = cfg.lm_adaptation
         needed = {"heads.safetensors": "the heads' weights", "tokenizer_config.json": "the tokenizer"}
         if mode is LmAdaptation.full:
             needed["lm"] = "the fine-tuned LM"
@@ -140,7 +142,7 @@ class PointModel(nn.Module):
         for name, what in needed.items():
             if not (path / name).exists():
                 raise FileNotFoundError(f"{path}: {what} ({name}) is missing; the folder is incomplete")
-        return meta
+        return meta, cfg
 
     def _load_trained_weights(self, path: Path) -> None:
         """The LoRA adapter and the heads of a saved folder into this model (a full LM is loaded by the caller)."""
@@ -158,8 +160,7 @@ class PointModel(nn.Module):
         description styles): its heads, and its LoRA adapter or fine-tuned LM. The folder's LM adaptation must
         be this model's; head shapes must match (a clear error names what does not fit)."""
         path = Path(path)
-        meta = self._read_meta(path)
-        theirs = LmAdaptation(meta["config"].get("lm_adaptation", LmAdaptation.lora))
+        theirs = self._read_meta(path)[1].lm_adaptation
         if theirs is not self.lm_adaptation:
             raise ValueError(f"{path}: trained with lm_adaptation {theirs.value!r}, this model uses "
                              f"{self.lm_adaptation.value!r}; fine-tuning needs the same")
@@ -172,8 +173,7 @@ class PointModel(nn.Module):
     def from_pretrained(cls, path: str | os.PathLike, trust_remote_code: bool = False):
         """Load an artifact folder written by `save_pretrained`; returns (model, tokenizer)."""
         path = Path(path)
-        meta = cls._read_meta(path)
-        cfg = cls.config_class.model_validate(meta["config"])
+        meta, cfg = cls._read_meta(path)
         base = cls._base_of(path, meta)
         try:
             vlm, _ = load_base(base, trust_remote_code)
