@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--save-texts", default=None, help="descriptor: write its texts (kp_id, text) to this parquet")
     ap.add_argument("--texts", default=None, help="localizer: also score these texts (a parquet with kp_id, text, "
                     "e.g. data/eval/texts/tp.parquet) on the same rows")
+    ap.add_argument("--save-model", default=None, help="also save the trained model to this folder")
     a = ap.parse_args()
     section, cfg_cls, model_cls, collate_fn, step_fn = KINDS[a.kind]
     over = yaml.safe_load(a.set) or {}
@@ -68,6 +69,8 @@ def main() -> None:
     result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg), cfg.train,
                  tempfile.mkdtemp(prefix="probe-"))
     seconds = time.perf_counter() - t
+    if a.save_model:
+        model.save_pretrained(a.save_model, tok)
     test = read_table(a.test, schema.SAMPLES).iloc[: a.n].reset_index(drop=True)
     held = PointSamples(test, model.input_size)
     images = np.stack([held[i]["image"].numpy() for i in range(len(held))])
@@ -84,7 +87,8 @@ def main() -> None:
         figures = f"category named {cat:.1f}%  part named {part:.1f}%  patch colour named {colour:.1f}%"
         if a.localizer:
             loc, loc_tok = PointLocalizer.from_pretrained(a.localizer)
-            loc_images = np.stack([PointSamples(test, loc.input_size)[i]["image"].numpy() for i in range(len(test))])
+            loc_held = PointSamples(test, loc.input_size)
+            loc_images = np.stack([loc_held[i]["image"].numpy() for i in range(len(test))])
             figures += "  " + pck_line(localize(loc, loc_tok, loc_images, texts, 64), test)
     else:
         figures = "GT texts: " + pck_line(localize(model, tok, images, test["description"].tolist(), 64), test)

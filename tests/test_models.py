@@ -323,6 +323,8 @@ def test_invalid_configs_fail_with_the_field_named():
 def test_tower_labels_need_a_tower_with_dense_heads(base_dir):
     with pytest.raises(ValueError, match="tower_labels needs a base whose tower has dense heads"):
         PointDescriptor.from_base(base_dir, descriptor_cfg(tower_labels=True))
+    with pytest.raises(ValueError, match="heatmap_dense needs a base whose tower has dense heads"):
+        PointLocalizer.from_base(base_dir, localizer_cfg(head="heatmap", heatmap_dense=True))
 
 
 @pytest.mark.parametrize("mode", ["lora", "full"])

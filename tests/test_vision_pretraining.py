@@ -25,6 +25,8 @@ from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocal
 from talking_points.pipeline.models.point_decoder import (
     PointDecoderConfig,
     PointQueryDecoder,
+    class_map_at,
+    instance_context,
     object_key_mask,
     object_mask_at,
     region_geometry,
@@ -228,7 +230,7 @@ def test_base_carries_the_pretrained_tower_exactly(tower_base):
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
-@pytest.mark.parametrize("kind", ["descriptor", "localizer"])
+@pytest.mark.parametrize("kind", ["descriptor", "localizer", "localizer_dense"])
 def test_frozen_tower_is_bitwise_unchanged_and_everything_trainable_moves(tower_base, kind):
     base, _, samples = tower_base
     torch.manual_seed(0)
@@ -237,8 +239,9 @@ def test_frozen_tower_is_bitwise_unchanged_and_everything_trainable_moves(tower_
             decoder=PointDecoderConfig(dim=16, layers=1, heads=2, sigma=0.05), lm_adaptation="full"))
         collate, step = descriptor_collate(prompt_format(model, tok)), descriptor_step
     else:
-        model, tok = PointLocalizer.from_base(base, LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8,
-                                                                    lm_adaptation="full"))
+        model, tok = PointLocalizer.from_base(base, LocalizerConfig(
+            proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="full",
+            heatmap_dense=kind == "localizer_dense"))
         collate, step = localizer_collate(prompt_format(model, tok)), localizer_step
     assert not model.cfg.train_vision  # the default
     data = PointSamples(samples, model.input_size)
@@ -325,6 +328,41 @@ def test_tower_regions_token_sees_the_segmented_part_grow(tower_base):
     assert not torch.allclose(a, c)
 
 
+def test_heatmap_dense_keys_follow_where_the_tower_segments_the_part(tower_base):
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="full")
+    plain, _ = PointLocalizer.from_base(base, cfg)
+    model, tok = PointLocalizer.from_base(base, cfg.model_copy(update={"heatmap_dense": True}))
+    assert model.needs_dense and not plain.needs_dense
+    model.eval()
+    b = localizer_collate(prompt_format(model, tok))([PointSamples(samples, model.input_size)[i] for i in range(2)])
+    vision = model.vision_features(b["image"])
+    assert vision.part_logits is not None and plain.vision_features(b["image"]).part_logits is None
+    with torch.no_grad():  # a strong weight on part 1's channel: the heat goes where the tower puts part 1
+        model.key_dense.weight.zero_()
+        model.key_dense.bias.zero_()
+        model.key_dense.weight[:, len(model.vlm.config.dense_categories) + 2] = 100.0
+        query = model.text2vision[-1]
+        query.weight.zero_()
+        query.bias.fill_(1.0)
+        h, w = vision.part_logits.shape[-2:]
+        preds = []
+        for top in (True, False):  # part 1 over the top-left quarter, then the bottom-right one
+            part = torch.full_like(vision.part_logits, -50.0)
+            part[:, 0] = 50.0
+            rows, cols = (slice(0, h // 4), slice(0, w // 4)) if top else (slice(-h // 4, None), slice(-w // 4, None))
+            part[:, 0, rows, cols], part[:, 1, rows, cols] = -50.0, 50.0
+            feats = VisionFeatures(vision.maps, vision.category_logits, part)
+            preds.append(model(None, b["input_ids"], b["attention_mask"], feats))
+    assert (preds[0] < 0.25).all() and (preds[1] > 0.75).all()
+
+
+def test_heatmap_dense_needs_the_heatmap_head_and_a_tower_with_dense_heads():
+    with pytest.raises(ValueError, match="heatmap_dense reads the tower's labels"):
+        LocalizerConfig(head="regression", heatmap_dense=True)
+
+
 def test_region_geometry_of_a_known_mask_and_a_part_kept_inside_its_object():
     region = torch.zeros(1, 6, 8, dtype=torch.bool)
     region[0, 1:4, 2:6] = True  # rows 1-3, columns 2-5
@@ -342,6 +380,58 @@ def test_region_geometry_of_a_known_mask_and_a_part_kept_inside_its_object():
     assert inside.sum() == 9 and not inside[:, 4:].any()
     # the descriptor's region token moves with the part's extent
     assert not torch.allclose(region_geometry(inside[None], point), region_geometry(region, point))
+
+
+def _scene_with(objects: list[tuple[slice, slice]], h: int = 12, w: int = 16) -> torch.Tensor:
+    """Category logits (1, 3, h, w): class 1 painted over each (rows, cols) box, background elsewhere."""
+    logits = torch.full((1, 3, h, w), -5.0)
+    logits[0, 0] = 5.0
+    for rows, cols in objects:
+        logits[0, 0, rows, cols], logits[0, 1, rows, cols] = -5.0, 5.0
+    return logits
+
+
+def test_instance_context_says_where_the_other_objects_of_the_class_lie():
+    left, mid, right = (slice(4, 8), slice(1, 4)), (slice(4, 8), slice(6, 9)), (slice(4, 8), slice(11, 14))
+    point_mid = torch.tensor([[7.5 / 16, 6 / 12]])
+
+    def context(objects, point):
+        logits = _scene_with(objects)
+        return instance_context(class_map_at(logits, point), object_mask_at(logits, point))[0]
+
+    only = context([mid], point_mid)
+    assert only[0] == 0 and only[1] == 0 and torch.allclose(only[6:], torch.tensor([0.5, 0.5]))
+    three = context([left, mid, right], point_mid)  # the middle one of three: as many others left as right
+    assert three[1] == 1 and torch.isclose(three[0], torch.tensor(2 / 3))
+    assert torch.isclose(three[2], torch.tensor(0.5)) and torch.isclose(three[3], torch.tensor(0.5))
+    leftmost = context([left, mid, right], torch.tensor([[2.5 / 16, 6 / 12]]))
+    assert leftmost[2] == 0 and leftmost[3] == 1 and leftmost[6] > 0.5  # all others to its right
+    stray = _scene_with([mid])
+    stray[0, 1, 0, 0], stray[0, 0, 0, 0] = 5.0, -5.0  # one stray cell of the class is not another object
+    assert instance_context(class_map_at(stray, point_mid), object_mask_at(stray, point_mid))[0, 1] == 0
+
+
+def test_tower_instances_token_tells_one_object_from_two(tower_base):
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    model, tok = PointDescriptor.from_base(base, DescriptorConfig(
+        decoder=PointDecoderConfig(dim=16, layers=1, heads=2), lm_adaptation="full", tower_instances=True))
+    assert model.kpt_tokens == 2 and model.needs_dense
+    model.eval()
+    b = descriptor_collate(prompt_format(model, tok))([PointSamples(samples, model.input_size)[i] for i in range(2)])
+    vision = model.vision_features(b["image"])
+    h, w = vision.category_logits.shape[-2:]
+    one, two = vision.category_logits.clone(), vision.category_logits.clone()
+    rows, cols = slice(h // 2 - 2, h // 2 + 2), slice(w // 2 - 2, w // 2 + 2)  # an object of class 1 at the point
+    for t in (one, two):
+        t[:] = -50.0
+        t[:, 0] = 50.0
+        t[:, 0, rows, cols], t[:, 1, rows, cols] = -50.0, 50.0
+    two[:, 0, :4, :4], two[:, 1, :4, :4] = -50.0, 50.0  # a second object of the class in the corner
+    with torch.no_grad():
+        a, c = (model.embed_prompt(None, b["point"], b["input_ids"], VisionFeatures(vision.maps, t, vision.part_logits))
+                for t in (one, two))
+    assert not torch.allclose(a, c)
 
 
 def test_object_mask_keys_lie_inside_the_segmented_object_and_no_row_is_empty():

@@ -15,9 +15,12 @@ from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_
 from talking_points.pipeline.models.base import PointVLM, VisionFeatures
 from talking_points.pipeline.models.local_look import LookEncoder
 from talking_points.pipeline.models.point_decoder import (
+    INSTANCE_FEATURES,
     AttentionMask,
     PointDecoderConfig,
     PointQueryDecoder,
+    class_map_at,
+    instance_context,
     logits_at,
     object_mask_at,
     region_geometry,
@@ -57,6 +60,13 @@ class DescriptorConfig(PointModelSettings):
         "segments at the point (`point_decoder.object_mask_at` on its category and part maps) and the point's "
         "place in each: the masks OMG-LLaVA's point prompt yields, as geometry. Needs a tower from pretrain-vision")
 
+    tower_instances: bool = Field(
+        False, description="one more <kpt> token: where the other objects the tower segments as the point's "
+        "category lie relative to the point's object, and the other parts of the point's part name relative to "
+        "its part inside that object (`point_decoder.instance_context`: their share, their share on each side, "
+        "their centre): what 'the left one of the two dogs' and 'the second of its four legs' need. Needs a "
+        "tower from pretrain-vision")
+
     def model_post_init(self, __context) -> None:
         if self.look_crop and self.look_crop % 2 == 0:
             raise ValueError(f"look_crop must be odd (a crop centred on the point), got {self.look_crop}")
@@ -83,23 +93,26 @@ class PointDescriptor(PointModel):
             n_labels = len(vlm.config.dense_categories) + len(vlm.config.dense_parts) + 2
             self.labels_proj = mlp([n_labels, d, d_lm])
         self.regions_proj = mlp([2 * REGION_FEATURES, d, d_lm]) if cfg.tower_regions else None
-        if self.regions_proj is not None and not vlm.has_dense_heads:
-            raise ValueError("tower_regions needs a base whose tower has dense heads (pretrain-vision); this base's "
-                             "tower has none")
+        self.instances_proj = mlp([2 * INSTANCE_FEATURES, d, d_lm]) if cfg.tower_instances else None
+        for name, proj in (("tower_regions", self.regions_proj), ("tower_instances", self.instances_proj)):
+            if proj is not None and not vlm.has_dense_heads:
+                raise ValueError(f"{name} needs a base whose tower has dense heads (pretrain-vision); this base's "
+                                 "tower has none")
         vlm.vision.requires_grad_(cfg.train_vision)
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
 
     @property
     def kpt_tokens(self) -> int:
         """`<kpt>` placeholders in the prompt: one per decoder query, one each for the local look, the tower's
-        labels and the tower's regions."""
-        extra = (self.look, self.labels_proj, self.regions_proj)
+        labels, the tower's regions and the tower's instances."""
+        extra = (self.look, self.labels_proj, self.regions_proj, self.instances_proj)
         return self.cfg.decoder.queries + sum(m is not None for m in extra)
 
     @property
     def needs_dense(self) -> bool:
         """Whether the model reads the tower's dense logits (the `object` attention mask, `tower_labels`)."""
-        return AttentionMask.object in self.cfg.decoder.masks or self.cfg.tower_labels or self.cfg.tower_regions
+        c = self.cfg
+        return AttentionMask.object in c.decoder.masks or c.tower_labels or c.tower_regions or c.tower_instances
 
     def vision_features(self, images: torch.Tensor) -> VisionFeatures:
         return self.vlm.vision_features(images, with_dense=self.needs_dense)
@@ -119,18 +132,26 @@ class PointDescriptor(PointModel):
             if images is None:
                 raise ValueError("a descriptor with look_crop needs the images, not only their tower features")
             kpt = torch.cat([kpt, self.look(images, points).unsqueeze(1).to(kpt.dtype)], dim=1)
-        towers = self.labels_proj is not None or self.regions_proj is not None
-        if towers and (vision.category_logits is None or vision.part_logits is None):
-            raise ValueError("tower_labels / tower_regions: the vision features carry no dense logits")
+        towers = (self.labels_proj, self.regions_proj, self.instances_proj)
+        if any(t is not None for t in towers) and (vision.category_logits is None or vision.part_logits is None):
+            raise ValueError("tower_labels / tower_regions / tower_instances: the vision features carry no dense "
+                             "logits")
         if self.labels_proj is not None:
             probs = [torch.softmax(logits_at(t, points), dim=-1) for t in (vision.category_logits, vision.part_logits)]
             kpt = torch.cat([kpt, self.labels_proj(torch.cat(probs, -1).to(kpt.dtype)).unsqueeze(1)], dim=1)
-        if self.regions_proj is not None:
-            with torch.no_grad():
+        if self.regions_proj is not None or self.instances_proj is not None:
+            with torch.no_grad():  # what the tower segments at the point: the object, the part inside it
                 obj = object_mask_at(vision.category_logits, points)
                 part = object_mask_at(vision.part_logits, points, within=obj)
+        if self.regions_proj is not None:
+            with torch.no_grad():
                 geometry = torch.cat([region_geometry(obj, points), region_geometry(part, points)], dim=1)
             kpt = torch.cat([kpt, self.regions_proj((geometry * 2 - 1).to(kpt.dtype)).unsqueeze(1)], dim=1)
+        if self.instances_proj is not None:
+            with torch.no_grad():  # the other objects of its category; the other parts of its name in the object
+                context = torch.cat([instance_context(class_map_at(vision.category_logits, points), obj),
+                                     instance_context(class_map_at(vision.part_logits, points) & obj, part)], dim=1)
+            kpt = torch.cat([kpt, self.instances_proj((context * 2 - 1).to(kpt.dtype)).unsqueeze(1)], dim=1)
         c = self.vlm.config
         return self.vlm.embed(
             input_ids, self.vlm.image_tokens(vision.maps),

@@ -9,6 +9,9 @@ layer's hidden state at `<SEG>` goes through a text-to-vision projection, then o
   feature plus its 2-D position) as a query, a softmax over the cells gives a heat map, and the point is its
   expectation (soft-argmax). The way OMG-LLaVA's `[SEG]` token reads the pixel decoder's features for masks;
   it lets a small LM point at a part it can name without regressing coordinates from a handful of tokens.
+  With `heatmap_dense` every cell's key also carries what the tower segments there (its category and part
+  probabilities from the dense heads, a pretrained tower), so the query can match "the dog's left ear" against
+  the cells the tower calls dog and ear instead of recovering that from the map's features.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from enum import Enum
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
@@ -39,6 +43,13 @@ class LocalizerConfig(PointModelSettings):
     head: LocalizerHead = LocalizerHead.regression
     head_dims: list[int] = Field([512, 128], description="regression: hidden sizes of the MLP before the 2 outputs")
     heatmap_stride: int = Field(8, ge=1, description="heatmap: which of the base's strides the query reads")
+    heatmap_dense: bool = Field(False, description="heatmap: the keys also read the tower's category and part "
+                                "probabilities at every cell (needs a tower with dense heads: pretrain-vision)")
+
+    def model_post_init(self, __context) -> None:
+        if self.heatmap_dense and self.head is not LocalizerHead.heatmap:
+            raise ValueError(f"heatmap_dense reads the tower's labels into the heatmap head's keys; head is "
+                             f"{self.head.value!r}: set head: heatmap or heatmap_dense: false")
 
 
 def soft_argmax(logits: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -68,6 +79,13 @@ class PointLocalizer(PointModel):
                 raise ValueError(f"localizer proj_dim {cfg.proj_dim} must be divisible by 4 for the heatmap head")
             self.key_proj = nn.Conv2d(vlm.config.feature_channels[strides.index(cfg.heatmap_stride)], cfg.proj_dim, 1)
             self.key_pos = nn.Linear(cfg.proj_dim, cfg.proj_dim)
+            self.key_dense = None
+            if cfg.heatmap_dense:
+                if not vlm.has_dense_heads:
+                    raise ValueError("heatmap_dense needs a base whose tower has dense heads (pretrain-vision); this "
+                                     "base's tower has none")
+                n_labels = len(vlm.config.dense_categories) + len(vlm.config.dense_parts) + 2
+                self.key_dense = nn.Conv2d(n_labels, cfg.proj_dim, 1)
             read.append(cfg.heatmap_stride)
         else:
             raise ValueError(f"unknown localizer head {cfg.head!r}")
@@ -79,10 +97,13 @@ class PointLocalizer(PointModel):
         # the localizer reads hidden states, never the LM's output head: keep it out of the trainable set
         base_lm(vlm.lm).get_output_embeddings().requires_grad_(False)
 
-    needs_category = False
+    @property
+    def needs_dense(self) -> bool:
+        """Whether the model reads the tower's dense logits (`heatmap_dense`)."""
+        return self.cfg.head is LocalizerHead.heatmap and self.cfg.heatmap_dense
 
     def vision_features(self, images: torch.Tensor) -> VisionFeatures:
-        return self.vlm.vision_features(images)
+        return self.vlm.vision_features(images, with_dense=self.needs_dense)
 
     def forward(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 vision: VisionFeatures | None = None) -> torch.Tensor:
@@ -104,7 +125,19 @@ class PointLocalizer(PointModel):
             centres = grid_centres(h, w, fine.device)
             keys = self.key_proj(fine.to(query.dtype)).flatten(2).transpose(1, 2)  # (B, S, D)
             keys = keys + self.key_pos(sinusoid_2d(centres, keys.shape[-1]).to(keys.dtype))
+            if self.key_dense is not None:
+                keys = keys + self.key_dense(self._dense_probs(vision, (h, w)).to(keys.dtype)).flatten(2).transpose(1, 2)
             logits = (keys @ query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5
             return soft_argmax(logits, centres)
         else:
             raise ValueError(f"unknown localizer head {self.cfg.head!r}")
+
+    @staticmethod
+    def _dense_probs(vision: VisionFeatures, size: tuple[int, int]) -> torch.Tensor:
+        """The tower's category and part probabilities (B, C_cat + C_part, h, w) on the heatmap's grid."""
+        if vision.category_logits is None or vision.part_logits is None:
+            raise ValueError("heatmap_dense: the vision features carry no dense logits")
+        probs = torch.cat([torch.softmax(t.float(), dim=1) for t in (vision.category_logits, vision.part_logits)], 1)
+        if probs.shape[-2:] != size:  # the dense heads run at the finest level; average them onto a coarser grid
+            probs = F.adaptive_avg_pool2d(probs, size)
+        return probs

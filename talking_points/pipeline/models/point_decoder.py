@@ -26,7 +26,8 @@ from talking_points.pipeline.config import Section
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 
 __all__ = ["AttentionMask", "PointDecoderConfig", "PointQueryDecoder", "ScaleKeys", "factorised_cross_attention",
-           "gaussian_key_mask", "logits_at", "object_key_mask", "object_mask_at", "region_geometry"]
+           "gaussian_key_mask", "logits_at", "object_key_mask", "object_mask_at", "region_geometry",
+           "class_map_at", "instance_context", "INSTANCE_FEATURES"]
 
 
 class AttentionMask(str, Enum):
@@ -104,6 +105,13 @@ def logits_at(logits: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(logits.float(), grid, mode="bilinear", align_corners=False).flatten(1)
 
 
+def class_map_at(logits: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(B, h, w) bool: the cells the tower assigns to the class it sees at each point (the most likely
+    non-background class of the logits sampled at the point, bilinear)."""
+    cls = logits_at(logits, points)[:, 1:].argmax(dim=1) + 1
+    return logits.argmax(dim=1) == cls.view(-1, 1, 1)
+
+
 def object_mask_at(category_logits: torch.Tensor, points: torch.Tensor,
                    within: torch.Tensor | None = None) -> torch.Tensor:
     """(B, h, w) bool: the object the tower segments at each point, on the logits' grid (with part logits:
@@ -115,9 +123,7 @@ def object_mask_at(category_logits: torch.Tensor, points: torch.Tensor,
     cell (a point the tower calls background still gets its own cell).
     """
     b, _, h, w = category_logits.shape
-    at = logits_at(category_logits, points)  # (B, C)
-    cls = at[:, 1:].argmax(dim=1) + 1
-    same = category_logits.argmax(dim=1) == cls.view(b, 1, 1)
+    same = class_map_at(category_logits, points)
     col = (points[:, 0].float() * w).long().clamp(0, w - 1)
     row = (points[:, 1].float() * h).long().clamp(0, h - 1)
     seed = torch.zeros(b, h, w, dtype=torch.bool, device=category_logits.device)
@@ -150,6 +156,41 @@ def region_geometry(region: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     px = ((points[:, 0].float() - x0) / (x1 - x0)).clamp(0, 1)
     py = ((points[:, 1].float() - y0) / (y1 - y0)).clamp(0, 1)
     return torch.stack([x0, y0, x1, y1, cx, cy, px, py], dim=1)
+
+
+#: numbers `instance_context` gives (others' share of the class, whether there are any, their share on each
+#: side of the object's centre, their centre of mass)
+INSTANCE_FEATURES = 8
+
+
+def instance_context(same: torch.Tensor, region: torch.Tensor, min_cells: int = 4) -> torch.Tensor:
+    """(B, 8): where the other objects of the point's class lie relative to the point's object, from the cells
+    of that class (`class_map_at`, (B, h, w) bool) and the object's own region (`object_mask_at`): the
+    others' share of the class's cells, 1 when they have at least `min_cells` cells (else they count as none:
+    stray cells), the share of their cells left of / right of / above / below the object's centre of mass, and
+    their centre of mass (0.5 when there are none). What "the only dog", "the left one of the two dogs", "the
+    second cat from the top" need and the point's own region does not say."""
+    b, h, w = same.shape
+    dev = same.device
+    others = (same & ~region).float()
+    mine = region.float()
+    n_other, n_mine = others.sum(dim=(1, 2)), mine.sum(dim=(1, 2))
+    xs = ((torch.arange(w, device=dev) + 0.5) / w).view(1, 1, w)
+    ys = ((torch.arange(h, device=dev) + 0.5) / h).view(1, h, 1)
+    cx = (mine * xs).sum(dim=(1, 2)) / n_mine
+    cy = (mine * ys).sum(dim=(1, 2)) / n_mine
+    any_other = n_other >= min_cells
+    denom = n_other.clamp(min=1)
+
+    def share(where: torch.Tensor) -> torch.Tensor:
+        return torch.where(any_other, (others * where).sum(dim=(1, 2)) / denom, torch.zeros_like(denom))
+
+    left, above = share(xs < cx.view(b, 1, 1)), share(ys < cy.view(b, 1, 1))
+    right, below = share(xs > cx.view(b, 1, 1)), share(ys > cy.view(b, 1, 1))
+    ox = torch.where(any_other, (others * xs).sum(dim=(1, 2)) / denom, torch.full_like(denom, 0.5))
+    oy = torch.where(any_other, (others * ys).sum(dim=(1, 2)) / denom, torch.full_like(denom, 0.5))
+    frac = torch.where(any_other, n_other / (n_other + n_mine), torch.zeros_like(denom))
+    return torch.stack([frac, any_other.float(), left, right, above, below, ox, oy], dim=1)
 
 
 def object_key_mask(object_mask: torch.Tensor, key_shapes: list[tuple[int, int]]) -> torch.Tensor:
