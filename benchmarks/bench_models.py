@@ -1,9 +1,12 @@
 """Throughput of the point models on a trained (or freshly built) model folder: training samples/s of each
 model (the configured one, and with the vision tower trained end to end and no feature cache, for the
 frozen-tower speed-up), descriptor generation batched vs one-by-one, localizer inference. Prints figures and
-ratios.
+ratios. With `--feature-pass data/split/train.parquet` it also times what every training stage with a frozen
+tower does before its first step: decode the distinct images and run the tower over them once
+(`PointSamples.cache_vision`), per model kind.
 
     python benchmarks/bench_models.py --base models/base --samples data/split/test.parquet [--n 64]
+    python benchmarks/bench_models.py --feature-pass data/split/train.parquet
 """
 
 from __future__ import annotations
@@ -54,6 +57,23 @@ def train_rate(model, collate, step, data, batch: int, steps: int, precision: Pr
     return batch * steps / (time.perf_counter() - t)
 
 
+def feature_pass(base: str, params: str, table: str) -> None:
+    """Seconds to decode `table`'s distinct images and to run each configured model's frozen tower over them."""
+    rows = read_table(table, schema.SAMPLES)
+    for kind, cls, section, cfg_cls in (("descriptor", PointDescriptor, "train_descriptor", TrainDescriptorConfig),
+                                        ("localizer", PointLocalizer, "train_localizer", TrainLocalizerConfig)):
+        model, _ = cls.from_base(base, load_section(section, params, cfg_cls).model)
+        model.eval()
+        t = time.perf_counter()
+        data = PointSamples(rows, model.input_size)
+        decode = time.perf_counter() - t
+        t = time.perf_counter()
+        data.cache_vision(model.vision_features)
+        tower = time.perf_counter() - t
+        print(f"  {kind:10s} {data.n_images} images: decode {decode:5.1f} s, tower pass {tower:5.1f} s "
+              f"({data.n_images / tower:.0f} images/s), threads {torch.get_num_threads()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", default="models/base")
@@ -63,8 +83,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--max-new-tokens", type=int, default=96)
+    ap.add_argument("--feature-pass", default=None, help="time only the frozen-feature pass over this table's images")
     a = ap.parse_args()
     torch.manual_seed(0)
+    if a.feature_pass:
+        feature_pass(a.base, a.params, a.feature_pass)
+        return
     rows = read_table(a.samples, schema.SAMPLES).iloc[: a.n]
     dcfg = load_section("train_descriptor", a.params, TrainDescriptorConfig)
     lcfg = load_section("train_localizer", a.params, TrainLocalizerConfig)
