@@ -305,15 +305,20 @@ def test_tower_labels_token_reads_the_dense_heads_at_the_point_only(tower_base):
     assert torch.equal(ref, c)  # what it says elsewhere does not (through this token: the maps are unchanged)
 
 
-def test_tower_regions_token_sees_the_segmented_part_grow(tower_base):
+def _descriptor_with_one_tower_token(tower_base, **token):
+    """A descriptor with one tower token switched on (`token`), a batch of two rows and their features."""
     base, _, samples = tower_base
     torch.manual_seed(0)
     model, tok = PointDescriptor.from_base(base, DescriptorConfig(
-        decoder=PointDecoderConfig(dim=16, layers=1, heads=2), lm_adaptation="full", tower_regions=True))
+        decoder=PointDecoderConfig(dim=16, layers=1, heads=2), lm_adaptation="full", **token))
     assert model.kpt_tokens == 2 and model.needs_dense
     model.eval()
     b = descriptor_collate(prompt_format(model, tok))([PointSamples(samples, model.input_size)[i] for i in range(2)])
-    vision = model.vision_features(b["image"])
+    return model, b, model.vision_features(b["image"])
+
+
+def test_tower_regions_token_sees_the_segmented_part_grow(tower_base):
+    model, b, vision = _descriptor_with_one_tower_token(tower_base, tower_regions=True)
     cat, part = vision.category_logits.clone(), vision.part_logits.clone()
     cat[:, 1] = 50.0  # one object covers the image
     small, large = part.clone(), part.clone()
@@ -412,14 +417,7 @@ def test_instance_context_says_where_the_other_objects_of_the_class_lie():
 
 
 def test_tower_instances_token_tells_one_object_from_two(tower_base):
-    base, _, samples = tower_base
-    torch.manual_seed(0)
-    model, tok = PointDescriptor.from_base(base, DescriptorConfig(
-        decoder=PointDecoderConfig(dim=16, layers=1, heads=2), lm_adaptation="full", tower_instances=True))
-    assert model.kpt_tokens == 2 and model.needs_dense
-    model.eval()
-    b = descriptor_collate(prompt_format(model, tok))([PointSamples(samples, model.input_size)[i] for i in range(2)])
-    vision = model.vision_features(b["image"])
+    model, b, vision = _descriptor_with_one_tower_token(tower_base, tower_instances=True)
     h, w = vision.category_logits.shape[-2:]
     one, two = vision.category_logits.clone(), vision.category_logits.clone()
     rows, cols = slice(h // 2 - 2, h // 2 + 2), slice(w // 2 - 2, w // 2 + 2)  # an object of class 1 at the point

@@ -95,18 +95,25 @@ class VisionFeatures:
     category_logits: torch.Tensor | None = None  # (B, n_categories + 1, H/4, W/4), class 0 = background
     part_logits: torch.Tensor | None = None  # (B, n_parts + 1, H/4, W/4), class 0 = background
 
-    def to(self, dtype: torch.dtype, device: torch.device | None = None) -> "VisionFeatures":
-        def move(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.to(device=device, dtype=dtype)
+    def _each(self, fn) -> "VisionFeatures":
+        """`fn` applied to every tensor (maps and logits; absent logits stay absent)."""
+        def apply(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else fn(t)
 
-        return VisionFeatures([move(m) for m in self.maps], move(self.category_logits), move(self.part_logits))
+        return VisionFeatures([apply(m) for m in self.maps], apply(self.category_logits), apply(self.part_logits))
+
+    def to(self, dtype: torch.dtype, device: torch.device | None = None) -> "VisionFeatures":
+        return self._each(lambda t: t.to(device=device, dtype=dtype))
 
     def rows(self, index: torch.Tensor) -> "VisionFeatures":
         """The features of the images `index` (a row may repeat an image: the tower ran once for it)."""
-        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t[index]
+        return self._each(lambda t: t[index])
 
-        return VisionFeatures([pick(m) for m in self.maps], pick(self.category_logits), pick(self.part_logits))
+    def dense_logits(self, reader: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(category, part) logits; a clear error naming `reader` (the option that reads them) when absent."""
+        if self.category_logits is None or self.part_logits is None:
+            raise ValueError(f"{reader}: the vision features carry no dense logits")
+        return self.category_logits, self.part_logits
 
 
 class PointVLM(PreTrainedModel):
@@ -144,6 +151,18 @@ class PointVLM(PreTrainedModel):
     @property
     def has_dense_heads(self) -> bool:
         return self.vision.heads is not None
+
+    def require_dense_heads(self, option: str) -> None:
+        """A clear error when a model `option` reads the tower's dense heads and this base's tower has none."""
+        if not self.has_dense_heads:
+            raise ValueError(f"{option} needs a base whose tower has dense heads (pretrain-vision); this base's "
+                             "tower has none")
+
+    def dense_label_channels(self, option: str) -> int:
+        """Channels of the tower's category and part probabilities side by side (each with its background
+        class), for a model `option` that reads them (`require_dense_heads`)."""
+        self.require_dense_heads(option)
+        return len(self.config.dense_categories) + len(self.config.dense_parts) + 2
 
     def vision_features(self, images: torch.Tensor, with_dense: bool = False) -> VisionFeatures:
         """The tower's features of uint8 (or [0, 1]) images at `config.image_size`; `with_dense` also runs

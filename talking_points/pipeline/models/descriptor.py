@@ -85,19 +85,14 @@ class PointDescriptor(PointModel):
         self.kpt_proj = mlp([d, d_lm, d_lm])
         self.region_proj = mlp([d, d_lm, d_lm])
         self.look = LookEncoder(cfg.look_crop, d, d_lm) if cfg.look_crop else None
-        self.labels_proj = None
-        if cfg.tower_labels:
-            if not vlm.has_dense_heads:
-                raise ValueError("tower_labels needs a base whose tower has dense heads (pretrain-vision); this "
-                                 "base's tower has none")
-            n_labels = len(vlm.config.dense_categories) + len(vlm.config.dense_parts) + 2
-            self.labels_proj = mlp([n_labels, d, d_lm])
-        self.regions_proj = mlp([2 * REGION_FEATURES, d, d_lm]) if cfg.tower_regions else None
-        self.instances_proj = mlp([2 * INSTANCE_FEATURES, d, d_lm]) if cfg.tower_instances else None
-        for name, proj in (("tower_regions", self.regions_proj), ("tower_instances", self.instances_proj)):
-            if proj is not None and not vlm.has_dense_heads:
-                raise ValueError(f"{name} needs a base whose tower has dense heads (pretrain-vision); this base's "
-                                 "tower has none")
+        self.labels_proj = mlp([vlm.dense_label_channels("tower_labels"), d, d_lm]) if cfg.tower_labels else None
+        self.regions_proj = self.instances_proj = None
+        if cfg.tower_regions:
+            vlm.require_dense_heads("tower_regions")
+            self.regions_proj = mlp([2 * REGION_FEATURES, d, d_lm])
+        if cfg.tower_instances:
+            vlm.require_dense_heads("tower_instances")
+            self.instances_proj = mlp([2 * INSTANCE_FEATURES, d, d_lm])
         vlm.vision.requires_grad_(cfg.train_vision)
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
 
@@ -132,25 +127,23 @@ class PointDescriptor(PointModel):
             if images is None:
                 raise ValueError("a descriptor with look_crop needs the images, not only their tower features")
             kpt = torch.cat([kpt, self.look(images, points).unsqueeze(1).to(kpt.dtype)], dim=1)
-        towers = (self.labels_proj, self.regions_proj, self.instances_proj)
-        if any(t is not None for t in towers) and (vision.category_logits is None or vision.part_logits is None):
-            raise ValueError("tower_labels / tower_regions / tower_instances: the vision features carry no dense "
-                             "logits")
+        if any(t is not None for t in (self.labels_proj, self.regions_proj, self.instances_proj)):
+            cat_logits, part_logits = vision.dense_logits("tower_labels / tower_regions / tower_instances")
         if self.labels_proj is not None:
-            probs = [torch.softmax(logits_at(t, points), dim=-1) for t in (vision.category_logits, vision.part_logits)]
+            probs = [torch.softmax(logits_at(t, points), dim=-1) for t in (cat_logits, part_logits)]
             kpt = torch.cat([kpt, self.labels_proj(torch.cat(probs, -1).to(kpt.dtype)).unsqueeze(1)], dim=1)
         if self.regions_proj is not None or self.instances_proj is not None:
             with torch.no_grad():  # what the tower segments at the point: the object, the part inside it
-                obj = object_mask_at(vision.category_logits, points)
-                part = object_mask_at(vision.part_logits, points, within=obj)
+                obj = object_mask_at(cat_logits, points)
+                part = object_mask_at(part_logits, points, within=obj)
         if self.regions_proj is not None:
             with torch.no_grad():
                 geometry = torch.cat([region_geometry(obj, points), region_geometry(part, points)], dim=1)
             kpt = torch.cat([kpt, self.regions_proj((geometry * 2 - 1).to(kpt.dtype)).unsqueeze(1)], dim=1)
         if self.instances_proj is not None:
             with torch.no_grad():  # the other objects of its category; the other parts of its name in the object
-                context = torch.cat([instance_context(class_map_at(vision.category_logits, points), obj),
-                                     instance_context(class_map_at(vision.part_logits, points) & obj, part)], dim=1)
+                context = torch.cat([instance_context(class_map_at(cat_logits, points), obj),
+                                     instance_context(class_map_at(part_logits, points) & obj, part)], dim=1)
             kpt = torch.cat([kpt, self.instances_proj((context * 2 - 1).to(kpt.dtype)).unsqueeze(1)], dim=1)
         c = self.vlm.config
         return self.vlm.embed(

@@ -79,13 +79,8 @@ class PointLocalizer(PointModel):
                 raise ValueError(f"localizer proj_dim {cfg.proj_dim} must be divisible by 4 for the heatmap head")
             self.key_proj = nn.Conv2d(vlm.config.feature_channels[strides.index(cfg.heatmap_stride)], cfg.proj_dim, 1)
             self.key_pos = nn.Linear(cfg.proj_dim, cfg.proj_dim)
-            self.key_dense = None
-            if cfg.heatmap_dense:
-                if not vlm.has_dense_heads:
-                    raise ValueError("heatmap_dense needs a base whose tower has dense heads (pretrain-vision); this "
-                                     "base's tower has none")
-                n_labels = len(vlm.config.dense_categories) + len(vlm.config.dense_parts) + 2
-                self.key_dense = nn.Conv2d(n_labels, cfg.proj_dim, 1)
+            self.key_dense = (nn.Conv2d(vlm.dense_label_channels("heatmap_dense"), cfg.proj_dim, 1)
+                              if cfg.heatmap_dense else None)
             read.append(cfg.heatmap_stride)
         else:
             raise ValueError(f"unknown localizer head {cfg.head!r}")
@@ -135,9 +130,7 @@ class PointLocalizer(PointModel):
     @staticmethod
     def _dense_probs(vision: VisionFeatures, size: tuple[int, int]) -> torch.Tensor:
         """The tower's category and part probabilities (B, C_cat + C_part, h, w) on the heatmap's grid."""
-        if vision.category_logits is None or vision.part_logits is None:
-            raise ValueError("heatmap_dense: the vision features carry no dense logits")
-        probs = torch.cat([torch.softmax(t.float(), dim=1) for t in (vision.category_logits, vision.part_logits)], 1)
+        probs = torch.cat([torch.softmax(t.float(), dim=1) for t in vision.dense_logits("heatmap_dense")], 1)
         if probs.shape[-2:] != size:  # the dense heads run at the finest level; average them onto a coarser grid
             probs = F.adaptive_avg_pool2d(probs, size)
         return probs
