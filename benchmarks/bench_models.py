@@ -68,7 +68,7 @@ def feature_pass(base: str, params: str, table: str) -> None:
         data = PointSamples(rows, model.input_size)
         decode = time.perf_counter() - t
         t = time.perf_counter()
-        data.cache_vision(model.vision_features)
+        data.cache_vision(model)
         tower = time.perf_counter() - t
         print(f"  {kind:10s} {data.n_images} images: decode {decode:5.1f} s, tower pass {tower:5.1f} s "
               f"({data.n_images / tower:.0f} images/s), threads {torch.get_num_threads()}")
@@ -103,8 +103,7 @@ def main() -> None:
             ("localizer", loc, lcfg, localizer_collate, localizer_step)):
         cached = PointSamples(rows, model.input_size)
         if not cfg.model.train_vision:  # as the training stage does: the frozen tower's features once per image
-            model.eval()
-            cached.cache_vision(model.vision_features)
+            cached.cache_vision(model)
         r = train_rate(model, collate(prompt_format(model, tok)), step, cached, a.batch, a.steps,
                        cfg.train.mixed_precision)
         print(f"  train {kind:10s} (configured)    {r:8.2f} samples/s (batch {a.batch}, train_vision "

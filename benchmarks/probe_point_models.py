@@ -63,8 +63,7 @@ def main() -> None:
     model, tok = model_cls.from_base(cfg.base, cfg.model)
     data = PointSamples(read_table(a.train, schema.SAMPLES), model.input_size, (cfg.text_column,))
     if not cfg.model.train_vision:
-        model.eval()
-        data.cache_vision(model.vision_features)
+        data.cache_vision(model)
     t = time.perf_counter()
     result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg), cfg.train,
                  tempfile.mkdtemp(prefix="probe-"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,10 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TP_NO_PROGRESS"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the frozen towers' feature cache (models.feature_store) in a folder of this test session, never ~/.cache
+_FEATURE_CACHE = tempfile.TemporaryDirectory(prefix="tp-feature-cache-")
+atexit.register(_FEATURE_CACHE.cleanup)
+os.environ["TP_FEATURE_CACHE"] = _FEATURE_CACHE.name
 
 import torch  # noqa: E402
 

@@ -16,6 +16,7 @@ from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, b
 from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
 from talking_points.pipeline.models.inference import (
     DecodingConfig,
+    FeatureStore,
     describe,
     distinct_images,
     localize,
@@ -371,9 +372,29 @@ def test_inference_runs_the_tower_once_per_distinct_image_with_the_same_results(
     gen = DecodingConfig(max_new_tokens=8, batch_size=4)
     got_texts = describe(desc, tok, images, points, gen)
     got_points = localize(loc, tok, images, texts, batch_size=4)
-    assert towers == [3, 2, 3, 2]  # batches of 4 rows (images 0, 0, 1, 2 and 2, 2, 1), once per model
+    assert towers == [3, 3]  # the 3 distinct images of the 7 rows, once per model (batches of 4 rows after)
     monkeypatch.undo()
     one_by_one = [describe(desc, tok, images[i : i + 1], points[i : i + 1], gen)[0] for i in range(7)]
     assert got_texts == one_by_one
     each = np.concatenate([localize(loc, tok, images[i : i + 1], texts[i : i + 1]) for i in range(7)])
     assert np.allclose(got_points, each, atol=1e-5)
+
+
+def test_inference_from_a_warm_feature_store_gives_the_same_results_without_the_tower(base_dir, tmp_path,
+                                                                                    monkeypatch):
+    torch.manual_seed(0)
+    desc, tok = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation="full"))
+    loc, _ = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation="full"))
+    g = torch.Generator().manual_seed(2)
+    images = torch.randint(0, 256, (2, 3, 64, 64), generator=g, dtype=torch.uint8).numpy()[[0, 1, 1]]
+    points = (torch.rand(3, 2, generator=g) * 0.8 + 0.1).numpy()
+    store, gen = FeatureStore(tmp_path), DecodingConfig(max_new_tokens=8, batch_size=2)
+    cold_texts = describe(desc, tok, images, points, gen, store=store)
+    cold_points = localize(loc, tok, images, TEXTS[:3], batch_size=2, store=store)
+    towers = []
+    for model in (desc, loc):
+        original = model.vision_features
+        monkeypatch.setattr(model, "vision_features", lambda x, f=original: towers.append(len(x)) or f(x))
+    assert describe(desc, tok, images, points, gen, store=store) == cold_texts
+    assert np.array_equal(localize(loc, tok, images, TEXTS[:3], batch_size=2, store=store), cold_points)
+    assert towers == []  # the descriptor's entry (with dense logits where it reads them) served both

@@ -245,8 +245,7 @@ def test_frozen_tower_is_bitwise_unchanged_and_everything_trainable_moves(tower_
         collate, step = localizer_collate(prompt_format(model, tok)), localizer_step
     assert not model.cfg.train_vision  # the default
     data = PointSamples(samples, model.input_size)
-    model.eval()
-    data.cache_vision(model.vision_features)
+    data.cache_vision(model)
     vision_before = {k: v.clone() for k, v in model.vlm.vision.state_dict().items()}  # BatchNorm stats too
     trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and not any(n.startswith("vlm.vision.") for n in trainable)
@@ -273,7 +272,7 @@ def test_cached_features_give_the_loss_of_running_the_tower(tower_base):
         tower_labels=True))
     model.eval()
     plain, cached = PointSamples(samples, model.input_size), PointSamples(samples, model.input_size)
-    cached.cache_vision(model.vision_features, dtype=torch.float32)
+    cached.cache_vision(model, dtype=torch.float32)
     collate = descriptor_collate(prompt_format(model, tok))
     b_plain, b_cached = collate([plain[i] for i in range(4)]), collate([cached[i] for i in range(4)])
     assert {"vision_maps", "vision_category", "vision_part"} <= set(b_cached) and "vision_maps" not in b_plain

@@ -17,7 +17,7 @@ from talking_points.pipeline.evaluation.predict import prediction_frame, read_st
 from talking_points.pipeline.evaluation.text_files import read_description_file
 from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.metrics.pck import pck_table
-from talking_points.pipeline.models.inference import localize
+from talking_points.pipeline.models.inference import FeatureStore, localize
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.training.data import ImagesBySize
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, resumable_predictions, stage
@@ -67,11 +67,13 @@ def main(
         samples = samples[samples["kp_id"].isin(written.index)].reset_index(drop=True)
         console.print(f"evaluate {row}: {len(samples)} test points described in {rcfg.file}", markup=False)
     model, tok = PointLocalizer.from_pretrained(rcfg.localizer)
+    store = FeatureStore.from_env()
 
     def compute(chunk: pd.DataFrame) -> pd.DataFrame:
         texts = texts_for(rcfg, chunk, written)
         images = ImagesBySize(chunk["file"].tolist()).at(model.input_size)
-        pred = localize(model, tok, images, texts, cfg.localizer_batch_size, precision=cfg.mixed_precision)
+        pred = localize(model, tok, images, texts, cfg.localizer_batch_size, precision=cfg.mixed_precision,
+                        store=store)
         return prediction_frame(chunk, texts, pred)
 
     job = digest("evaluate", rcfg, cfg.localizer_batch_size, cfg.mixed_precision, Path(rcfg.localizer),

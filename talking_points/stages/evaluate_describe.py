@@ -24,15 +24,16 @@ _TEST = typer.Option(Path("data/split/test.parquet"), help="test samples")
 def _descriptor_texts(folder: str, cfg: EvaluateConfig):
     """chunk -> texts of a Point Descriptor (the images at its base's input size)."""
     from talking_points.pipeline.models.descriptor import PointDescriptor
-    from talking_points.pipeline.models.inference import describe
+    from talking_points.pipeline.models.inference import FeatureStore, describe
     from talking_points.pipeline.training.data import ImagesBySize
 
     model, tok = PointDescriptor.from_pretrained(folder)
+    store = FeatureStore.from_env()
 
     def texts(chunk: pd.DataFrame) -> list[str]:
         images = ImagesBySize(chunk["file"].tolist()).at(model.input_size)
         return describe(model, tok, images, chunk[["x_norm", "y_norm"]].to_numpy(np.float32), cfg.generation,
-                        precision=cfg.mixed_precision)
+                        precision=cfg.mixed_precision, store=store)
 
     return texts
 

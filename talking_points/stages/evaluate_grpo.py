@@ -15,6 +15,7 @@ from talking_points.pipeline.data.keypoint_sets.cross_family import Direction
 from talking_points.pipeline.data.tables import atomic_path, read_table
 from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.models.descriptor import PointDescriptor
+from talking_points.pipeline.models.feature_store import FeatureStore
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.rl.ap10k_data import split_file
 from talking_points.pipeline.rl.config import GRPOSection
@@ -71,7 +72,9 @@ def main(
     localizer = PointLocalizer.from_pretrained(section.localizer, section.trust_remote_code)
     job = digest("evaluate-grpo", ecfg.generation, ecfg.localizer_batch_size, Path(section.descriptor),
                  Path(model), Path(section.localizer))
-    preds = resumable_predictions(out, samples, job, lambda chunk: score_methods(chunk, descriptors, localizer, ecfg),
+    store = FeatureStore.from_env()
+    preds = resumable_predictions(out, samples, job,
+                                  lambda chunk: score_methods(chunk, descriptors, localizer, ecfg, store),
                                   ecfg.chunk_size, f"evaluate-grpo {d}")
     table = method_table(preds)
     train_file = Path(model) / "train.json"

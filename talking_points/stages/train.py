@@ -13,6 +13,7 @@ from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import read_table
 from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.models.descriptor import PointDescriptor
+from talking_points.pipeline.models.feature_store import FeatureStore
 from talking_points.pipeline.models.inference import prompt_format
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.synthesis.base import word_bins
@@ -59,8 +60,7 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
         samples = _styled(samples, cfg, params)
     data = PointSamples(samples, model.input_size, (cfg.text_column,))
     if not cfg.model.train_vision:  # frozen tower: its features once per image, not once per step
-        model.eval()
-        data.cache_vision(model.vision_features, progress=f"{name}: frozen vision features")
+        data.cache_vision(model, FeatureStore.from_env(), progress=f"{name}: frozen vision features")
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     console.print(f"{kind} {name}: {len(data)} rows, {n_train / 1e6:.2f}M trainable parameters", markup=False)
     result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg), cfg.train, ckpt, live,

@@ -11,7 +11,7 @@ from talking_points.pipeline.data.keypoint_sets.cross_family import Direction
 from talking_points.pipeline.evaluation.predict import prediction_frame
 from talking_points.pipeline.evaluation.report import md_table, text_stats
 from talking_points.pipeline.metrics.pck import pck_table
-from talking_points.pipeline.models.inference import describe, localize
+from talking_points.pipeline.models.inference import FeatureStore, describe, localize
 from talking_points.pipeline.rl.config import GRPOEvalConfig
 from talking_points.pipeline.training.data import ImagesBySize
 
@@ -26,20 +26,21 @@ METHODS = {
 
 
 def score_methods(chunk: pd.DataFrame, descriptors: dict[str, tuple], localizer: tuple,
-                  cfg: GRPOEvalConfig) -> pd.DataFrame:
+                  cfg: GRPOEvalConfig, store: FeatureStore | None = None) -> pd.DataFrame:
     """Predictions of every method on `chunk` (SAMPLES rows): `descriptors` maps a METHODS key to (model,
-    tokenizer); the GT texts are the rows' descriptions. Each model gets the images at its own input size."""
+    tokenizer); the GT texts are the rows' descriptions. Each model gets the images at its own input size;
+    the frozen towers' features come from `store` where it holds them (`models.feature_store`)."""
     images = ImagesBySize(chunk["file"].tolist())
     points = chunk[["x_norm", "y_norm"]].to_numpy(np.float32)
     texts = {key: describe(m, tok, images.at(m.input_size), points, cfg.generation,
-                           precision=cfg.mixed_precision)
+                           precision=cfg.mixed_precision, store=store)
              for key, (m, tok) in descriptors.items()}
     texts["gt"] = chunk["description"].astype(str).tolist()
     loc, loc_tok = localizer
     frames = []
     for key, t in texts.items():
         pred = localize(loc, loc_tok, images.at(loc.input_size), t, cfg.localizer_batch_size,
-                        precision=cfg.mixed_precision)
+                        precision=cfg.mixed_precision, store=store)
         frames.append(prediction_frame(chunk, t, pred).assign(method=key))
     return pd.concat(frames, ignore_index=True)
 

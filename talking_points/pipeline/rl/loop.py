@@ -55,7 +55,7 @@ from torch.func import functional_call
 from talking_points.pipeline.fingerprints import digest
 from talking_points.pipeline.models.adaptation import LmAdaptation, adapt_lm, decoder_of
 from talking_points.pipeline.models.descriptor import PointDescriptor
-from talking_points.pipeline.models.inference import prompt_format
+from talking_points.pipeline.models.inference import localize
 from talking_points.pipeline.models.localizer import PointLocalizer
 from talking_points.pipeline.models.prompts import PromptFormat, position_ids
 from talking_points.pipeline.precision import autocast, check_supported
@@ -99,22 +99,17 @@ Locate = Callable[[np.ndarray, list[str]], np.ndarray]
 def localizer_locate(localizer: PointLocalizer, tokenizer, prompts: PointSamples, batch_size: int) -> Locate:
     """The frozen `localizer` as a `Locate` over the rows of `prompts` (images at the localizer's size).
 
-    The localizer is put in eval mode with every weight frozen; batches go to its device.
+    The localizer is put in eval mode with every weight frozen; it reads the texts as `inference.localize`
+    does (the tower once per distinct image: the G texts of a keypoint share it), under the caller's autocast.
     """
     localizer.eval()
     localizer.requires_grad_(False)
-    fmt = prompt_format(localizer, tokenizer)
-    device = next(localizer.parameters()).device
 
-    @torch.no_grad()
     def locate(rows: np.ndarray, texts: list[str]) -> np.ndarray:
-        out = []
-        for s in range(0, len(texts), batch_size):
-            images = torch.stack([prompts[int(r)]["image"] for r in rows[s : s + batch_size]]).to(device)
-            b = fmt.localizer_batch(list(texts[s : s + batch_size]), padding_side="right")
-            pred = localizer(images, b.input_ids.to(device), b.attention_mask.to(device))
-            out.append(pred.float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
+        if not len(rows):
+            return np.zeros((0, 2), np.float32)
+        images = np.stack([prompts[int(r)]["image"].numpy() for r in rows])
+        return localize(localizer, tokenizer, images, list(texts), batch_size)
 
     return locate
 

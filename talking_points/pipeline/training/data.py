@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import cv2
 import numpy as np
 import pandas as pd
@@ -11,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from talking_points.pipeline.data.images import read_rgb
-from talking_points.pipeline.progress import track
+from talking_points.pipeline.models.feature_store import FeatureStore
 
 __all__ = ["load_image", "resize_rgb", "ImagesBySize", "PointSamples", "stack"]
 
@@ -76,26 +74,12 @@ class PointSamples(Dataset):
     def n_images(self) -> int:
         return len(self._images)
 
-    @torch.no_grad()
-    def cache_vision(self, encode: Callable[[torch.Tensor], object], batch_size: int = 64,
-                     dtype: torch.dtype = torch.float16, device: torch.device | str = "cpu",
-                     progress: str | None = None) -> None:
-        """Run `encode` (uint8 images (B, 3, H, W) -> `VisionFeatures`, e.g. a frozen model's
-        `vision_features`) once over every distinct image and keep the result (as `dtype`, on the CPU)."""
-        maps: list[list[torch.Tensor]] = []
-        cats: list[torch.Tensor] = []
-        parts: list[torch.Tensor] = []
-        starts = range(0, self.n_images, batch_size)
-        for s in track(starts, progress, total=len(starts), unit="batch") if progress else starts:
-            feats = encode(torch.from_numpy(self._images[s : s + batch_size]).to(device))
-            maps.append([m.to("cpu", dtype) for m in feats.maps])
-            if feats.category_logits is not None:
-                cats.append(feats.category_logits.to("cpu", dtype))
-            if feats.part_logits is not None:
-                parts.append(feats.part_logits.to("cpu", dtype))
-        self._maps = [torch.cat(level) for level in zip(*maps)]
-        self._category = torch.cat(cats) if cats else None
-        self._part = torch.cat(parts) if parts else None
+    def cache_vision(self, model, store: FeatureStore | None = None, progress: str | None = None,
+                     dtype: torch.dtype = torch.float16) -> None:
+        """Compute the frozen tower's features of every distinct image once (`model.vision_features`, kept as
+        `dtype` on the CPU), from `store` where it holds them (`models.feature_store`; None: computed here)."""
+        feats = (store or FeatureStore(None)).features(model, self._images, dtype=dtype, progress=progress)
+        self._maps, self._category, self._part = list(feats.maps), feats.category_logits, feats.part_logits
 
     def __len__(self) -> int:
         return len(self.rows)
