@@ -103,6 +103,7 @@ def test_foreach_keys_must_be_safe_names(section: str, where: tuple, tmp_path: P
     (lambda t: t["finetuned"]["localizer_multistyle"].pop("init_from"), "set init_from"),
     (lambda t: t["variants"]["localizer"].update(init_from="models/x"), "move them to train_localizer.finetuned"),
     (lambda t: t["variants"].update(localizer_multistyle={}), "both in variants and in finetuned"),
+    (lambda t: t.update(wise_alpha=0.5), "wise_alpha 0.5 interpolates with the weights training started from"),
 ])
 def test_finetuned_localizers_name_what_they_start_from(change, message: str, tmp_path: Path) -> None:
     from talking_points.pipeline.sections import load_params

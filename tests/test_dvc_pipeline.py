@@ -175,6 +175,34 @@ def test_training_killed_mid_run_resumes_to_the_same_step_count(smoke_repo):
     assert not ckpt.exists()
 
 
+def test_wise_ft_saves_the_interpolation_of_the_start_and_the_fine_tuned_weights(smoke_repo):
+    from safetensors.torch import load_file
+
+    run(["dvc", "repro", "train-localizer-finetuned@localizer_multistyle"], smoke_repo)
+    params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
+    entry = params["train_localizer"]["finetuned"]["localizer_multistyle"]
+    alpha = entry["wise_alpha"]
+    assert 0 < alpha < 1
+    entry["wise_alpha"] = 1.0  # the same fine-tuning (seeded), saved as it ends
+    pfile = smoke_repo / "wise_params.yaml"
+    pfile.write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["tp", "train-localizer", "--variant", "localizer_multistyle", "--params", str(pfile), "--out",
+         str(smoke_repo / "models/ms_tuned"), "--live", str(smoke_repo / "live_wise")], smoke_repo)
+    start, tuned, saved = (smoke_repo / "models" / n for n in ("localizer", "ms_tuned", "localizer_multistyle"))
+    checked = moved = 0
+    for file in ("lm_adapter/adapter_model.safetensors", "heads.safetensors"):
+        s, t, w = (load_file(str(d / file)) for d in (start, tuned, saved))
+        for k, v in w.items():
+            if v.is_floating_point():
+                assert np.allclose(v.numpy(), (1 - alpha) * s[k].numpy() + alpha * t[k].numpy(), atol=1e-6), k
+                checked += 1
+                moved += not np.array_equal(s[k].numpy(), t[k].numpy())
+    assert checked and moved  # the fine-tuning moved weights, and the saved ones lie between
+    import json
+
+    assert json.loads((saved / "train.json").read_text())["wise_alpha"] == alpha
+
+
 def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
     """`dvc repro` on the smoke profile: models, every evaluation row, and the reports (offline plots)."""
     run(["dvc", "repro"], smoke_repo, timeout=1500)

@@ -250,6 +250,30 @@ def test_save_load_round_trip_is_exact(base_dir, tmp_path, mode):
         assert torch.equal(loc(lb["image"], lb["input_ids"], lb["attention_mask"]),
                            loc2(lb["image"], lb["input_ids"], lb["attention_mask"]))
     assert tok2.convert_ids_to_tokens(desc2.vlm.config.seg_token_id) == "<SEG>"
+    if mode == "lora":  # peft writes target_modules from a set: sorted, the bytes do not depend on the hash seed
+        written = json.loads((tmp_path / "elsewhere" / "l" / "lm_adapter" / "adapter_config.json").read_text())
+        assert written["target_modules"] == sorted(written["target_modules"]) and len(written["target_modules"]) > 1
+
+
+def test_merged_adapters_predict_the_same_and_refuse_to_be_saved(base_dir, tmp_path):
+    torch.manual_seed(0)
+    loc, tok = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation="lora"))
+    with torch.no_grad():  # a trained adapter: B is zero at initialisation
+        for n, p in loc.named_parameters():
+            if "lora_" in n:
+                p.add_(0.05 * torch.randn_like(p))
+    lb = localizer_collate(prompt_format(loc, tok))(batch(3))
+    loc.eval()
+    with torch.no_grad():
+        before = loc(lb["image"], lb["input_ids"], lb["attention_mask"])
+        assert loc.merge_adapters() is loc and loc.adapters_merged
+        after = loc(lb["image"], lb["input_ids"], lb["attention_mask"])
+    assert not any("lora_" in n for n, _ in loc.named_parameters())
+    assert torch.allclose(before, after, atol=1e-5)
+    with pytest.raises(ValueError, match="merged into the LM for inference"):
+        loc.save_pretrained(tmp_path / "l", tok)
+    full, _ = PointLocalizer.from_base(base_dir, localizer_cfg(lm_adaptation="full"))
+    assert not full.merge_adapters().adapters_merged  # nothing to fold
 
 
 def test_a_model_folder_names_what_it_lacks(base_dir, tmp_path):

@@ -21,7 +21,9 @@ from talking_points.pipeline.evaluation import report as rep
 from talking_points.pipeline.evaluation.config import EvalRowConfig
 from talking_points.pipeline.evaluation.predict import read_style, texts_for
 from talking_points.pipeline.synthesis.config import SynthesizeConfig
-from talking_points.pipeline.synthesis.parse import check_faithful, levels_present
+from talking_points.pipeline.synthesis.facts import row_facts
+from talking_points.pipeline.synthesis.parse import check_faithful, levels_present, parse_description
+from talking_points.pipeline.synthesis.sentences import part_order_axis
 from talking_points.pipeline.synthesis.style_config import Style, StylesConfig
 from talking_points.pipeline.synthesis.styles import HELD_OUT, mixed_styles, readable, restyle, restyle_frame
 from talking_points.pipeline.synthesis.synthesize import synthesize
@@ -50,6 +52,25 @@ def test_every_style_keeps_the_facts(described, style):
         assert check_faithful(row, readable(text, style)) == [], (style, text)  # names the category and part too
         present = levels_present(readable(text, style), category=row["category"], part=row["part"])
         assert style is Style.terse or all(present.values()), (style, text, present)
+
+
+def test_terse_says_which_of_a_repeated_part_as_people_do(described):
+    """'left front paw of the cat': a terse text names which of the object's parts of that name it means, with
+    the descriptions' own order logic, and the parser reads the count and the rank back."""
+    repeated = [r for r in described.to_dict(orient="records") if r["n_same_part"] > 1]
+    assert len(repeated) >= 30
+    ranked = 0
+    for row in repeated:
+        text = restyle(row, Style.terse, 0, BINS)
+        facts = parse_description(text, category=row["category"], part=row["part"])
+        assert facts.part_counts == [row["n_same_part"]], (text, facts.part_counts)
+        told_apart = part_order_axis(row_facts(row, BINS)) is not None  # else "one of its four legs"
+        assert bool(facts.part_orders) == told_apart, text
+        ranked += told_apart
+    assert ranked >= 30
+    row = repeated[0]
+    wrong = {**row, "n_same_part": row["n_same_part"] + 1}  # the count is checked, not just written
+    assert any("n_same_part" in issue for issue in check_faithful(wrong, restyle(row, Style.terse, 0, BINS)))
 
 
 def test_a_wrong_fact_in_a_styled_text_is_caught(described):

@@ -60,3 +60,22 @@ def test_model_card_has_hub_metadata_and_every_section():
     assert "- rows: 3" in body and "- images: 2" in body and "`partworld`" in body and "the 2 categories" in body
     with pytest.raises(ValueError, match="unknown model kind"):
         model_card(CardFacts(kind="segmenter", name="x", base_source="b", config={}, training={}, train_params={}))
+
+
+def test_weight_interpolation_runs_from_the_start_to_the_fine_tuned_weights():
+    import torch
+
+    from talking_points.pipeline.training.weight_interpolation import interpolate_weights
+
+    start = {"w": torch.zeros(2, 2), "b": torch.ones(3), "steps": torch.tensor(1), "odd": torch.zeros(4)}
+    tuned = {"w": torch.full((2, 2), 2.0), "b": torch.full((3,), 3.0), "steps": torch.tensor(9),
+             "odd": torch.ones(5), "new": torch.full((2,), 7.0)}
+    half = interpolate_weights(start, tuned, 0.5)
+    assert torch.equal(half["w"], torch.ones(2, 2)) and torch.equal(half["b"], torch.full((3,), 2.0))
+    assert half["steps"].item() == 9 and torch.equal(half["odd"], tuned["odd"]) and torch.equal(half["new"], tuned["new"])
+    assert all(torch.equal(interpolate_weights(start, tuned, 1.0)[k], v) for k, v in tuned.items())
+    assert torch.equal(interpolate_weights(start, tuned, 0.0)["w"], start["w"])
+    import pytest
+
+    with pytest.raises(ValueError, match="alpha must be in"):
+        interpolate_weights(start, tuned, 1.5)

@@ -124,6 +124,21 @@ def _keypoints(src: IngestedSource, image_ids: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def test_label_maps_painted_by_worker_processes_are_the_same_arrays(scenes, tmp_path):
+    from talking_points.pipeline.data.errors import BadInput
+    from talking_points.pipeline.vision_pretraining.data import dense_images
+
+    labels = LabelSet.from_tables(scenes.objects, scenes.parts)
+    images = scenes.images.iloc[:20]
+    here = dense_images(images, scenes.objects, scenes.parts, labels, SIZE)
+    pooled = dense_images(images, scenes.objects, scenes.parts, labels, SIZE, workers=2)
+    assert here.image_ids == pooled.image_ids and np.array_equal(here.images, pooled.images)
+    assert all(np.array_equal(here.maps[k], pooled.maps[k]) for k in here.maps)
+    broken = images.assign(width=images["width"] + 1)  # an images table that disagrees with its files
+    with pytest.raises(BadInput, match="mask size disagrees with image"):  # raised in a worker, named here
+        dense_images(broken, scenes.objects, scenes.parts, labels, SIZE, workers=2)
+
+
 def test_pretrain_learns_and_never_reads_a_test_image(scenes, tmp_path, monkeypatch):
     ids = sorted(scenes.images["image_id"])
     train_ids, test_ids = ids[:48], ids[48:]

@@ -67,6 +67,7 @@ def main(
         samples = samples[samples["kp_id"].isin(written.index)].reset_index(drop=True)
         console.print(f"evaluate {row}: {len(samples)} test points described in {rcfg.file}", markup=False)
     model, tok = PointLocalizer.from_pretrained(rcfg.localizer)
+    model.merge_adapters()  # inference only: LoRA folded into the LM
     store = FeatureStore.from_env()
 
     def compute(chunk: pd.DataFrame) -> pd.DataFrame:

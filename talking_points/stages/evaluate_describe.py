@@ -28,6 +28,7 @@ def _descriptor_texts(folder: str, cfg: EvaluateConfig):
     from talking_points.pipeline.training.data import ImagesBySize
 
     model, tok = PointDescriptor.from_pretrained(folder)
+    model.merge_adapters()  # inference only: LoRA folded into the LM
     store = FeatureStore.from_env()
 
     def texts(chunk: pd.DataFrame) -> list[str]:

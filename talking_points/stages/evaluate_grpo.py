@@ -70,6 +70,8 @@ def main(
     descriptors = {key: PointDescriptor.from_pretrained(folder, section.trust_remote_code)
                    for key, folder in (("zero_shot", section.descriptor), ("grpo", model))}
     localizer = PointLocalizer.from_pretrained(section.localizer, section.trust_remote_code)
+    for m, _ in (*descriptors.values(), localizer):  # inference only: LoRA folded into the LMs
+        m.merge_adapters()
     job = digest("evaluate-grpo", ecfg.generation, ecfg.localizer_batch_size, Path(section.descriptor),
                  Path(model), Path(section.localizer))
     store = FeatureStore.from_env()

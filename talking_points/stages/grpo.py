@@ -61,6 +61,7 @@ def main(
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     descriptor, tok = PointDescriptor.from_pretrained(section.descriptor, section.trust_remote_code)
     localizer, loc_tok = PointLocalizer.from_pretrained(section.localizer, section.trust_remote_code)
+    localizer.merge_adapters()  # the frozen reward model: LoRA folded into its LM
     policy = prepare_policy(descriptor.to(device), cfg)
     localizer.to(device)
     prompts = PointSamples(rows, descriptor.input_size, ())

@@ -32,6 +32,7 @@ from talking_points.pipeline.training.steps import (
     localizer_collate,
     localizer_step,
 )
+from talking_points.pipeline.training.weight_interpolation import interpolate_weights
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage
 
 KINDS = {  # section, its config, the model, collate(prompt format, config), step
@@ -66,8 +67,14 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg), cfg.train, ckpt, live,
                  description=f"train {name}", fingerprint=digest(cfg, train, Path(cfg.base),
                                                                      *([Path(init_from)] if init_from else [])))
+    wise = getattr(cfg, "wise_alpha", 1.0)
+    if init_from and wise < 1.0:  # WiSE-FT: part of the way back towards the weights it started from
+        start, _ = model_cls.from_pretrained(init_from, cfg.trust_remote_code)
+        model.load_state_dict(interpolate_weights(start.state_dict(), model.state_dict(), wise))
+        console.print(f"{name}: saved (1 - {wise}) x {init_from} + {wise} x the fine-tuned weights (WiSE-FT)",
+                      markup=False)
     summary = run_summary(result.steps, result.resumed_from, result.history, kind=kind, variant=name,
-                          rows=len(data), trainable_params=n_train)
+                          rows=len(data), trainable_params=n_train, **({"wise_alpha": wise} if init_from else {}))
     card = model_card(CardFacts(kind=kind, name=name, base_source=str(cfg.base),
                                 config=json.loads(model.cfg.model_dump_json()), training=summary,
                                 train_params=cfg.train.model_dump(mode="json"), data=data_facts(samples, train),

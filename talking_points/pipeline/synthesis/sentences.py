@@ -35,7 +35,7 @@ from talking_points.pipeline.synthesis.vocabulary import (
     row_rng,
 )
 
-__all__ = ["OPENERS", "Levels", "write_levels", "compose", "instance_phrase", "order_axis", "part_order_axis",
+__all__ = ["OPENERS", "Levels", "write_levels", "compose", "instance_phrase", "part_instance_phrase", "order_axis", "part_order_axis",
            "axis_scores"]
 
 _AXIS_ENDS: dict[OrderAxis, tuple[OrderEnd, OrderEnd]] = {
@@ -179,7 +179,7 @@ def instance_phrase(f: RowFacts, rng: random.Random) -> str:
     return rng.choice(forms)
 
 
-def _part_instance(f: RowFacts, owner: str, rng: random.Random) -> str:
+def part_instance_phrase(f: RowFacts, owner: str, rng: random.Random) -> str:
     """A repeated part among its object's parts of the same name, with the same order logic as `instance_phrase`:
     'the leftmost of its five wheels', 'the left one of its two headlights', 'one of its four legs'."""
     n, ps = f.n_same_part, plural(f.part)
@@ -245,7 +245,7 @@ def level_part(f: RowFacts, rng: random.Random, reorder: bool) -> str:
         whose, owner = "its", rng.choice(owners)
     else:
         whose, owner = f"the {f.category}'s", owners[-1]
-    ref = f"{whose} {f.part}" if f.n_same_part == 1 else _part_instance(f, whose, rng)
+    ref = f"{whose} {f.part}" if f.n_same_part == 1 else part_instance_phrase(f, whose, rng)
     prep, words = _position(f.part_v, f.part_h, rng)
     if prep == "in" and rng.random() < 0.3:
         prep = "toward"

@@ -5,7 +5,8 @@ that operate within a similar descriptive style"); people (56 mPCK) and ChatGPT-
 largely for style. Each style here rewrites a keypoint row's facts, never adding or dropping a fact the row does
 not support (`parse.check_faithful` reads every style back, see `readable`):
 
-* `terse`: what people write, one clause: "the top end of the tail of the left dog of the two";
+* `terse`: what people write, one clause: "the top end of the tail of the left dog of the two", "the
+  rightmost of the horse's four legs" (which of a repeated part, as in "left front paw of the cat");
 * `reordered`: fine to coarse or mixed order, no level separators;
 * `paraphrase`: the description with the words of the training templates replaced by synonyms that never
   occur in them (`HELD_OUT`: "shot" for image, "murky" for dark, "speckled" for dotted, ...);
@@ -24,7 +25,7 @@ import pandas as pd
 
 from talking_points.pipeline.synthesis.facts import RowFacts, row_facts
 from talking_points.pipeline.synthesis.parse import VOCABULARY_WORDS
-from talking_points.pipeline.synthesis.sentences import instance_phrase, write_levels
+from talking_points.pipeline.synthesis.sentences import instance_phrase, part_instance_phrase, write_levels
 from talking_points.pipeline.synthesis.style_config import Style
 from talking_points.pipeline.synthesis.vocabulary import WordBins, plural, row_rng
 
@@ -98,23 +99,31 @@ def readable(text: str, style: Style) -> str:
 
 
 def _terse(f: RowFacts, seed: int) -> str:
+    """One clause, as people write: the instance, which of its parts of that name (a repeated part: 'the
+    rightmost of its four legs', as in 'left front paw'), and the place in the part only at its far ends."""
     rng = row_rng(seed, f.kp_id, "style/terse")
     inst = f"the {f.category}" if f.n_same == 1 else instance_phrase(f, rng)
     gh, gv = f.point_h_grade, f.point_v_grade
     h = "left" if f.point_x < 0.5 else "right"
     v = "top" if f.point_y < 0.5 else "bottom"
-    # a part named with the descriptions' own words ('top', 'base') stays a name only after 'its'
-    p = f"its {f.part}" if set(f.part.split()) & VOCABULARY_WORDS else f"the {f.part}"
+    if f.n_same_part > 1:  # which of them: owned by 'its' after the instance, by "the dog's" when it is alone
+        owner = "its" if f.n_same > 1 else f"the {f.category}'s"
+        p = part_instance_phrase(f, owner, rng)
+    else:
+        # a part named with the descriptions' own words ('top', 'base') stays a name only after 'its'
+        p = f"its {f.part}" if set(f.part.split()) & VOCABULARY_WORDS else f"the {f.part}"
     if gh == 3 and gv == 3:
         where = f"the far {v} {h} corner of {p}"
     elif gv == 3:
         where = f"the {v} end of {p}"
     elif gh == 3:
         where = f"the far {h} end of {p}"
-    elif f.n_same == 1 and rng.random() < 0.5:
+    elif f.n_same == 1 and f.n_same_part == 1 and rng.random() < 0.5:
         return _sentence(f"{inst}'s {f.part}")
     else:
         where = p
+    if f.n_same_part > 1:
+        return _sentence(f"{inst}, {where}" if f.n_same > 1 else where)
     return _sentence(f"{inst}, {where}" if p.startswith("its") else f"{where} of {inst}")
 
 

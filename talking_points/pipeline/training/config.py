@@ -131,6 +131,10 @@ class TrainLocalizerConfig(_SFTSection):
     init_from: str | None = Field(
         None, description="a trained localizer folder to start from (its LoRA adapter and heads) instead of the "
         "base alone: fine-tuning. Set it in a `finetuned` entry, whose DVC stage lists the folder as a dependency")
+    wise_alpha: float = Field(
+        1.0, gt=0.0, le=1.0, description="with init_from: save (1 - wise_alpha) * the starting weights + wise_alpha "
+        "* the fine-tuned ones (WiSE-FT, Wortsman et al. 2022; training.weight_interpolation); 1: the fine-tuned "
+        "weights as they are")
     finetuned: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="named overrides like `variants`, each starting from a trained "
         "localizer (its init_from; one DVC stage each, train-localizer-finetuned@<name>), e.g. a style-robust "
@@ -146,6 +150,9 @@ class TrainLocalizerConfig(_SFTSection):
         return finetuned
 
     def model_post_init(self, __context) -> None:
+        if self.wise_alpha < 1.0 and not self.init_from:
+            raise ValueError(f"wise_alpha {self.wise_alpha} interpolates with the weights training started from: "
+                             "set it in a train_localizer.finetuned entry (with init_from), or leave it at 1")
         if clash := sorted(set(self.variants) & set(self.finetuned)):
             raise ValueError(f"variant name(s) {clash} are both in variants and in finetuned; one name, one stage")
         if bad := sorted(n for n, over in self.variants.items() if (over or {}).get("init_from")):

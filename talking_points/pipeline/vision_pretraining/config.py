@@ -42,3 +42,5 @@ class PretrainVisionConfig(Section):
     loss: DenseLossConfig = DenseLossConfig()
     hflip: bool = Field(True, description="flip half of each batch left-right (the labels carry no side)")
     eval_batch_size: int = Field(64, ge=1)
+    workers: int = Field(2, ge=1, description="processes painting the images' label maps before training (1: in "
+                         "the stage's own process); the maps do not depend on it")

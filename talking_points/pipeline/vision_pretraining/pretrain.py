@@ -57,7 +57,8 @@ def pretrain_tower(sources: list[IngestedSource], train: pd.DataFrame, test: pd.
     size = tuple(cfg.tower.image_size)
     tr_images, tr_objects, tr_parts = split_images(sources, set(train["image_id"]))
     labels = LabelSet.from_tables(tr_objects, tr_parts)
-    data: DenseImages = dense_images(tr_images, tr_objects, tr_parts, labels, size, progress="label maps (train)")
+    data: DenseImages = dense_images(tr_images, tr_objects, tr_parts, labels, size, progress="label maps (train)",
+                                     workers=cfg.workers)
     appearance = cfg.loss.colour > 0 or cfg.loss.luma > 0
     tower, spec = init_tower(cfg.tower, list(labels.categories), list(labels.parts),
                              list(labels.colours) if appearance else [],
@@ -70,7 +71,8 @@ def pretrain_tower(sources: list[IngestedSource], train: pd.DataFrame, test: pd.
     result = fit(model, step, data, dense_collate, cfg.train, checkpoint_dir, live_dir, description="pretrain vision",
                  fingerprint=digest(fingerprint, cfg))
     te_images, te_objects, te_parts = split_images(sources, set(test["image_id"]))
-    held_out = dense_images(te_images, te_objects, te_parts, labels, size, progress="label maps (test)")
+    held_out = dense_images(te_images, te_objects, te_parts, labels, size, progress="label maps (test)",
+                            workers=cfg.workers)
     metrics = evaluate_tower(model, held_out, test, labels, cfg.eval_batch_size)
     tower.eval()
     return PretrainResult(tower=tower, spec=spec, metrics=metrics, history=result.history,
