@@ -3,7 +3,8 @@ model (the configured one, and with the vision tower trained end to end and no f
 frozen-tower speed-up), descriptor generation batched vs one-by-one, localizer inference. Prints figures and
 ratios. With `--feature-pass data/split/train.parquet` it also times what every training stage with a frozen
 tower does before its first step: decode the distinct images and run the tower over them once
-(`PointSamples.cache_vision`), per model kind.
+(`PointSamples.cache_vision`), per model kind, and the feature cache's cold (compute and write) and warm (read)
+times (`models.feature_store`).
 
     python benchmarks/bench_models.py --base models/base --samples data/split/test.parquet [--n 64]
     python benchmarks/bench_models.py --feature-pass data/split/train.parquet
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +27,13 @@ from talking_points.pipeline.config import load_section  # noqa: E402
 from talking_points.pipeline.data import schema  # noqa: E402
 from talking_points.pipeline.data.tables import read_table  # noqa: E402
 from talking_points.pipeline.models.descriptor import PointDescriptor  # noqa: E402
-from talking_points.pipeline.models.inference import DecodingConfig, describe, localize, prompt_format  # noqa: E402
+from talking_points.pipeline.models.inference import (  # noqa: E402
+    DecodingConfig,
+    FeatureStore,
+    describe,
+    localize,
+    prompt_format,
+)
 from talking_points.pipeline.models.localizer import PointLocalizer  # noqa: E402
 from talking_points.pipeline.precision import Precision, autocast  # noqa: E402
 from talking_points.pipeline.training.config import TrainDescriptorConfig, TrainLocalizerConfig  # noqa: E402
@@ -72,6 +81,17 @@ def feature_pass(base: str, params: str, table: str) -> None:
         tower = time.perf_counter() - t
         print(f"  {kind:10s} {data.n_images} images: decode {decode:5.1f} s, tower pass {tower:5.1f} s "
               f"({data.n_images / tower:.0f} images/s), threads {torch.get_num_threads()}")
+        with tempfile.TemporaryDirectory() as folder:  # the feature cache: the first stage writes, the next read
+            store = FeatureStore(Path(folder))
+            t = time.perf_counter()
+            data.cache_vision(model, store)
+            cold = time.perf_counter() - t
+            t = time.perf_counter()
+            data.cache_vision(model, store)
+            warm = time.perf_counter() - t
+            size = sum(f.stat().st_size for f in Path(folder).iterdir()) / 2**30
+        print(f"  {kind:10s} feature cache: cold {cold:5.1f} s (tower + write {size:.2f} GiB), warm {warm:5.1f} s "
+              f"(read): {tower / warm:.0f}x faster than the tower pass")
 
 
 def main() -> None:
