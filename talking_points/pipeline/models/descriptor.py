@@ -22,7 +22,7 @@ from talking_points.pipeline.models.point_decoder import (
     class_map_at,
     instance_context,
     logits_at,
-    object_mask_at,
+    region_at,
     region_geometry,
 )
 from talking_points.pipeline.models.point_model import PointModel
@@ -134,16 +134,17 @@ class PointDescriptor(PointModel):
             kpt = torch.cat([kpt, self.labels_proj(torch.cat(probs, -1).to(kpt.dtype)).unsqueeze(1)], dim=1)
         if self.regions_proj is not None or self.instances_proj is not None:
             with torch.no_grad():  # what the tower segments at the point: the object, the part inside it
-                obj = object_mask_at(cat_logits, points)
-                part = object_mask_at(part_logits, points, within=obj)
+                cat_same, part_same = class_map_at(cat_logits, points), class_map_at(part_logits, points)
+                obj = region_at(cat_same, points)
+                part = region_at(part_same, points, within=obj)
         if self.regions_proj is not None:
             with torch.no_grad():
                 geometry = torch.cat([region_geometry(obj, points), region_geometry(part, points)], dim=1)
             kpt = torch.cat([kpt, self.regions_proj((geometry * 2 - 1).to(kpt.dtype)).unsqueeze(1)], dim=1)
         if self.instances_proj is not None:
             with torch.no_grad():  # the other objects of its category; the other parts of its name in the object
-                context = torch.cat([instance_context(class_map_at(cat_logits, points), obj),
-                                     instance_context(class_map_at(part_logits, points) & obj, part)], dim=1)
+                context = torch.cat([instance_context(cat_same, obj), instance_context(part_same & obj, part)],
+                                    dim=1)
             kpt = torch.cat([kpt, self.instances_proj((context * 2 - 1).to(kpt.dtype)).unsqueeze(1)], dim=1)
         c = self.vlm.config
         return self.vlm.embed(

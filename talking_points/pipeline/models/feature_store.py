@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +49,19 @@ def default_root() -> Path:
     return Path(base) / "talking_points" / "features"
 
 
+def _image_digests(images: np.ndarray) -> list[bytes]:
+    """A content digest of every image of (N, ...)."""
+    return [hashlib.blake2b(np.ascontiguousarray(im).tobytes(), digest_size=16).digest() for im in images]
+
+
+def _first_copies(digests: list[bytes]) -> np.ndarray:
+    first: dict[bytes, int] = {}
+    return np.array([first.setdefault(d, i) for i, d in enumerate(digests)], dtype=np.int64)
+
+
 def distinct_images(images: np.ndarray) -> np.ndarray:
     """(N,) int: for every image of (N, ...) the index of its first identical copy (by content)."""
-    first: dict[bytes, int] = {}
-    return np.array([first.setdefault(hashlib.blake2b(np.ascontiguousarray(im).tobytes(), digest_size=16)
-                                      .digest(), i) for i, im in enumerate(images)], dtype=np.int64)
+    return _first_copies(_image_digests(images))
 
 
 def _update_tensor(h, name: str, t: torch.Tensor) -> None:
@@ -103,11 +112,11 @@ class FeatureStore:
         size), on the CPU as `dtype`: the tower runs once per distinct image, `batch_size` images at a time
         (`model.vision_features`: its dense logits too where the model reads them). Served from the store
         when an entry of the same tower, images, batch size and dtype is there; written there otherwise."""
-        same = distinct_images(images)
-        keep, inverse = np.unique(same, return_inverse=True)
+        digests = _image_digests(images)  # once: for finding the copies and for the entry's key
+        keep, inverse = np.unique(_first_copies(digests), return_inverse=True)
         distinct = np.ascontiguousarray(images[keep])
         dense = bool(model.needs_dense)
-        path = self._path(model, distinct, batch_size, dtype)
+        path = self._path(model, [digests[i] for i in keep], distinct.shape, batch_size, dtype)
         feats = self._load(path, dense) if path else None
         if feats is None:
             feats = _compute(model, distinct, batch_size, dtype, progress)
@@ -122,13 +131,14 @@ class FeatureStore:
         return feats.rows(torch.as_tensor(inverse.reshape(-1)))
 
     # ---- entries --------------------------------------------------------------------------------------------
-    def _path(self, model, distinct: np.ndarray, batch_size: int, dtype: torch.dtype) -> Path | None:
+    def _path(self, model, image_digests: list[bytes], shape: tuple[int, ...], batch_size: int,
+              dtype: torch.dtype) -> Path | None:
+        """The entry of these images (their content digests, in order, and the array's shape) under this tower."""
         if self.root is None:
             return None
         h = hashlib.blake2b(digest_size=20)
-        h.update(repr((_FORMAT, torch.__version__, tower_digest(model.vlm), distinct.shape, batch_size,
-                       str(dtype))).encode())
-        h.update(distinct.tobytes())
+        h.update(repr((_FORMAT, torch.__version__, tower_digest(model.vlm), shape, batch_size, str(dtype))).encode())
+        h.update(b"".join(image_digests))
         return self.root / f"{h.hexdigest()}{_SUFFIX}"
 
     def _load(self, path: Path, dense: bool) -> VisionFeatures | None:
@@ -148,10 +158,7 @@ class FeatureStore:
             log.warning("feature cache entry %s unreadable (%s): recomputing it", path, exc)
             path.unlink(missing_ok=True)
             return None
-        try:
-            os.utime(path)  # most recently used
-        except OSError:
-            pass
+        _touch(path)
         return VisionFeatures(maps, cat, part)
 
     def _save(self, path: Path, feats: VisionFeatures) -> None:
@@ -170,6 +177,7 @@ class FeatureStore:
         except OSError as exc:  # a full or read-only disk costs speed, not the stage
             log.warning("feature cache: could not write %s (%s)", path, exc)
             return
+        _touch(path)
         self._evict(keep=path)
 
     def _evict(self, keep: Path) -> None:
@@ -180,7 +188,7 @@ class FeatureStore:
                 st = p.stat()
             except FileNotFoundError:
                 continue
-            entries.append((st.st_mtime, st.st_size, p))
+            entries.append((st.st_mtime_ns, st.st_size, p))
         total = sum(size for _, size, _ in entries)
         for _, size, p in sorted(entries, key=lambda e: e[0]):
             if total <= self.max_bytes:
@@ -189,6 +197,16 @@ class FeatureStore:
                 continue
             p.unlink(missing_ok=True)
             total -= size
+
+
+def _touch(path: Path) -> None:
+    """Mark an entry most recently used: its mtime set from the clock in nanoseconds (a file's own timestamps
+    come from a coarser kernel clock, which can give two entries written in a row the same time)."""
+    now = time.time_ns()
+    try:
+        os.utime(path, ns=(now, now))
+    except OSError:
+        pass
 
 
 @torch.no_grad()

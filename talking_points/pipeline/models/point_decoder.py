@@ -27,7 +27,7 @@ from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 
 __all__ = ["AttentionMask", "PointDecoderConfig", "PointQueryDecoder", "ScaleKeys", "factorised_cross_attention",
            "gaussian_key_mask", "logits_at", "object_key_mask", "object_mask_at", "region_geometry",
-           "class_map_at", "instance_context", "INSTANCE_FEATURES"]
+           "class_map_at", "region_at", "instance_context", "INSTANCE_FEATURES"]
 
 
 class AttentionMask(str, Enum):
@@ -122,11 +122,16 @@ def object_mask_at(category_logits: torch.Tensor, points: torch.Tensor,
     (B, h, w) bool, when given: a part inside its object) that holds the point's cell, and always holds that
     cell (a point the tower calls background still gets its own cell).
     """
-    b, _, h, w = category_logits.shape
-    same = class_map_at(category_logits, points)
+    return region_at(class_map_at(category_logits, points), points, within)
+
+
+def region_at(same: torch.Tensor, points: torch.Tensor, within: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, h, w) bool: the 8-connected region of the cells of `same` ((B, h, w) bool, e.g. `class_map_at`; and
+    of `within` when given) that holds each point's cell, and always holds that cell (`object_mask_at`)."""
+    b, h, w = same.shape
     col = (points[:, 0].float() * w).long().clamp(0, w - 1)
     row = (points[:, 1].float() * h).long().clamp(0, h - 1)
-    seed = torch.zeros(b, h, w, dtype=torch.bool, device=category_logits.device)
+    seed = torch.zeros(b, h, w, dtype=torch.bool, device=same.device)
     seed[torch.arange(b), row, col] = True
     region, allowed = seed, (same if within is None else same & within) | seed
     for _ in range(h * w):  # flood fill; stops when the region stops growing (about the object's diameter)

@@ -35,8 +35,8 @@ from talking_points.pipeline.synthesis.vocabulary import (
     row_rng,
 )
 
-__all__ = ["OPENERS", "Levels", "write_levels", "compose", "instance_phrase", "part_instance_phrase", "order_axis", "part_order_axis",
-           "axis_scores"]
+__all__ = ["OPENERS", "Levels", "write_levels", "compose", "instance_phrase", "part_instance_phrase", "order_axis",
+           "part_order_axis", "axis_scores"]
 
 _AXIS_ENDS: dict[OrderAxis, tuple[OrderEnd, OrderEnd]] = {
     OrderAxis.lr: (OrderEnd.left, OrderEnd.right),

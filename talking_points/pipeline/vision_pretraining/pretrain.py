@@ -69,7 +69,7 @@ def pretrain_tower(sources: list[IngestedSource], train: pd.DataFrame, test: pd.
     weights = {h: class_weights(data.maps[h], n, cfg.loss.class_balance) for h, n in n_classes.items() if n}
     step = dense_step(cfg.loss, cfg.hflip, weights)
     result = fit(model, step, data, dense_collate, cfg.train, checkpoint_dir, live_dir, description="pretrain vision",
-                 fingerprint=digest(fingerprint, cfg))
+                 fingerprint=digest(fingerprint, cfg.model_dump(mode="json", exclude={"workers"})))
     te_images, te_objects, te_parts = split_images(sources, set(test["image_id"]))
     held_out = dense_images(te_images, te_objects, te_parts, labels, size, progress="label maps (test)",
                             workers=cfg.workers)
