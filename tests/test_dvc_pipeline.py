@@ -210,12 +210,17 @@ def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
     metrics = everything["evaluation"]
     params = yaml.safe_load((smoke_repo / "params.yaml").read_text())
     assert set(metrics) == set(params["evaluate"]["rows"]) | set(params["evaluate"]["chance"])
-    assert set(everything) == {"evaluation"}  # GRPO's metrics are in reports/grpo/<direction>.json, once
+    assert set(everything) == {"evaluation", "differences"}  # GRPO's are in reports/grpo/<direction>.json, once
+    assert set(everything["differences"]) == {f"{a}_minus_{b}" for a, b in params["evaluate"]["report"]["comparisons"]}
+    for name, d in everything["differences"].items():  # the interval holds the difference
+        assert d["ci_low"] <= d["diff"] <= d["ci_high"], name
     for direction in params["grpo"]["directions"]:
         grpo = __import__("json").loads((smoke_repo / f"reports/grpo/{direction}.json").read_text())
         assert {"zero_shot", "grpo", "gt"} <= set(grpo["methods"])
         assert grpo["gain"] == pytest.approx(grpo["methods"]["grpo"]["mpck"] - grpo["methods"]["zero_shot"]["mpck"],
                                              abs=0.011)
+        low, high = grpo["gain_ci"]
+        assert low <= grpo["gain"] <= high
     assert all(0 <= m["mpck"] <= 100 for m in metrics.values())
     md = (smoke_repo / "reports/results.md").read_text()
     assert "| Method | PCK@0.1 | PCK@0.2 | mPCK | n |" in md
@@ -223,6 +228,7 @@ def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):
               "reports/figures/qualitative.png", "reports/plots/style_robustness.png"):
         assert (smoke_repo / f).read_bytes()[:4] == b"\x89PNG", f
     assert "## mPCK per description style and localizer" in md and "terse (held out)" in md
+    assert "## Differences between rows, with their noise" in md
     shown = run(["dvc", "metrics", "show", "--json"], smoke_repo).stdout
     files = next(iter(__import__("json").loads(shown).values()))["data"]
     # the dvclive summaries are DVC metrics too: final train loss per model, GRPO's last reward and KL
@@ -342,7 +348,8 @@ def test_the_llava_path_runs_through_the_stage_commands(smoke_repo, tmp_path):
             "gt": {"label": "GT", "texts": "gt", "localizer": str(t / "localizer")}}
     p["evaluate"].update(rows=rows, describers={"tp": {"descriptor": str(t / "descriptor")}}, chance={}, limit=6,
                          generation={"max_new_tokens": 12, "batch_size": 8})
-    p["evaluate"]["report"].update(reference="gt", figure_rows=["tp", "gt"], breakdown_rows=["tp", "gt"], examples=2)
+    p["evaluate"]["report"].update(reference="gt", figure_rows=["tp", "gt"], breakdown_rows=["tp", "gt"], examples=2,
+                                   comparisons=[["tp", "gt"]])
     p["grpo"].update(descriptor=str(t / "descriptor"), localizer=str(t / "localizer"),
                      directions={"bovidae_to_canidae": {}})
     p["grpo"]["train"].update(max_steps=2, batch_size=2, group_size=2, max_new_tokens=12, log_every=1)

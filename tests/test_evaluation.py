@@ -72,6 +72,12 @@ def test_row_configs_reject_inconsistent_rows():
     with pytest.raises(ValueError, match="reference 'centre' is not a row of evaluate.rows"):
         EvaluateConfig(rows={"gt": gt}, chance={"centre": {"label": "c", "predictor": "centre"}},
                        report={"figure_rows": [], "breakdown_rows": [], "reference": "centre"})
+    with pytest.raises(ValueError, match=r"comparisons\[0\] \[gt, tp\] names rows \['tp'\]"):
+        EvaluateConfig(rows={"gt": gt}, report={"figure_rows": [], "breakdown_rows": [],
+                                                "comparisons": [["gt", "tp"]]})
+    with pytest.raises(ValueError, match=r"comparisons\[0\] compares row 'gt' with itself"):
+        EvaluateConfig(rows={"gt": gt}, report={"figure_rows": [], "breakdown_rows": [],
+                                                "comparisons": [["gt", "gt"]]})
     ok = EvaluateConfig(rows={"gt": gt, "tp": {**gt, "texts": "generated", "describer": "tp"}},
                         describers={"tp": {"descriptor": "models/descriptor"}},
                         chance={"centre": {"label": "c", "predictor": "centre"}},
@@ -152,7 +158,19 @@ def test_report_tables_metrics_and_findings():
     md = rep.results_markdown(preds, rows, ["tp"])
     assert "| Method | PCK@0.1 | PCK@0.2 | mPCK | n |" in md
     assert md.count("## ") >= 5 and "per category" in md and "Chance" in md
-    assert "% right object" in md
+    assert "% right object" in md and "Differences between rows" not in md
+    # comparisons: paired bootstrap intervals in metrics.json, results.md and the findings that name both rows
+    diffs = rep.differences(preds, [("tp", "gt"), ("template", "tp"), ("tp", "absent")], resamples=500)
+    assert set(diffs) == {("tp", "gt"), ("template", "tp")}  # a row that was not scored is left out
+    d = diffs[("tp", "gt")]
+    assert d.diff == pytest.approx(m["tp"] - m["gt"]) and d.low <= d.diff <= d.high
+    everything = rep.metrics_dict(preds, rows, diffs)
+    assert everything["differences"]["tp_minus_gt"] == d.as_metrics()
+    json.dumps(everything, allow_nan=False)
+    md = rep.results_markdown(preds, rows, ["tp"], diffs=diffs)
+    assert "## Differences between rows, with their noise" in md and f"{d.diff:+.2f}" in md
+    tp_gt = next(c for c in rep.findings(summary, diffs) if c["finding"].startswith("TP within 3"))
+    assert f"tp - gt {d.text()}" in tp_gt["numbers"]
 
 
 def test_text_stats_reads_grounding_back():

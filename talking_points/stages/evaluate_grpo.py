@@ -21,6 +21,7 @@ from talking_points.pipeline.rl.ap10k_data import split_file
 from talking_points.pipeline.rl.config import GRPOSection
 from talking_points.pipeline.rl.evaluation import (
     examples,
+    grpo_gain,
     method_metrics,
     method_table,
     score_methods,
@@ -81,8 +82,10 @@ def main(
     table = method_table(preds)
     train_file = Path(model) / "train.json"
     train_info = json.loads(train_file.read_text()) if train_file.exists() else {}
-    write_json(method_metrics(table, train_info.get("steps")), metrics)
+    gain = grpo_gain(preds)
+    write_json(method_metrics(table, train_info.get("steps"), gain), metrics)
     with atomic_path(section_out) as tmp:
-        tmp.write_text(section_markdown(direction, table, train_info, examples(preds, ecfg.examples, ecfg.seed)))
+        tmp.write_text(section_markdown(direction, table, train_info, examples(preds, ecfg.examples, ecfg.seed),
+                                        gain))
     print_counts(f"evaluate-grpo {d}",
                  {f"{r['method']} mPCK": round(r["mPCK"], 1) for r in table.to_dict("records")})

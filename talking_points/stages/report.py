@@ -79,9 +79,11 @@ def main(
             rep.plot_style_robustness(styles, tmp, short)
         else:
             tmp.write_bytes(b"")  # the declared DVC plot exists; no style rows in this profile
-    metrics = rep.metrics_dict(preds, rows)  # GRPO's metrics are evaluate-grpo's, reports/grpo/<direction>.json
+    r = cfg.report
+    diffs = rep.differences(preds, r.comparisons, r.confidence, r.bootstrap_resamples, r.seed)
+    metrics = rep.metrics_dict(preds, rows, diffs)  # GRPO's are evaluate-grpo's, reports/grpo/<direction>.json
     write_json(metrics, out / "metrics.json")
-    md = rep.results_markdown(preds, rows, cfg.report.breakdown_rows, examples[:3], extra, profile, held_out)
+    md = rep.results_markdown(preds, rows, r.breakdown_rows, examples[:3], extra, profile, held_out, diffs)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(md)
     summary = rep.summary_table(preds, rows)

@@ -95,6 +95,12 @@ class ReportConfig(Section):
     profile: str = Field("default", description="the profile's name, stated on results.md and every figure")
     profile_note: str = Field("", description="one sentence results.md adds after the profile's name (the smoke "
                               "profile says that its numbers mean nothing)")
+    comparisons: list[tuple[str, str]] = Field(
+        default_factory=list, description="pairs of rows [a, b] whose mPCK difference a - b results.md and "
+        "metrics.json (`differences`) give with a paired bootstrap interval over the test points both scored "
+        "(`metrics.bootstrap`): whether a gap is more than the test set's noise")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="confidence level of the comparisons' intervals")
+    bootstrap_resamples: int = Field(2000, ge=100, description="resamples of each interval (BCa, seeded by seed)")
 
 
 @register_section("evaluate")
@@ -140,6 +146,13 @@ class EvaluateConfig(ScoringConfig):
             missing = [r for r in getattr(self.report, field) if r not in names]
             if missing:
                 raise ValueError(f"evaluate.report.{field} names rows {missing} that evaluate.rows lacks")
+        for k, (a, b) in enumerate(self.report.comparisons):
+            missing = [r for r in (a, b) if r not in names]
+            if missing:
+                raise ValueError(f"evaluate.report.comparisons[{k}] [{a}, {b}] names rows {missing} that "
+                                 f"evaluate.rows and evaluate.chance lack (have {sorted(names)})")
+            if a == b:
+                raise ValueError(f"evaluate.report.comparisons[{k}] compares row {a!r} with itself")
         if self.report.reference not in self.rows:
             raise ValueError(f"evaluate.report.reference {self.report.reference!r} is not a row of evaluate.rows")
         return self

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from talking_points.pipeline.evaluation.config import EvalRowConfig, TextSource
+from talking_points.pipeline.metrics.bootstrap import PairedDifference, paired_difference
 from talking_points.pipeline.metrics.pck import pck_curve, pck_table
 from talking_points.pipeline.synthesis.parse import normalise_name, parse_description
 
@@ -70,13 +71,35 @@ def text_stats(df: pd.DataFrame) -> dict[str, float]:
             "pck@0.1_names_right": rate(both), "pck@0.1_names_wrong": rate(~both)}
 
 
-def findings(summary: pd.DataFrame) -> list[dict]:
-    """The paper's expected findings, each checked against the measured numbers (rows missing: skipped)."""
+def differences(preds: dict[str, pd.DataFrame], comparisons: list[tuple[str, str]], confidence: float = 0.95,
+                resamples: int = 2000, seed: int = 0) -> dict[tuple[str, str], PairedDifference]:
+    """(a, b) -> mPCK(a) - mPCK(b) with its paired bootstrap interval, for each comparison whose rows were
+    scored (`metrics.bootstrap`)."""
+    return {(a, b): paired_difference(preds[a], preds[b], confidence, resamples, seed)
+            for a, b in comparisons if a in preds and b in preds}
+
+
+def difference_table(diffs: dict[tuple[str, str], PairedDifference], rows: dict[str, EvalRowConfig]
+                     ) -> pd.DataFrame:
+    """One line per comparison: the two rows, the difference, its interval, whether the interval leaves out 0."""
+    return pd.DataFrame([{"a": rows[a].label, "b": rows[b].label, "a - b": f"{d.diff:+.2f}",
+                          f"{d.confidence:.0%} CI": f"{d.low:+.2f} to {d.high:+.2f}",
+                          "beyond noise": "yes" if d.clear else "no", "n": d.n}
+                         for (a, b), d in diffs.items()])
+
+
+def findings(summary: pd.DataFrame, diffs: dict[tuple[str, str], PairedDifference] | None = None) -> list[dict]:
+    """The paper's expected findings, each checked against the measured numbers (rows missing: skipped); a
+    finding about two rows that `diffs` compares also gives the difference's bootstrap interval."""
     m = dict(zip(summary["row"], summary["mPCK"]))
     checks = []
+    diffs = diffs or {}
 
     def check(name: str, needed: list[str], ok: bool | None, detail: str) -> None:
         if all(r in m for r in needed):
+            for (a, b), d in diffs.items():
+                if len(needed) == 2 and {a, b} == set(needed):
+                    detail += f"; {a} - {b} {d.text()}"
             checks.append({"finding": name, "holds": bool(ok), "numbers": detail})
 
     g = lambda r: m.get(r, float("nan"))  # noqa: E731
@@ -165,9 +188,11 @@ def breakdown(df: pd.DataFrame, by: str) -> pd.DataFrame:
 METRIC_TEXT_STATS = ("category_named", "part_named")
 
 
-def metrics_dict(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig]) -> dict:
+def metrics_dict(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig],
+                 diffs: dict[tuple[str, str], PairedDifference] | None = None) -> dict:
     """DVC metrics, compact enough for `dvc metrics show`: per row PCK@0.1, PCK@0.2, mPCK (%), n, and for rows
-    with texts the rates at which they name the right object and part (the rest is in results.md)."""
+    with texts the rates at which they name the right object and part (the rest is in results.md); with
+    `diffs`, each comparison's difference and interval under `differences` ("<a>_minus_<b>")."""
     out: dict = {}
     summary = summary_table(preds, rows)
     for line in summary.to_dict("records"):
@@ -179,7 +204,10 @@ def metrics_dict(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig])
             stats = text_stats(preds[line["row"]])
             entry.update({k: round(stats[k], 4) if np.isfinite(stats[k]) else None for k in METRIC_TEXT_STATS})
         out[line["row"]] = entry
-    return {"evaluation": out}
+    result: dict = {"evaluation": out}
+    if diffs:
+        result["differences"] = {f"{a}_minus_{b}": d.as_metrics() for (a, b), d in diffs.items()}
+    return result
 
 
 def md_table(df: pd.DataFrame, cols: list[str]) -> str:
@@ -198,10 +226,11 @@ def profile_line(profile: str, note: str, n_points: int) -> str:
 def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConfig],
                      breakdown_rows: list[str], examples: list[dict] | None = None,
                      extra_sections: list[str] | None = None, profile: str = "",
-                     held_out: list[str] | None = None) -> str:
+                     held_out: list[str] | None = None,
+                     diffs: dict[tuple[str, str], PairedDifference] | None = None) -> str:
     """reports/results.md: the tables laid out like the paper's, the style-robustness table, the findings check,
     breakdowns, examples. `profile`: the `profile_line` stated under the title; `held_out`: the styles no
-    localizer trained on (styles.held_out)."""
+    localizer trained on (styles.held_out); `diffs`: the comparisons' bootstrap intervals (`differences`)."""
     held_out = held_out or []
     summary = summary_table(preds, rows)
     parts = ["# Results\n", *([f"**{profile}**\n"] if profile else []), "PCK@t: distance between predicted and true point, with x divided by the image width and "
@@ -218,11 +247,18 @@ def results_markdown(preds: dict[str, pd.DataFrame], rows: dict[str, EvalRowConf
                      "by the default localizer (trained on the gt style only) and by the style-robust one (trained "
                      "on a mix; no localizer trains on a held-out style). Plot: `plots/style_robustness.png`.\n\n"
                      + md_table(styles, list(styles.columns)))
-    checks = findings(summary)
+    checks = findings(summary, diffs)
     if checks:
         parts.append("## The paper's findings on our data\n\n" + md_table(
             pd.DataFrame(checks).assign(holds=lambda d: d["holds"].map({True: "yes", False: "**no**"})),
             ["finding", "holds", "numbers"]))
+    if diffs:
+        table = difference_table(diffs, rows)
+        parts.append("## Differences between rows, with their noise\n\n"
+                     "mPCK(a) - mPCK(b) over the test points both rows scored, with a paired bootstrap interval "
+                     "(resampling the points; `metrics/bootstrap.py`, `evaluate.report.comparisons`). A "
+                     "difference whose interval holds 0 is within what another draw of the same number of test "
+                     "points could give.\n\n" + md_table(table, list(table.columns)))
     text_rows = [n for n in preds if rows[n].texts is not TextSource.none]
     if text_rows:
         stats = pd.DataFrame([{"Method": rows[n].label, **text_stats(preds[n])} for n in text_rows])

@@ -10,12 +10,14 @@ import pandas as pd
 from talking_points.pipeline.data.keypoint_sets.cross_family import Direction
 from talking_points.pipeline.evaluation.predict import prediction_frame
 from talking_points.pipeline.evaluation.report import md_table, text_stats
+from talking_points.pipeline.metrics.bootstrap import PairedDifference, paired_difference
 from talking_points.pipeline.metrics.pck import pck_table
 from talking_points.pipeline.models.inference import FeatureStore, describe, localize
 from talking_points.pipeline.rl.config import GRPOEvalConfig
 from talking_points.pipeline.training.data import ImagesBySize
 
-__all__ = ["METHODS", "score_methods", "method_table", "method_metrics", "examples", "section_markdown"]
+__all__ = ["METHODS", "score_methods", "method_table", "grpo_gain", "method_metrics", "examples",
+           "section_markdown"]
 
 #: the rows of the evaluation table: key -> label
 METHODS = {
@@ -60,14 +62,26 @@ def method_table(preds: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(lines)
 
 
-def method_metrics(table: pd.DataFrame, grpo_steps: int | None) -> dict:
+def grpo_gain(preds: pd.DataFrame) -> PairedDifference | None:
+    """mPCK(GRPO) - mPCK(zero-shot) over the keypoints both described, with its paired bootstrap interval
+    (`metrics.bootstrap`); None without both methods."""
+    by = {m: preds[preds["method"] == m] for m in ("grpo", "zero_shot")}
+    if any(t.empty for t in by.values()):
+        return None
+    return paired_difference(by["grpo"], by["zero_shot"])
+
+
+def method_metrics(table: pd.DataFrame, grpo_steps: int | None, gain: PairedDifference | None = None) -> dict:
     """The DVC metrics of one direction: numbers only, PCK and n per method, and GRPO's gain in mPCK over the
-    zero-shot descriptor (text lengths and labels are in the section)."""
+    zero-shot descriptor with its bootstrap interval (`grpo_gain`; text lengths and labels are in the
+    section)."""
     methods = {r["method"]: {"pck@0.1": round(r["PCK@0.1"], 2), "pck@0.2": round(r["PCK@0.2"], 2),
                              "mpck": round(r["mPCK"], 2), "n": r["n"]} for r in table.to_dict("records")}
     out = {"grpo_steps": grpo_steps, "methods": methods}
     if "grpo" in methods and "zero_shot" in methods:
         out["gain"] = round(methods["grpo"]["mpck"] - methods["zero_shot"]["mpck"], 2)
+    if gain is not None:
+        out["gain_ci"] = [round(gain.low, 2), round(gain.high, 2)]
     return out
 
 
@@ -85,8 +99,10 @@ def examples(preds: pd.DataFrame, n: int, seed: int) -> list[dict]:
     return out
 
 
-def section_markdown(direction: Direction, table: pd.DataFrame, train_info: dict, exs: list[dict]) -> str:
-    """The report section of one direction: the paper's Table 2/7 layout, text statistics, examples."""
+def section_markdown(direction: Direction, table: pd.DataFrame, train_info: dict, exs: list[dict],
+                     gain: PairedDifference | None = None) -> str:
+    """The report section of one direction: the paper's Table 2/7 layout, GRPO's gain with its bootstrap
+    interval (`grpo_gain`), text statistics, examples."""
     train_family, test_family = (f.value for f in direction.families)
     n_test = int(table["n"].iloc[0]) if len(table) else 0
     lines = [f"## AP-10K cross-family adaptation: {train_family} → {test_family} (paper Table 2/7 layout)\n",
@@ -95,6 +111,8 @@ def section_markdown(direction: Direction, table: pd.DataFrame, train_info: dict
              f"tested on {test_family} ({n_test} keypoints). Every description is localized by the same "
              "frozen Point Localizer; PCK in %.\n",
              md_table(table, ["Method", "PCK@0.1", "PCK@0.2", "mPCK"]),
+             *([f"GRPO minus zero-shot: {gain.text()} mPCK over the {gain.n} keypoints (paired bootstrap over "
+                "the keypoints; an interval holding 0 is within the test set's noise).\n"] if gain else []),
              "Mean words per description and % with all four levels (object, part, point, local look) found "
              "by the description parser:\n",
              md_table(table, ["Method", "mean words", "% four levels"])]
