@@ -22,10 +22,22 @@ from talking_points.pipeline.evaluation.config import EvalRowConfig
 from talking_points.pipeline.evaluation.predict import read_style, texts_for
 from talking_points.pipeline.synthesis.config import SynthesizeConfig
 from talking_points.pipeline.synthesis.facts import row_facts
-from talking_points.pipeline.synthesis.parse import check_faithful, levels_present, parse_description
+from talking_points.pipeline.synthesis.parse import (
+    VOCABULARY_WORDS,
+    check_faithful,
+    levels_present,
+    parse_description,
+)
 from talking_points.pipeline.synthesis.sentences import part_order_axis
 from talking_points.pipeline.synthesis.style_config import Style, StylesConfig
-from talking_points.pipeline.synthesis.styles import HELD_OUT, mixed_styles, readable, restyle, restyle_frame
+from talking_points.pipeline.synthesis.styles import (
+    HELD_OUT,
+    SPARSE_KEEP,
+    mixed_styles,
+    readable,
+    restyle,
+    restyle_frame,
+)
 from talking_points.pipeline.synthesis.synthesize import synthesize
 from talking_points.pipeline.synthesis.vocabulary import WordBins
 
@@ -45,13 +57,38 @@ def described() -> pd.DataFrame:
 @pytest.mark.parametrize("style", REWRITES, ids=lambda s: s.value)
 def test_every_style_keeps_the_facts(described, style):
     """The parser reads every rewritten text back without a contradiction, and finds the levels the style
-    claims to keep: all four, except terse (the object and its part by name, as people write)."""
+    claims to keep: all four, except terse (the object and its part by name, as people write) and sparse (the
+    instance and the part always, the places and the look at random)."""
     for row in described.to_dict(orient="records"):
         text = restyle(row, style, 0, BINS)
-        assert text and text != row["description"], text
+        assert text and (text != row["description"] or style is Style.sparse), text  # sparse may keep it all
         assert check_faithful(row, readable(text, style)) == [], (style, text)  # names the category and part too
         present = levels_present(readable(text, style), category=row["category"], part=row["part"])
-        assert style is Style.terse or all(present.values()), (style, text, present)
+        if style is Style.sparse:  # the category is named (check_faithful); a bare 'on the dog' is no level
+            assert present["part"], (style, text, present)
+        elif style is not Style.terse:
+            assert all(present.values()), (style, text, present)
+
+
+def test_sparse_drops_clauses_at_its_rates_and_speaks_only_training_words(described):
+    """Fact dropout: each optional clause kept about as often as SPARSE_KEEP says (the object's place in the
+    image, the point's place in the part, the look), the instance and the part always named, every word one
+    the training descriptions use (no held-out synonym, nothing of another style's wording)."""
+    rows = described.to_dict(orient="records")
+    texts = [restyle(r, Style.sparse, 0, BINS) for r in rows]
+    present = [levels_present(t, category=r["category"], part=r["part"]) for t, r in zip(texts, rows)]
+    for level in ("point", "local"):
+        share = np.mean([p[level] for p in present])
+        assert abs(share - SPARSE_KEEP[level]) < 0.1, (level, share)
+    scene = np.mean([bool(re.search(r"\b(?:image|picture|scene|frame|photo)\b", t)) for t in texts])
+    assert 0.35 < scene < 0.65, scene  # the object's place in the image: half the texts
+    words = lambda text: set(re.findall(r"[a-z]+", text.lower()))  # noqa: E731
+    training = words(" ".join(described["description"])) | VOCABULARY_WORDS  # the templates' words
+    for t, r in zip(texts, rows):
+        assert words(t) <= training | words(f"{r['category']} {r['part']}"), t
+        assert not [w for w in HELD_OUT if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", t.lower())], t
+    assert len(set(texts)) > 0.9 * len(texts)
+    assert np.mean([t == r["description"] for t, r in zip(texts, rows)]) < 0.1  # every clause kept: rare
 
 
 def test_terse_says_which_of_a_repeated_part_as_people_do(described):

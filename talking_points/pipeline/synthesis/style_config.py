@@ -21,6 +21,7 @@ class Style(str, Enum):
     reordered = "reordered"  # fine to coarse or mixed order, no level separators
     paraphrase = "paraphrase"  # the description in synonyms that never occur in the training texts
     verbose = "verbose"  # ChatGPT-like: appearance first, the position cues in the middle, filler around them
+    sparse = "sparse"  # the training words, each position clause and the look left out at random (fact dropout)
 
 
 @register_section("styles")

@@ -10,7 +10,12 @@ not support (`parse.check_faithful` reads every style back, see `readable`):
 * `reordered`: fine to coarse or mixed order, no level separators;
 * `paraphrase`: the description with the words of the training templates replaced by synonyms that never
   occur in them (`HELD_OUT`: "shot" for image, "murky" for dark, "speckled" for dotted, ...);
-* `verbose`: ChatGPT-like, appearance first, the position cues in the middle, sentences that claim nothing.
+* `verbose`: ChatGPT-like, appearance first, the position cues in the middle, sentences that claim nothing;
+* `sparse`: a training augmentation, not a test style: the description's own words with each position clause
+  (the object's place in the image, the part's place in the object, the point's place in the part) and the
+  local look left out at random (`SPARSE_KEEP`), so that a localizer learns where parts lie from the image
+  and the names, as it must when a describer leaves those clauses out ("fact dropout", in the spirit of word
+  dropout); nothing of another style's wording or structure.
 
 Every choice is drawn from a generator fixed by (seed, kp_id, style), so a row's text does not depend on the
 batch. `gt` is the description itself (the training style).
@@ -25,11 +30,16 @@ import pandas as pd
 
 from talking_points.pipeline.synthesis.facts import RowFacts, row_facts
 from talking_points.pipeline.synthesis.parse import VOCABULARY_WORDS
-from talking_points.pipeline.synthesis.sentences import instance_phrase, part_instance_phrase, write_levels
+from talking_points.pipeline.synthesis.sentences import (
+    OPENERS,
+    instance_phrase,
+    part_instance_phrase,
+    write_levels,
+)
 from talking_points.pipeline.synthesis.style_config import Style
 from talking_points.pipeline.synthesis.vocabulary import WordBins, plural, row_rng
 
-__all__ = ["Style", "HELD_OUT", "restyle", "restyle_frame", "mixed_styles", "readable"]
+__all__ = ["Style", "HELD_OUT", "SPARSE_KEEP", "restyle", "restyle_frame", "mixed_styles", "readable"]
 
 
 #: (training-template words, the held-out synonym written in their place, the canonical word `readable` restores)
@@ -127,6 +137,28 @@ def _terse(f: RowFacts, seed: int) -> str:
     return _sentence(f"{inst}, {where}" if p.startswith("its") else f"{where} of {inst}")
 
 
+#: the chance `sparse` keeps each optional clause: the object's place in the image, the part's place in the
+#: object, the point's place in the part, the local look (the instance and the part are always named)
+SPARSE_KEEP: dict[str, float] = {"object": 0.5, "part": 0.5, "point": 0.5, "local": 0.3}
+
+
+def _sparse(f: RowFacts, seed: int) -> str:
+    """The row's facts in the training templates' words, each optional clause kept with its `SPARSE_KEEP`
+    chance (drawn per kp_id): 'The point is on the lower one of the two horses; on the horse's tail.'"""
+    rng = row_rng(seed, f.kp_id, "style/sparse")
+    levels = write_levels(f, seed, shuffle_clauses=0.0, reorder=False)
+    whose = "its" if rng.random() < 0.5 else f"the {f.category}'s"
+    bare = {"object": f"on {instance_phrase(f, rng)}",
+            "part": f"on {whose} {f.part}" if f.n_same_part == 1 else f"on {part_instance_phrase(f, whose, rng)}"}
+    kept = []
+    for name in ("object", "part", "point", "local"):
+        if rng.random() < SPARSE_KEEP[name]:
+            kept.append(getattr(levels, name))
+        elif name in bare:
+            kept.append(bare[name])
+    return _sentence(f"{rng.choice(OPENERS)} " + "; ".join(kept) + ".")
+
+
 def _reordered(f: RowFacts, seed: int) -> str:
     levels = write_levels(f, seed, shuffle_clauses=0.5)
     rng = row_rng(seed, f.kp_id, "style/reordered")
@@ -169,6 +201,8 @@ def restyle(row: Mapping, style: Style, seed: int, bins: WordBins) -> str:
         return _reordered(f, seed)
     elif style is Style.verbose:
         return _verbose(f, seed)
+    elif style is Style.sparse:
+        return _sparse(f, seed)
     else:
         raise ValueError(f"unknown description style {style!r}")
 
