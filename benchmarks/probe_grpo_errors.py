@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
 import pandas as pd
 
 os.environ.setdefault("TP_NO_PROGRESS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from talking_points.pipeline.metrics.bootstrap import point_mpck  # noqa: E402
+from talking_points.pipeline.metrics.pck import normalised_distance  # noqa: E402
 
 
 def outside_own_box(preds: pd.DataFrame, rows: pd.DataFrame, margin: float = 0.01) -> pd.Series:
@@ -79,7 +79,7 @@ def main() -> None:
 
         def mpck_of(texts: list[str]) -> float:
             pred = localize(model, tok, images, texts, 64)
-            return float(point_mpck(np.linalg.norm(pred - truth, axis=1)).mean())
+            return float(point_mpck(normalised_distance(pred, truth)).mean())
 
         print(f"zero-shot texts re-localized: {mpck_of(zero['text'].tolist()):.1f}")
         for k, level in enumerate(("object", "part", "point", "local look")):
