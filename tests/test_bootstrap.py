@@ -67,3 +67,28 @@ def test_tables_are_paired_by_point_and_bad_input_is_named():
         paired_difference(a, b.assign(kp_id=["x", "y", "z", "w"]))
     with pytest.raises(ValueError, match="two 1-D arrays of one length"):
         mpck_difference(np.zeros(3), np.zeros(4))
+
+
+def _cross_judge():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cross_judge.py"
+    spec = importlib.util.spec_from_file_location("cross_judge", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cross_judge_pairs_the_same_keypoints_and_refuses_others():
+    paired_rows = _cross_judge().paired_rows
+    ours = pd.DataFrame({"kp_id": ["a", "b", "c", "a"], "method": ["zero_shot"] * 3 + ["gt"],
+                         "x_norm": [0.1, 0.2, 0.3, 0.1], "y_norm": [0.5, 0.5, 0.5, 0.5], "text": ["x"] * 4})
+    other = ours.iloc[[2, 0, 1]].assign(text=["c2", "a2", "b2"])
+    mine, theirs = paired_rows(ours, other, "zero_shot")
+    assert list(theirs.index) == list(mine.index) == ["a", "b", "c"]
+    assert list(theirs["text"]) == ["a2", "b2", "c2"]
+    with pytest.raises(ValueError, match="different keypoints"):
+        paired_rows(ours, other.iloc[:2], "zero_shot")
+    with pytest.raises(ValueError, match="moved by up to 0.0500"):
+        paired_rows(ours, other.assign(x_norm=other["x_norm"] + 0.05), "zero_shot")
