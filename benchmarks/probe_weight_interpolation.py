@@ -16,7 +16,6 @@ import time
 
 import numpy as np
 import pandas as pd
-import torch
 
 os.environ.setdefault("TP_NO_PROGRESS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,19 +26,7 @@ from talking_points.pipeline.metrics.pck import normalised_distance  # noqa: E40
 from talking_points.pipeline.models.inference import FeatureStore, localize  # noqa: E402
 from talking_points.pipeline.models.localizer import PointLocalizer  # noqa: E402
 from talking_points.pipeline.training.data import ImagesBySize  # noqa: E402
-
-
-def interpolated(start: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], alpha: float
-                 ) -> dict[str, torch.Tensor]:
-    """(1 - alpha) * start + alpha * tuned for every floating tensor both hold; the tuned one's otherwise."""
-    out = {}
-    for k, v in tuned.items():
-        s = start.get(k)
-        if s is not None and v.is_floating_point() and s.shape == v.shape:
-            out[k] = (1 - alpha) * s + alpha * v
-        else:
-            out[k] = v
-    return out
+from talking_points.pipeline.training.weight_interpolation import interpolate_weights  # noqa: E402
 
 
 def main() -> None:
@@ -68,7 +55,7 @@ def main() -> None:
     store = FeatureStore.from_env()
     truth = test[["x_norm", "y_norm"]].to_numpy()
     for alpha in a.alphas:
-        model.load_state_dict(interpolated(start_sd, tuned_sd, alpha))
+        model.load_state_dict(interpolate_weights(start_sd, tuned_sd, alpha))
         line = []
         t0 = time.perf_counter()
         for name, tx in texts.items():

@@ -92,3 +92,24 @@ def test_cross_judge_pairs_the_same_keypoints_and_refuses_others():
         paired_rows(ours, other.iloc[:2], "zero_shot")
     with pytest.raises(ValueError, match="moved by up to 0.0500"):
         paired_rows(ours, other.assign(x_norm=other["x_norm"] + 0.05), "zero_shot")
+
+
+def test_grpo_metrics_take_the_gain_and_its_interval_from_one_paired_difference():
+    from talking_points.pipeline.rl.evaluation import grpo_gain, method_metrics, method_table
+
+    rng = np.random.default_rng(0)
+    n = 300
+    base = pd.DataFrame({"kp_id": [f"k{i}" for i in range(n)], "image_id": "i", "category": "dog", "part": "leg",
+                         "x_norm": 0.5, "y_norm": 0.5, "text": "the dog's leg"})
+    preds = pd.concat([base.assign(method="zero_shot", dist=rng.uniform(0, 0.3, n)),
+                       base.assign(method="grpo", dist=rng.uniform(0, 0.25, n)),
+                       base.assign(method="gt", dist=rng.uniform(0, 0.2, n))], ignore_index=True)
+    gain = grpo_gain(preds)
+    table = method_table(preds)
+    out = method_metrics(table, 80, gain)
+    assert out["gain"] == round(gain.diff, 2) and out["gain_ci"] == [round(gain.low, 2), round(gain.high, 2)]
+    by = table.set_index("method")["mPCK"]
+    assert out["gain"] == pytest.approx(by["grpo"] - by["zero_shot"], abs=1e-9 + 0.005)
+    assert out["gain_ci"][0] <= out["gain"] <= out["gain_ci"][1]
+    assert grpo_gain(preds[preds["method"] != "grpo"]) is None
+    assert "gain" not in method_metrics(table, 80, None) and "gain_ci" not in method_metrics(table, 80, None)
