@@ -11,13 +11,14 @@ mPCK cannot say which one changed. This script holds the judge fixed:
     tp evaluate-grpo bovidae_to_canidae --model models/descriptor --out /tmp/other_b2c.parquet \\
         --metrics /tmp/other_b2c.json --section /tmp/other_b2c.md      # 'grpo' = the SFT descriptor here
     # back in this run's folder
-    python benchmarks/cross_judge.py bovidae_to_canidae /tmp/other_b2c.parquet
+    python benchmarks/cross_judge.py bovidae_to_canidae /tmp/other_b2c.parquet \
+        canidae_to_bovidae /tmp/other_c2b.parquet                     # (the same two lines run there for it)
 
 For each method (`--methods`, default zero_shot and gt): this run's mPCK, the other run's texts placed by
 this run's localizer (on this run's images of the same keypoints), and the paired difference (this − other,
-bootstrap interval over the keypoints). The keypoints must be the same (kp_id and coordinates); the script stops otherwise. The same for
-a main-table row (`tp evaluate`'s predictions have no `method` column): `--predictions data/eval/tp.parquet
---methods tp` with the other run's texts of the same test points.
+bootstrap interval over the keypoints). The keypoints must be the same (kp_id and coordinates); the script
+stops otherwise. The same for a main-table row (`tp evaluate`'s predictions have no `method` column): `partworld <other run's texts of the
+same test points> --predictions data/eval/tp.parquet --methods tp`. Several pairs are also pooled.
 """
 
 from __future__ import annotations
@@ -54,36 +55,52 @@ def paired_rows(ours: pd.DataFrame, other: pd.DataFrame, method: str) -> tuple[p
     return a, b
 
 
+def line(name: str, dist_mine: np.ndarray, dist_theirs: np.ndarray) -> str:
+    d = mpck_difference(dist_mine, dist_theirs)
+    return (f"  {name:28s} {point_mpck(dist_mine).mean():5.1f} / {point_mpck(dist_theirs).mean():5.1f}   "
+            f"{d.diff:+.2f} ({d.low:+.2f} to {d.high:+.2f}), n {d.n}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("direction")
-    ap.add_argument("other", help="the other run's evaluate-grpo predictions parquet")
-    ap.add_argument("--predictions", default=None, help="this run's (default: data/grpo_eval/<direction>.parquet)")
+    ap.add_argument("pairs", nargs="+", metavar="DIRECTION OTHER",
+                    help="a direction and the other run's evaluate-grpo predictions for it; several pairs are "
+                         "also pooled (all their keypoints)")
+    ap.add_argument("--predictions", nargs="+", default=None,
+                    help="this run's, one per pair (default: data/grpo_eval/<direction>.parquet)")
     ap.add_argument("--localizer", default="models/localizer")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--methods", nargs="+", default=["zero_shot", "gt"],
                     help="methods to compare (the other run's 'grpo' is whatever its --model was)")
     a = ap.parse_args()
+    if len(a.pairs) % 2:
+        ap.error("give DIRECTION OTHER pairs")
+    pairs = list(zip(a.pairs[::2], a.pairs[1::2]))
+    ours_files = a.predictions or [f"data/grpo_eval/{d}.parquet" for d, _ in pairs]
+    if len(ours_files) != len(pairs):
+        ap.error(f"--predictions: one file per pair ({len(pairs)}), got {len(ours_files)}")
 
     from talking_points.pipeline.models.inference import localize
     from talking_points.pipeline.models.localizer import PointLocalizer
     from talking_points.pipeline.training.data import ImagesBySize
 
-    ours = pd.read_parquet(a.predictions or f"data/grpo_eval/{a.direction}.parquet")
-    other = pd.read_parquet(a.other)
     model, tok = PointLocalizer.from_pretrained(a.localizer)
     model.merge_adapters()
-    print(f"{a.direction}: judge {a.localizer}; mPCK of this run's texts / the other run's texts, paired "
-          "difference this - other (95% bootstrap interval)")
-    for method in a.methods:
-        mine, theirs = paired_rows(ours, other, method)
-        images = ImagesBySize(mine["file"].tolist()).at(model.input_size)
-        pred = localize(model, tok, images, theirs["text"].tolist(), a.batch_size)
-        dist_theirs = normalised_distance(pred, mine[["x_norm", "y_norm"]].to_numpy())
-        dist_mine = mine["dist"].to_numpy()
-        d = mpck_difference(dist_mine, dist_theirs)
-        print(f"  {method:9s} {point_mpck(dist_mine).mean():5.1f} / {point_mpck(dist_theirs).mean():5.1f}   "
-              f"{d.diff:+.2f} ({d.low:+.2f} to {d.high:+.2f}), n {d.n}")
+    print(f"judge {a.localizer}; mPCK of this run's texts / the other run's texts, paired difference "
+          "this - other (95% bootstrap interval over the keypoints)")
+    pooled: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {m: [] for m in a.methods}
+    for (direction, other_file), ours_file in zip(pairs, ours_files):
+        ours, other = pd.read_parquet(ours_file), pd.read_parquet(other_file)
+        for method in a.methods:
+            mine, theirs = paired_rows(ours, other, method)
+            images = ImagesBySize(mine["file"].tolist()).at(model.input_size)
+            pred = localize(model, tok, images, theirs["text"].tolist(), a.batch_size)
+            dists = (mine["dist"].to_numpy(), normalised_distance(pred, mine[["x_norm", "y_norm"]].to_numpy()))
+            pooled[method].append(dists)
+            print(line(f"{direction} {method}", *dists), flush=True)
+    if len(pairs) > 1:
+        for method, parts in pooled.items():
+            print(line(f"pooled {method}", *(np.concatenate(p) for p in zip(*parts))))
 
 
 if __name__ == "__main__":
