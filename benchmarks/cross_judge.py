@@ -11,14 +11,15 @@ mPCK cannot say which one changed. This script holds the judge fixed:
     tp evaluate-grpo bovidae_to_canidae --model models/descriptor --out /tmp/other_b2c.parquet \\
         --metrics /tmp/other_b2c.json --section /tmp/other_b2c.md      # 'grpo' = the SFT descriptor here
     # back in this run's folder
-    python benchmarks/cross_judge.py bovidae_to_canidae /tmp/other_b2c.parquet \
+    python benchmarks/cross_judge.py bovidae_to_canidae /tmp/other_b2c.parquet \\
         canidae_to_bovidae /tmp/other_c2b.parquet                     # (the same two lines run there for it)
 
 For each method (`--methods`, default zero_shot and gt): this run's mPCK, the other run's texts placed by
 this run's localizer (on this run's images of the same keypoints), and the paired difference (this − other,
 bootstrap interval over the keypoints). The keypoints must be the same (kp_id and coordinates); the script
-stops otherwise. The same for a main-table row (`tp evaluate`'s predictions have no `method` column): `partworld <other run's texts of the
-same test points> --predictions data/eval/tp.parquet --methods tp`. Several pairs are also pooled.
+stops otherwise. The same for a main-table row (`tp evaluate`'s predictions have no `method` column):
+`partworld <other run's texts of the same test points> --predictions data/eval/tp.parquet --methods tp`.
+Several pairs are also pooled.
 """
 
 from __future__ import annotations

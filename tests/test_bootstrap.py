@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_modules import load_benchmark
 
 from talking_points.pipeline.metrics.bootstrap import mpck_difference, paired_difference, point_mpck
 from talking_points.pipeline.metrics.pck import mpck
@@ -69,19 +70,8 @@ def test_tables_are_paired_by_point_and_bad_input_is_named():
         mpck_difference(np.zeros(3), np.zeros(4))
 
 
-def _cross_judge():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cross_judge.py"
-    spec = importlib.util.spec_from_file_location("cross_judge", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cross_judge_pairs_the_same_keypoints_and_refuses_others():
-    paired_rows = _cross_judge().paired_rows
+    paired_rows = load_benchmark("cross_judge").paired_rows
     ours = pd.DataFrame({"kp_id": ["a", "b", "c", "a"], "method": ["zero_shot"] * 3 + ["gt"],
                          "x_norm": [0.1, 0.2, 0.3, 0.1], "y_norm": [0.5, 0.5, 0.5, 0.5], "text": ["x"] * 4})
     other = ours.iloc[[2, 0, 1]].assign(text=["c2", "a2", "b2"])

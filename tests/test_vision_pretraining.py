@@ -4,13 +4,11 @@ tower in training, the feature cache, the `object` attention mask and the heatma
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from benchmark_modules import load_benchmark
 from PIL import Image
 
 from talking_points.pipeline.data import colours, masks
@@ -477,16 +475,9 @@ def test_object_mask_keys_lie_inside_the_segmented_object_and_no_row_is_empty():
         offset += kh * kw
 
 
-def _load_benchmark(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 #: the decoder as nn.MultiheadAttention computes it: every key projected, masked attention over all keys; the
 #: baseline of benchmarks/bench_point_decoder.py, loaded from there so that the benchmark times what is tested
-_reference_decoder = _load_benchmark("bench_point_decoder").projected_keys
+_reference_decoder = load_benchmark("bench_point_decoder").projected_keys
 
 
 @pytest.mark.parametrize("mask, sigma", [("gaussian", 0.05), ("gaussian", [0.02, 0.1]), ("object", 0.05),
