@@ -47,8 +47,9 @@ def main() -> None:
     for path in a.texts:
         t = pd.read_parquet(path).set_index("kp_id")
         texts[os.path.basename(path)] = t.loc[ids, "text"].astype(str).tolist()
-    start, _ = PointLocalizer.from_pretrained(a.start)
     model, tok = PointLocalizer.from_pretrained(a.tuned)
+    start, _ = PointLocalizer.from_base(model.base_path, model.cfg)  # heads the tuned one added: as built
+    start.load_trained(a.start)
     start_sd, tuned_sd = start.state_dict(), {k: v.clone() for k, v in model.state_dict().items()}
     del start
     images = ImagesBySize(test["file"].tolist()).at(model.input_size)

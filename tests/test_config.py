@@ -104,6 +104,9 @@ def test_foreach_keys_must_be_safe_names(section: str, where: tuple, tmp_path: P
     (lambda t: t["variants"]["localizer"].update(init_from="models/x"), "move them to train_localizer.finetuned"),
     (lambda t: t["variants"].update(localizer_multistyle={}), "both in variants and in finetuned"),
     (lambda t: t.update(wise_alpha=0.5), "wise_alpha 0.5 interpolates with the weights training started from"),
+    (lambda t: t.update(heatmap_loss={"weight": 0.1}, model={**t["model"], "head": "regression"}),
+     "heatmap_loss trains the heat map of the heatmap head; model.head is 'regression'"),
+    (lambda t: t.update(heatmap_loss={"weight": 0.0}), "heatmap_loss.weight"),
 ])
 def test_finetuned_localizers_name_what_they_start_from(change, message: str, tmp_path: Path) -> None:
     from talking_points.pipeline.sections import load_params

@@ -29,6 +29,7 @@ from talking_points.pipeline.models.prompts import IGNORE, seg_positions
 from talking_points.pipeline.training.steps import (
     descriptor_collate,
     descriptor_step,
+    heat_cross_entropy,
     localizer_collate,
     localizer_step,
 )
@@ -377,6 +378,58 @@ def test_fine_tuning_starts_from_the_trained_weights(base_dir, tmp_path, mode):
     desc, _ = PointDescriptor.from_base(base_dir, descriptor_cfg(lm_adaptation=mode))
     with pytest.raises(ValueError, match="not a 'descriptor'"):
         desc.load_trained(tmp_path / "trained")
+
+
+def test_heat_cross_entropy_is_least_at_the_gaussian_around_the_point():
+    from talking_points.pipeline.models.positional import grid_centres
+
+    centres = grid_centres(12, 16, torch.device("cpu"))
+    point = torch.tensor([[0.3, 0.6], [0.8, 0.2]])
+    d2 = ((centres.unsqueeze(0) - point.unsqueeze(1)) ** 2).sum(-1)
+    best = -d2 / (2 * 0.05**2)
+    at_best = heat_cross_entropy(best, centres, point, 0.05)
+    for other in (torch.zeros_like(best), best.flip(0), best * 3, best / 3):
+        assert heat_cross_entropy(other, centres, point, 0.05) > at_best + 1e-3
+    want = torch.softmax(best, -1)
+    assert torch.isclose(at_best, -(want * torch.log_softmax(best, -1)).sum(-1).mean(), atol=1e-5)  # its entropy
+
+
+def test_the_heatmap_loss_trains_the_heat_map_towards_the_point(base_dir):
+    """heatmap_loss: the step adds the heat map's cross-entropy, which falls with training while the heat map
+    gathers around the true points (its mass within 0.1 of the point grows)."""
+    from talking_points.pipeline.models.positional import grid_centres
+    from talking_points.pipeline.training.config import HeatmapLossConfig
+
+    torch.manual_seed(0)
+    model, tok = PointLocalizer.from_base(base_dir, localizer_cfg(head="heatmap", heatmap_stride=8))
+    b = localizer_collate(prompt_format(model, tok))(batch(4, seed=1))
+    hl = HeatmapLossConfig(weight=0.1, sigma=0.05)
+    plain_loss, plain = localizer_step(model, b)
+    loss, logs = localizer_step(model, b, hl)
+    assert "heat_ce" not in plain and logs["heat_ce"] > 0
+    assert torch.isclose(loss, plain_loss + 0.1 * logs["heat_ce"], rtol=1e-4)
+
+    def mass_near_point() -> float:
+        with torch.no_grad():
+            logits, centres = model.heat(b["image"], b["input_ids"], b["attention_mask"])
+        near = (centres.unsqueeze(0) - b["point"].unsqueeze(1)).norm(dim=-1) < 0.1
+        return float((torch.softmax(logits, -1) * near).sum(-1).mean())
+
+    assert model.heat(b["image"], b["input_ids"], b["attention_mask"])[1].shape == (64, 2)
+    assert torch.equal(grid_centres(8, 8, torch.device("cpu")),
+                       model.heat(b["image"], b["input_ids"], b["attention_mask"])[1])
+    before, ces = mass_near_point(), []
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    model.train()
+    for _ in range(30):
+        loss, logs = localizer_step(model, b, hl)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        ces.append(logs["heat_ce"])
+    model.eval()
+    assert ces[-1] < 0.8 * ces[0], ces
+    assert mass_near_point() > before + 0.1, (before, mass_near_point())
 
 
 def test_inference_runs_the_tower_once_per_distinct_image_with_the_same_results(base_dir, monkeypatch):

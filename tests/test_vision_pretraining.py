@@ -375,6 +375,37 @@ def test_heatmap_dense_keys_follow_where_the_tower_segments_the_part(tower_base)
     assert (preds[0] < 0.25).all() and (preds[1] > 0.75).all()
 
 
+def test_a_trained_localizer_gains_dense_keys_by_fine_tuning_from_its_own_predictions(tower_base, tmp_path):
+    """heatmap_dense on a localizer trained without it (train_localizer.finetuned): the dense keys start at zero,
+    so the fine-tuning starts from the trained localizer's own predictions, and they learn from there."""
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=4, lm_adaptation="lora")
+    trained, tok = PointLocalizer.from_base(base, cfg)
+    with torch.no_grad():
+        for p in trained.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    trained.save_pretrained(tmp_path / "trained", tok)
+    dense, _ = PointLocalizer.from_base(base, cfg.model_copy(update={"heatmap_dense": True}))
+    assert dense.modules_added_to(cfg) == ("key_dense.",) and dense.modules_added_to(dense.cfg) == ()
+    dense.load_trained(tmp_path / "trained")
+    b = localizer_collate(prompt_format(dense, tok))([PointSamples(samples, dense.input_size)[i] for i in range(4)])
+    for m in (trained, dense):
+        m.eval()
+    with torch.no_grad():
+        assert torch.allclose(dense(b["image"], b["input_ids"], b["attention_mask"]),
+                              trained(b["image"], b["input_ids"], b["attention_mask"]), atol=1e-6)
+    dense.train()
+    loss, _ = localizer_step(dense, b)
+    loss.backward()
+    assert dense.key_dense.weight.grad.abs().sum() > 0  # zero weights, but they learn
+    dense.save_pretrained(tmp_path / "dense", tok)
+    plain, _ = PointLocalizer.from_base(base, cfg)  # the other way round, the dense keys would be dropped
+    with pytest.raises(ValueError, match=r"does not fit the model: missing \[\], unexpected \['key_dense"):
+        plain.load_trained(tmp_path / "dense")
+
+
 def test_heatmap_dense_needs_the_heatmap_head_and_a_tower_with_dense_heads():
     with pytest.raises(ValueError, match="heatmap_dense reads the tower's labels"):
         LocalizerConfig(head="regression", heatmap_dense=True)

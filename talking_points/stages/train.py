@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -35,11 +36,13 @@ from talking_points.pipeline.training.steps import (
 from talking_points.pipeline.training.weight_interpolation import interpolate_weights
 from talking_points.stages.common import PARAMS_OPTION, console, print_counts, stage
 
-KINDS = {  # section, its config, the model, collate(prompt format, config), step
+KINDS = {  # section, its config, the model, collate(prompt format, config), step(config)
     "descriptor": ("train_descriptor", TrainDescriptorConfig, PointDescriptor,
-                   lambda fmt, cfg: descriptor_collate(fmt, cfg.text_column, cfg.word_dropout), descriptor_step),
+                   lambda fmt, cfg: descriptor_collate(fmt, cfg.text_column, cfg.word_dropout),
+                   lambda cfg: descriptor_step),
     "localizer": ("train_localizer", TrainLocalizerConfig, PointLocalizer,
-                  lambda fmt, cfg: localizer_collate(fmt, cfg.text_column), localizer_step),
+                  lambda fmt, cfg: localizer_collate(fmt, cfg.text_column),
+                  lambda cfg: partial(localizer_step, heatmap_loss=cfg.heatmap_loss)),
 }
 
 
@@ -53,8 +56,10 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     torch.manual_seed(cfg.train.seed)
     model, tok = model_cls.from_base(cfg.base, cfg.model, cfg.trust_remote_code)
     init_from = getattr(cfg, "init_from", None)
+    start = None
     if init_from:  # fine-tuning a trained model (train_localizer.finetuned)
         model.load_trained(init_from)
+        start = {k: v.detach().clone() for k, v in model.state_dict().items()}  # heads it adds: as built
         console.print(f"{name}: starting from the trained weights of {init_from}", markup=False)
     samples = read_table(train, schema.SAMPLES, "train split")
     if kind == "localizer" and cfg.text_styles:
@@ -64,13 +69,12 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
         data.cache_vision(model, FeatureStore.from_env(), progress=f"{name}: frozen vision features")
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     console.print(f"{kind} {name}: {len(data)} rows, {n_train / 1e6:.2f}M trainable parameters", markup=False)
-    result = fit(model, step_fn, data, collate_fn(prompt_format(model, tok), cfg), cfg.train, ckpt, live,
+    result = fit(model, step_fn(cfg), data, collate_fn(prompt_format(model, tok), cfg), cfg.train, ckpt, live,
                  description=f"train {name}", fingerprint=digest(cfg, train, Path(cfg.base),
                                                                      *([Path(init_from)] if init_from else [])))
     wise = getattr(cfg, "wise_alpha", 1.0)
-    if init_from and wise < 1.0:  # WiSE-FT: part of the way back towards the weights it started from
-        start, _ = model_cls.from_pretrained(init_from, cfg.trust_remote_code)
-        model.load_state_dict(interpolate_weights(start.state_dict(), model.state_dict(), wise))
+    if start is not None and wise < 1.0:  # WiSE-FT: part of the way back towards the weights it started from
+        model.load_state_dict(interpolate_weights(start, model.state_dict(), wise))
         console.print(f"{name}: saved (1 - {wise}) x {init_from} + {wise} x the fine-tuned weights (WiSE-FT)",
                       markup=False)
     summary = run_summary(result.steps, result.resumed_from, result.history, kind=kind, variant=name,

@@ -81,6 +81,9 @@ class PointLocalizer(PointModel):
             self.key_pos = nn.Linear(cfg.proj_dim, cfg.proj_dim)
             self.key_dense = (nn.Conv2d(vlm.dense_label_channels("heatmap_dense"), cfg.proj_dim, 1)
                               if cfg.heatmap_dense else None)
+            if self.key_dense is not None:  # zero: it adds nothing until trained (a trained localizer gains it
+                nn.init.zeros_(self.key_dense.weight)  # by fine-tuning, starting from its own predictions)
+                nn.init.zeros_(self.key_dense.bias)
             read.append(cfg.heatmap_stride)
         else:
             raise ValueError(f"unknown localizer head {cfg.head!r}")
@@ -91,6 +94,10 @@ class PointLocalizer(PointModel):
         vlm.lm = adapt_lm(vlm.lm, cfg.lm_adaptation, cfg.lora)
         # the localizer reads hidden states, never the LM's output head: keep it out of the trainable set
         base_lm(vlm.lm).get_output_embeddings().requires_grad_(False)
+
+    def modules_added_to(self, trained: LocalizerConfig) -> tuple[str, ...]:
+        """`heatmap_dense` on a localizer trained without it: the dense keys (zero until fine-tuned)."""
+        return ("key_dense.",) if self.needs_dense and not trained.heatmap_dense else ()
 
     @property
     def needs_dense(self) -> bool:
@@ -104,6 +111,13 @@ class PointLocalizer(PointModel):
                 vision: VisionFeatures | None = None) -> torch.Tensor:
         """Predicted normalised (x, y) per row, (B, 2) in (0, 1); images (or `vision`) as in
         `PointDescriptor.embed_prompt`."""
+        out = self.heat(images, input_ids, attention_mask, vision)
+        return out if self.cfg.head is LocalizerHead.regression else soft_argmax(*out)
+
+    def heat(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             vision: VisionFeatures | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """What the head gives before the point: regression, the point itself (B, 2); heatmap, the heat map's
+        logits over the fine map's cells (B, S) and the cells' normalised centres (S, 2)."""
         if vision is None:
             vision = self.vision_features(images)
         embeds = self.vlm.embed(input_ids, self.vlm.image_tokens(vision.maps))
@@ -122,8 +136,7 @@ class PointLocalizer(PointModel):
             keys = keys + self.key_pos(sinusoid_2d(centres, keys.shape[-1]).to(keys.dtype))
             if self.key_dense is not None:
                 keys = keys + self.key_dense(self._dense_probs(vision, (h, w)).to(keys.dtype)).flatten(2).transpose(1, 2)
-            logits = (keys @ query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5
-            return soft_argmax(logits, centres)
+            return (keys @ query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5, centres
         else:
             raise ValueError(f"unknown localizer head {self.cfg.head!r}")
 

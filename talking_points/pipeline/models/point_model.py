@@ -170,13 +170,20 @@ class PointModel(nn.Module):
                 raise FileNotFoundError(f"{path}: {what} ({name}) is missing; the folder is incomplete")
         return meta, cfg
 
-    def _load_trained_weights(self, path: Path) -> None:
-        """The LoRA adapter and the heads of a saved folder into this model (a full LM is loaded by the caller)."""
+    def modules_added_to(self, trained: BaseModel) -> tuple[str, ...]:
+        """Prefixes of the weights this model holds and a trained model of config `trained` (same kind) lacks:
+        heads this config adds, built so that they change nothing until trained (`load_trained` leaves them as
+        built). None by default; a subclass names its own."""
+        return ()
+
+    def _load_trained_weights(self, path: Path, added: tuple[str, ...] = ()) -> None:
+        """The LoRA adapter and the heads of a saved folder into this model (a full LM is loaded by the caller);
+        weights under the `added` prefixes may be missing from the folder."""
         if self.lm_adaptation is LmAdaptation.lora:
             weights = path / "lm_adapter" / "adapter_model.safetensors"
             set_peft_model_state_dict(self.vlm.lm, load_file(str(weights)))
         missing, unexpected = self.load_state_dict(load_file(str(path / "heads.safetensors")), strict=False)
-        missing = [k for k in missing if not k.startswith("vlm.lm.")]
+        missing = [k for k in missing if not k.startswith(("vlm.lm.", *added))]
         if missing or unexpected:
             raise ValueError(f"{path}/heads.safetensors does not fit the model: missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]}")
@@ -184,16 +191,18 @@ class PointModel(nn.Module):
     def load_trained(self, path: str | os.PathLike) -> None:
         """Start from the weights of a trained folder of the same kind (fine-tuning it further, e.g. on other
         description styles): its heads, and its LoRA adapter or fine-tuned LM. The folder's LM adaptation must
-        be this model's; head shapes must match (a clear error names what does not fit)."""
+        be this model's; head shapes must match (a clear error names what does not fit). Heads this model's
+        config adds to the folder's (`modules_added_to`) keep their initial weights."""
         path = Path(path)
-        theirs = self._read_meta(path)[1].lm_adaptation
+        their_cfg = self._read_meta(path)[1]
+        theirs = their_cfg.lm_adaptation
         if theirs is not self.lm_adaptation:
             raise ValueError(f"{path}: trained with lm_adaptation {theirs.value!r}, this model uses "
                              f"{self.lm_adaptation.value!r}; fine-tuning needs the same")
         if theirs is LmAdaptation.full:
             lm = AutoModelForCausalLM.from_pretrained(str(path / "lm"))
             base_lm(self.vlm.lm).load_state_dict(lm.state_dict())
-        self._load_trained_weights(path)
+        self._load_trained_weights(path, self.modules_added_to(their_cfg))
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, trust_remote_code: bool = False):

@@ -58,7 +58,7 @@ from typing import Any  # noqa: E402
 from talking_points.pipeline.models.build import TinyBaseConfig  # noqa: E402
 from talking_points.pipeline.models.decoding import DecodingConfig  # noqa: E402
 from talking_points.pipeline.models.descriptor import DescriptorConfig  # noqa: E402
-from talking_points.pipeline.models.localizer import LocalizerConfig  # noqa: E402
+from talking_points.pipeline.models.localizer import LocalizerConfig, LocalizerHead  # noqa: E402
 from talking_points.pipeline.synthesis.style_config import Style  # noqa: E402
 
 
@@ -120,9 +120,22 @@ class TrainDescriptorConfig(_SFTSection):
         "part, colour) from the words before them and ignores the image there (training.steps.descriptor_collate)")
 
 
+class HeatmapLossConfig(Section):
+    """A second loss on the heatmap head's heat map (training.steps.heat_cross_entropy)."""
+
+    weight: float = Field(..., gt=0, description="its weight beside the MSE of the point (the MSE is ~0.01 after "
+                          "training, the cross-entropy a few nats)")
+    sigma: float = Field(0.03, gt=0, le=0.5, description="the target Gaussian's standard deviation, in "
+                         "image-normalised units (0.03: about one stride-4 cell of a 192-pixel-wide image times 1.5)")
+
+
 @register_section("train_localizer")
 class TrainLocalizerConfig(_SFTSection):
     model: LocalizerConfig = LocalizerConfig()
+    heatmap_loss: HeatmapLossConfig | None = Field(
+        None, description="heatmap head: also train the heat map towards a Gaussian at the true point (cross-"
+        "entropy), which tells it which cells hold the named part, not only which way the mean should move; "
+        "null: the point's MSE alone")
     text_styles: list[Style] = Field(
         default_factory=list, description="train on these description styles (synthesis.styles), one drawn per "
         "sample (seeded by styles.seed and kp_id), instead of text_column alone; gt is the description itself; a "
@@ -150,6 +163,9 @@ class TrainLocalizerConfig(_SFTSection):
         return finetuned
 
     def model_post_init(self, __context) -> None:
+        if self.heatmap_loss is not None and self.model.head is not LocalizerHead.heatmap:
+            raise ValueError(f"heatmap_loss trains the heat map of the heatmap head; model.head is "
+                             f"{self.model.head.value!r}: set model.head: heatmap or heatmap_loss: null")
         if self.wise_alpha < 1.0 and not self.init_from:
             raise ValueError(f"wise_alpha {self.wise_alpha} interpolates with the weights training started from: "
                              "set it in a train_localizer.finetuned entry (with init_from), or leave it at 1")

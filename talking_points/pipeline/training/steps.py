@@ -9,11 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from talking_points.pipeline.models.base import VisionFeatures
+from talking_points.pipeline.models.localizer import soft_argmax
 from talking_points.pipeline.models.prompts import IGNORE, PromptFormat
+from talking_points.pipeline.training.config import HeatmapLossConfig
 from talking_points.pipeline.training.data import stack
 
-__all__ = ["batch_vision", "descriptor_collate", "descriptor_step", "localizer_collate", "localizer_step",
-           "lm_collate", "lm_step"]
+__all__ = ["batch_vision", "descriptor_collate", "descriptor_step", "heat_cross_entropy", "localizer_collate",
+           "localizer_step", "lm_collate", "lm_step"]
 
 
 def batch_vision(batch: dict, dtype: torch.dtype = torch.float32) -> VisionFeatures | None:
@@ -63,13 +65,34 @@ def localizer_collate(fmt: PromptFormat, text_column: str = "description") -> Ca
     return collate
 
 
-def localizer_step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    """MSE between the predicted and the true normalised point; also reports the mean pixel-free distance."""
-    pred = model(batch["image"], batch["input_ids"], batch["attention_mask"], vision=batch_vision(batch))
-    target = batch["point"].to(pred.dtype)
-    loss = F.mse_loss(pred, target)
-    dist = (pred.detach() - target).norm(dim=-1)
-    return loss, {"mean_dist": float(dist.mean()), "pck@0.1": float((dist < 0.1).float().mean())}
+def localizer_step(model: nn.Module, batch: dict, heatmap_loss: HeatmapLossConfig | None = None
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    """MSE between the predicted and the true normalised point; also reports the mean pixel-free distance. With
+    `heatmap_loss` (heatmap head) also the cross-entropy of the heat map against a Gaussian at the true point."""
+    target = batch["point"]
+    if heatmap_loss is None:
+        pred = model(batch["image"], batch["input_ids"], batch["attention_mask"], vision=batch_vision(batch))
+        loss = F.mse_loss(pred, target.to(pred.dtype))
+        extra = {}
+    else:
+        logits, centres = model.heat(batch["image"], batch["input_ids"], batch["attention_mask"],
+                                     vision=batch_vision(batch))
+        pred = soft_argmax(logits, centres)
+        cross = heat_cross_entropy(logits, centres, target, heatmap_loss.sigma)
+        loss = F.mse_loss(pred, target.to(pred.dtype)) + heatmap_loss.weight * cross
+        extra = {"heat_ce": float(cross.detach())}
+    dist = (pred.detach() - target.to(pred.dtype)).norm(dim=-1)
+    return loss, {"mean_dist": float(dist.mean()), "pck@0.1": float((dist < 0.1).float().mean()), **extra}
+
+
+def heat_cross_entropy(logits: torch.Tensor, centres: torch.Tensor, point: torch.Tensor, sigma: float
+                       ) -> torch.Tensor:
+    """Mean cross-entropy of softmax(logits) (B, S) against a Gaussian of `sigma` (normalised units) around each
+    row's true point (B, 2) over the cells' centres (S, 2): the heat-map loss of keypoint detectors, which says
+    which cells are right where the soft-argmax's MSE only says which way the mean should move."""
+    d2 = ((centres.float().unsqueeze(0) - point.float().unsqueeze(1)) ** 2).sum(-1)  # (B, S)
+    want = torch.softmax(-d2 / (2 * sigma**2), dim=-1)
+    return -(want * torch.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
 
 
 def lm_collate(tokenizer, max_tokens: int = 128) -> Callable[[list[dict]], dict]:
