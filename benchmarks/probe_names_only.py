@@ -6,7 +6,8 @@ Scores one localizer on the test split's points written four ways: the GT descri
 (`data/styles/test.parquet`); terse behind the training opener ("The point is on the horse's mane."); and
 the training templates' own words with every optional clause left out — `sparse` with nothing kept ("The point
 is on the horse; on its mane."): the instance and the part, named as in training, and no position. If the
-last scores like terse, the wording is not what costs the points.
+last scores like terse, the wording is not what costs the points. Beside each mPCK: the share of predicted
+points inside the named object's box and inside the named part's box (did it find the object at all?).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def names_only(rows: pd.DataFrame, seed: int, bins: WordBins) -> list[str]:
     """The rows as `sparse` texts with every optional clause dropped (instance and part named, nothing else)."""
     with mock.patch.dict(styles.SPARSE_KEEP, {k: 0.0 for k in styles.SPARSE_KEEP}):
         return [styles.restyle(r, Style.sparse, seed, bins) for r in rows.to_dict(orient="records")]
+
+
+def inside(pred: np.ndarray, rows: pd.DataFrame, box: str) -> np.ndarray:
+    """Whether each predicted point lies in the row's `box` ("obj" or "part": normalised x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = (rows[f"{box}_{c}"].to_numpy(np.float64) for c in ("x0", "y0", "x1", "y1"))
+    return (pred[:, 0] >= x0) & (pred[:, 0] <= x1) & (pred[:, 1] >= y0) & (pred[:, 1] <= y1)
 
 
 def with_opener(text: str) -> str:
@@ -63,10 +70,11 @@ def main() -> None:
         "terse behind the training opener": [with_opener(t) for t in terse],
         "training words, names only": names_only(rows, a.seed, WordBins()),
     }
-    print(f"{a.localizer}, {len(rows)} test points (mPCK):")
+    print(f"{a.localizer}, {len(rows)} test points (mPCK; % of points in the object's / the part's box):")
     for name, texts in variants.items():
         pred = localize(model, tok, images, texts, a.batch_size)
-        print(f"  {name:34s} {point_mpck(normalised_distance(pred, truth)).mean():5.1f}   e.g. {texts[0]!r}")
+        found = f"{inside(pred, rows, 'obj').mean():4.0%} / {inside(pred, rows, 'part').mean():4.0%}"
+        print(f"  {name:34s} {point_mpck(normalised_distance(pred, truth)).mean():5.1f}  {found}   e.g. {texts[0]!r}")
 
 
 if __name__ == "__main__":

@@ -344,6 +344,7 @@ def test_the_llava_path_runs_through_the_stage_commands(smoke_repo, tmp_path):
     p["train_localizer"].update(base=str(t / "base"), variants={"localizer": {}}, train=steps, model={
         "head": "regression", "proj_dim": 16, "head_dims": [32, 16], "lm_adaptation": "lora", "lora": lora,
         "train_vision": False, "max_description_tokens": 48})
+    p["train_localizer"]["finetuned"] = {}  # the smoke's style-robust one trains the heatmap head's heat map
     rows = {"tp": {"label": "TP", "texts": "generated", "describer": "tp", "localizer": str(t / "localizer")},
             "gt": {"label": "GT", "texts": "gt", "localizer": str(t / "localizer")}}
     p["evaluate"].update(rows=rows, describers={"tp": {"descriptor": str(t / "descriptor")}}, chance={}, limit=6,
