@@ -139,7 +139,7 @@ def _terse(f: RowFacts, seed: int) -> str:
 
 #: the chance `sparse` keeps each optional clause: the object's place in the image, the part's place in the
 #: object, the point's place in the part, the local look (the instance and the part are always named). Low, so
-#: that many texts name the object without its place, as people do (at 0.5 / 0.5 / 0.5 / 0.3: terse 1.3 lower)
+#: that many texts name the object without its place, as people do (0.5 / 0.5 / 0.5 / 0.3 until run 18; README)
 SPARSE_KEEP: dict[str, float] = {"object": 0.25, "part": 0.25, "point": 0.35, "local": 0.2}
 
 
