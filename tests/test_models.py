@@ -415,9 +415,8 @@ def test_the_heatmap_loss_trains_the_heat_map_towards_the_point(base_dir):
         near = (centres.unsqueeze(0) - b["point"].unsqueeze(1)).norm(dim=-1) < 0.1
         return float((torch.softmax(logits, -1) * near).sum(-1).mean())
 
-    assert model.heat(b["image"], b["input_ids"], b["attention_mask"])[1].shape == (64, 2)
-    assert torch.equal(grid_centres(8, 8, torch.device("cpu")),
-                       model.heat(b["image"], b["input_ids"], b["attention_mask"])[1])
+    centres = model.heat(b["image"], b["input_ids"], b["attention_mask"])[1]
+    assert centres.shape == (64, 2) and torch.equal(grid_centres(8, 8, torch.device("cpu")), centres)
     before, ces = mass_near_point(), []
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     model.train()
@@ -430,6 +429,9 @@ def test_the_heatmap_loss_trains_the_heat_map_towards_the_point(base_dir):
     model.eval()
     assert ces[-1] < 0.8 * ces[0], ces
     assert mass_near_point() > before + 0.1, (before, mass_near_point())
+    regression, _ = PointLocalizer.from_base(base_dir, localizer_cfg(head="regression"))
+    with pytest.raises(ValueError, match="'regression' head has no heat map"):
+        regression.heat(b["image"], b["input_ids"], b["attention_mask"])
 
 
 def test_inference_runs_the_tower_once_per_distinct_image_with_the_same_results(base_dir, monkeypatch):

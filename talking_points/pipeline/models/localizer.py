@@ -111,13 +111,25 @@ class PointLocalizer(PointModel):
                 vision: VisionFeatures | None = None) -> torch.Tensor:
         """Predicted normalised (x, y) per row, (B, 2) in (0, 1); images (or `vision`) as in
         `PointDescriptor.embed_prompt`."""
-        out = self.heat(images, input_ids, attention_mask, vision)
-        return out if self.cfg.head is LocalizerHead.regression else soft_argmax(*out)
+        query, vision = self._seg_query(images, input_ids, attention_mask, vision)
+        if self.cfg.head is LocalizerHead.regression:
+            return torch.sigmoid(self.head(query).float())
+        elif self.cfg.head is LocalizerHead.heatmap:
+            return soft_argmax(*self._heat_logits(query, vision))
+        else:
+            raise ValueError(f"unknown localizer head {self.cfg.head!r}")
 
     def heat(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-             vision: VisionFeatures | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """What the head gives before the point: regression, the point itself (B, 2); heatmap, the heat map's
-        logits over the fine map's cells (B, S) and the cells' normalised centres (S, 2)."""
+             vision: VisionFeatures | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The heatmap head's heat map before the soft-argmax: logits over the fine map's cells (B, S) and the
+        cells' normalised centres (S, 2) (what `forward` takes the expectation of)."""
+        if self.cfg.head is not LocalizerHead.heatmap:
+            raise ValueError(f"the {self.cfg.head.value!r} head has no heat map (head: heatmap has)")
+        return self._heat_logits(*self._seg_query(images, input_ids, attention_mask, vision))
+
+    def _seg_query(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   vision: VisionFeatures | None) -> tuple[torch.Tensor, VisionFeatures]:
+        """The projected `<SEG>` state of each row (B, proj_dim), and the tower's features it read."""
         if vision is None:
             vision = self.vision_features(images)
         embeds = self.vlm.embed(input_ids, self.vlm.image_tokens(vision.maps))
@@ -125,20 +137,18 @@ class PointLocalizer(PointModel):
             inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids(attention_mask)
         ).last_hidden_state
         rows = torch.arange(hidden.shape[0], device=hidden.device)
-        query = self.text2vision(hidden[rows, seg_positions(input_ids, self.vlm.config.seg_token_id)])
-        if self.cfg.head is LocalizerHead.regression:
-            return torch.sigmoid(self.head(query).float())
-        elif self.cfg.head is LocalizerHead.heatmap:
-            fine = vision.maps[list(self.vlm.config.strides).index(self.cfg.heatmap_stride)]
-            h, w = fine.shape[-2:]
-            centres = grid_centres(h, w, fine.device)
-            keys = self.key_proj(fine.to(query.dtype)).flatten(2).transpose(1, 2)  # (B, S, D)
-            keys = keys + self.key_pos(sinusoid_2d(centres, keys.shape[-1]).to(keys.dtype))
-            if self.key_dense is not None:
-                keys = keys + self.key_dense(self._dense_probs(vision, (h, w)).to(keys.dtype)).flatten(2).transpose(1, 2)
-            return (keys @ query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5, centres
-        else:
-            raise ValueError(f"unknown localizer head {self.cfg.head!r}")
+        return self.text2vision(hidden[rows, seg_positions(input_ids, self.vlm.config.seg_token_id)]), vision
+
+    def _heat_logits(self, query: torch.Tensor, vision: VisionFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        """The query matched against every cell of the fine map: logits (B, S) and the cells' centres (S, 2)."""
+        fine = vision.maps[list(self.vlm.config.strides).index(self.cfg.heatmap_stride)]
+        h, w = fine.shape[-2:]
+        centres = grid_centres(h, w, fine.device)
+        keys = self.key_proj(fine.to(query.dtype)).flatten(2).transpose(1, 2)  # (B, S, D)
+        keys = keys + self.key_pos(sinusoid_2d(centres, keys.shape[-1]).to(keys.dtype))
+        if self.key_dense is not None:
+            keys = keys + self.key_dense(self._dense_probs(vision, (h, w)).to(keys.dtype)).flatten(2).transpose(1, 2)
+        return (keys @ query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5, centres
 
     @staticmethod
     def _dense_probs(vision: VisionFeatures, size: tuple[int, int]) -> torch.Tensor:

@@ -69,20 +69,21 @@ def localizer_step(model: nn.Module, batch: dict, heatmap_loss: HeatmapLossConfi
                    ) -> tuple[torch.Tensor, dict[str, float]]:
     """MSE between the predicted and the true normalised point; also reports the mean pixel-free distance. With
     `heatmap_loss` (heatmap head) also the cross-entropy of the heat map against a Gaussian at the true point."""
-    target = batch["point"]
+    inputs = (batch["image"], batch["input_ids"], batch["attention_mask"])
     if heatmap_loss is None:
-        pred = model(batch["image"], batch["input_ids"], batch["attention_mask"], vision=batch_vision(batch))
-        loss = F.mse_loss(pred, target.to(pred.dtype))
-        extra = {}
+        pred = model(*inputs, vision=batch_vision(batch))
     else:
-        logits, centres = model.heat(batch["image"], batch["input_ids"], batch["attention_mask"],
-                                     vision=batch_vision(batch))
+        logits, centres = model.heat(*inputs, vision=batch_vision(batch))
         pred = soft_argmax(logits, centres)
+    target = batch["point"].to(pred.dtype)
+    loss = F.mse_loss(pred, target)
+    logs = {}
+    if heatmap_loss is not None:
         cross = heat_cross_entropy(logits, centres, target, heatmap_loss.sigma)
-        loss = F.mse_loss(pred, target.to(pred.dtype)) + heatmap_loss.weight * cross
-        extra = {"heat_ce": float(cross.detach())}
-    dist = (pred.detach() - target.to(pred.dtype)).norm(dim=-1)
-    return loss, {"mean_dist": float(dist.mean()), "pck@0.1": float((dist < 0.1).float().mean()), **extra}
+        loss = loss + heatmap_loss.weight * cross
+        logs["heat_ce"] = float(cross.detach())
+    dist = (pred.detach() - target).norm(dim=-1)
+    return loss, {"mean_dist": float(dist.mean()), "pck@0.1": float((dist < 0.1).float().mean()), **logs}
 
 
 def heat_cross_entropy(logits: torch.Tensor, centres: torch.Tensor, point: torch.Tensor, sigma: float
