@@ -375,9 +375,11 @@ def test_heatmap_dense_keys_follow_where_the_tower_segments_the_part(tower_base)
     assert (preds[0] < 0.25).all() and (preds[1] > 0.75).all()
 
 
-def test_a_trained_localizer_gains_dense_keys_by_fine_tuning_from_its_own_predictions(tower_base, tmp_path):
-    """heatmap_dense on a localizer trained without it (train_localizer.finetuned): the dense keys start at zero,
-    so the fine-tuning starts from the trained localizer's own predictions, and they learn from there."""
+@pytest.mark.parametrize("option, prefix", [("heatmap_dense", "key_dense"), ("heatmap_regions", "key_regions")])
+def test_a_trained_localizer_gains_keys_by_fine_tuning_from_its_own_predictions(tower_base, tmp_path, option,
+                                                                                prefix):
+    """heatmap_dense / heatmap_regions on a localizer trained without it (train_localizer.finetuned): the new keys
+    start at zero, so the fine-tuning starts from the trained localizer's own predictions, and they learn."""
     base, _, samples = tower_base
     torch.manual_seed(0)
     cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=4, lm_adaptation="lora")
@@ -387,28 +389,31 @@ def test_a_trained_localizer_gains_dense_keys_by_fine_tuning_from_its_own_predic
             if p.requires_grad:
                 p.add_(0.05 * torch.randn_like(p))
     trained.save_pretrained(tmp_path / "trained", tok)
-    dense, _ = PointLocalizer.from_base(base, cfg.model_copy(update={"heatmap_dense": True}))
-    assert dense.modules_added_to(cfg) == ("key_dense.",) and dense.modules_added_to(dense.cfg) == ()
-    dense.load_trained(tmp_path / "trained")
-    b = localizer_collate(prompt_format(dense, tok))([PointSamples(samples, dense.input_size)[i] for i in range(4)])
-    for m in (trained, dense):
+    added, _ = PointLocalizer.from_base(base, cfg.model_copy(update={option: True}))
+    assert added.needs_dense
+    assert added.modules_added_to(cfg) == (f"{prefix}.",) and added.modules_added_to(added.cfg) == ()
+    added.load_trained(tmp_path / "trained")
+    b = localizer_collate(prompt_format(added, tok))([PointSamples(samples, added.input_size)[i] for i in range(4)])
+    for m in (trained, added):
         m.eval()
     with torch.no_grad():
-        assert torch.allclose(dense(b["image"], b["input_ids"], b["attention_mask"]),
+        assert torch.allclose(added(b["image"], b["input_ids"], b["attention_mask"]),
                               trained(b["image"], b["input_ids"], b["attention_mask"]), atol=1e-6)
-    dense.train()
-    loss, _ = localizer_step(dense, b)
+    added.train()
+    loss, _ = localizer_step(added, b)
     loss.backward()
-    assert dense.key_dense.weight.grad.abs().sum() > 0  # zero weights, but they learn
-    dense.save_pretrained(tmp_path / "dense", tok)
-    plain, _ = PointLocalizer.from_base(base, cfg)  # the other way round, the dense keys would be dropped
-    with pytest.raises(ValueError, match=r"does not fit the model: missing \[\], unexpected \['key_dense"):
-        plain.load_trained(tmp_path / "dense")
+    grads = [p.grad for p in getattr(added, prefix).parameters() if p.grad is not None]
+    assert grads and sum(float(g.abs().sum()) for g in grads) > 0  # zero weights, but they learn
+    added.save_pretrained(tmp_path / "added", tok)
+    plain, _ = PointLocalizer.from_base(base, cfg)  # the other way round, the new keys would be dropped
+    with pytest.raises(ValueError, match=rf"does not fit the model: missing \[\], unexpected \['{prefix}"):
+        plain.load_trained(tmp_path / "added")
 
 
-def test_heatmap_dense_needs_the_heatmap_head_and_a_tower_with_dense_heads():
-    with pytest.raises(ValueError, match="heatmap_dense reads the tower's labels"):
-        LocalizerConfig(head="regression", heatmap_dense=True)
+@pytest.mark.parametrize("option", ["heatmap_dense", "heatmap_regions"])
+def test_heatmap_dense_and_regions_need_the_heatmap_head_and_a_tower_with_dense_heads(option):
+    with pytest.raises(ValueError, match=f"{option} reads the tower's labels"):
+        LocalizerConfig(head="regression", **{option: True})
 
 
 def test_region_geometry_of_a_known_mask_and_a_part_kept_inside_its_object():

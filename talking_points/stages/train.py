@@ -56,10 +56,12 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     torch.manual_seed(cfg.train.seed)
     model, tok = model_cls.from_base(cfg.base, cfg.model, cfg.trust_remote_code)
     init_from = getattr(cfg, "init_from", None)
+    wise = getattr(cfg, "wise_alpha", 1.0)
     start = None
     if init_from:  # fine-tuning a trained model (train_localizer.finetuned)
         model.load_trained(init_from)
-        start = {k: v.detach().clone() for k, v in model.state_dict().items()}  # heads it adds: as built
+        if wise < 1.0:  # WiSE-FT's other end: the trainable weights as training starts (heads it adds: as built)
+            start = {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
         console.print(f"{name}: starting from the trained weights of {init_from}", markup=False)
     samples = read_table(train, schema.SAMPLES, "train split")
     if kind == "localizer" and cfg.text_styles:
@@ -69,23 +71,39 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
         data.cache_vision(model, FeatureStore.from_env(), progress=f"{name}: frozen vision features")
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     console.print(f"{kind} {name}: {len(data)} rows, {n_train / 1e6:.2f}M trainable parameters", markup=False)
+    lengths = ([len(ids) for ids in tok(samples[cfg.text_column].astype(str).tolist()).input_ids]
+               if cfg.train.group_by_length else None)
     result = fit(model, step_fn(cfg), data, collate_fn(prompt_format(model, tok), cfg), cfg.train, ckpt, live,
                  description=f"train {name}", fingerprint=digest(cfg, train, Path(cfg.base),
-                                                                     *([Path(init_from)] if init_from else [])))
-    wise = getattr(cfg, "wise_alpha", 1.0)
-    if start is not None and wise < 1.0:  # WiSE-FT: part of the way back towards the weights it started from
+                                                                     *([Path(init_from)] if init_from else [])),
+                 lengths=lengths)
+    if start is not None:  # WiSE-FT: part of the way back towards the weights it started from
         model.load_state_dict(interpolate_weights(start, model.state_dict(), wise))
         console.print(f"{name}: saved (1 - {wise}) x {init_from} + {wise} x the fine-tuned weights (WiSE-FT)",
                       markup=False)
+    tuning = _tuning_fields(cfg)
     summary = run_summary(result.steps, result.resumed_from, result.history, kind=kind, variant=name,
-                          rows=len(data), trainable_params=n_train, **({"wise_alpha": wise} if init_from else {}))
+                          rows=len(data), trainable_params=n_train, **tuning)
     card = model_card(CardFacts(kind=kind, name=name, base_source=str(cfg.base),
                                 config=json.loads(model.cfg.model_dump_json()), training=summary,
-                                train_params=cfg.train.model_dump(mode="json"), data=data_facts(samples, train),
+                                train_params={**cfg.train.model_dump(mode="json"), **tuning},
+                                data=data_facts(samples, train),
                                 profile_note=f"params: {params} (section {section}, variant {name})"))
     save_run(model, tok, out, summary, ckpt, card)
     last = {f"last {k}": v for k, v in summary.get("last", {}).items()}
     print_counts(f"train {name}", {"steps": result.steps, **last})
+
+
+def _tuning_fields(cfg) -> dict:
+    """What a localizer's section sets beyond `train` and `model` that shapes the weights (train.json and the
+    model card): the starting weights, WiSE-FT, the heat-map loss, the styles of the training texts."""
+    fields = {"init_from": getattr(cfg, "init_from", None), "heatmap_loss": getattr(cfg, "heatmap_loss", None),
+              "text_styles": [s.value for s in getattr(cfg, "text_styles", [])] or None}
+    if fields["init_from"]:
+        fields["wise_alpha"] = cfg.wise_alpha
+    if fields["heatmap_loss"] is not None:
+        fields["heatmap_loss"] = fields["heatmap_loss"].model_dump(mode="json")
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _styled(samples, cfg: TrainLocalizerConfig, params: Path):

@@ -12,6 +12,10 @@ layer's hidden state at `<SEG>` goes through a text-to-vision projection, then o
   With `heatmap_dense` every cell's key also carries what the tower segments there (its category and part
   probabilities from the dense heads, a pretrained tower), so the query can match "the dog's left ear" against
   the cells the tower calls dog and ear instead of recovering that from the map's features.
+  With `heatmap_regions` every cell's key also carries where it lies in the object and the part the tower
+  segments there and where that object lies among the others of its category (`region_keys`: the per-cell form
+  of the descriptor's `tower_regions` and `tower_instances`), so "the left dog of the two" and "the top end of
+  its tail" are features the query can match, not something the LM must work out from the image tokens.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from talking_points.pipeline.models.descriptor import mlp
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 from talking_points.pipeline.models.prompts import position_ids, seg_positions
+from talking_points.pipeline.models.region_keys import REGION_KEY_FEATURES, region_key_features
 
 __all__ = ["LocalizerConfig", "LocalizerHead", "PointLocalizer", "soft_argmax"]
 
@@ -45,11 +50,16 @@ class LocalizerConfig(PointModelSettings):
     heatmap_stride: int = Field(8, ge=1, description="heatmap: which of the base's strides the query reads")
     heatmap_dense: bool = Field(False, description="heatmap: the keys also read the tower's category and part "
                                 "probabilities at every cell (needs a tower with dense heads: pretrain-vision)")
+    heatmap_regions: bool = Field(False, description="heatmap: the keys also read where each cell lies in the "
+                                  "object and the part the tower segments there, and where that object (part) "
+                                  "lies among the others of its category (name) (models.region_keys; needs a "
+                                  "tower with dense heads)")
 
     def model_post_init(self, __context) -> None:
-        if self.heatmap_dense and self.head is not LocalizerHead.heatmap:
-            raise ValueError(f"heatmap_dense reads the tower's labels into the heatmap head's keys; head is "
-                             f"{self.head.value!r}: set head: heatmap or heatmap_dense: false")
+        for option in ("heatmap_dense", "heatmap_regions"):
+            if getattr(self, option) and self.head is not LocalizerHead.heatmap:
+                raise ValueError(f"{option} reads the tower's labels into the heatmap head's keys; head is "
+                                 f"{self.head.value!r}: set head: heatmap or {option}: false")
 
 
 def soft_argmax(logits: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -84,6 +94,12 @@ class PointLocalizer(PointModel):
             if self.key_dense is not None:  # zero: it adds nothing until trained (a trained localizer gains it
                 nn.init.zeros_(self.key_dense.weight)  # by fine-tuning, starting from its own predictions)
                 nn.init.zeros_(self.key_dense.bias)
+            self.key_regions = None
+            if cfg.heatmap_regions:  # zero output until trained, as key_dense
+                vlm.require_dense_heads("heatmap_regions")
+                self.key_regions = mlp([REGION_KEY_FEATURES, cfg.proj_dim // 2, cfg.proj_dim], act=nn.ReLU)
+                nn.init.zeros_(self.key_regions[-1].weight)
+                nn.init.zeros_(self.key_regions[-1].bias)
             read.append(cfg.heatmap_stride)
         else:
             raise ValueError(f"unknown localizer head {cfg.head!r}")
@@ -96,13 +112,17 @@ class PointLocalizer(PointModel):
         base_lm(vlm.lm).get_output_embeddings().requires_grad_(False)
 
     def modules_added_to(self, trained: LocalizerConfig) -> tuple[str, ...]:
-        """`heatmap_dense` on a localizer trained without it: the dense keys (zero until fine-tuned)."""
-        return ("key_dense.",) if self.needs_dense and not trained.heatmap_dense else ()
+        """Keys on a localizer trained without them (`heatmap_dense`, `heatmap_regions`): zero until fine-tuned."""
+        if self.cfg.head is not LocalizerHead.heatmap:
+            return ()
+        added = {"key_dense.": self.cfg.heatmap_dense and not trained.heatmap_dense,
+                 "key_regions.": self.cfg.heatmap_regions and not trained.heatmap_regions}
+        return tuple(prefix for prefix, new in added.items() if new)
 
     @property
     def needs_dense(self) -> bool:
-        """Whether the model reads the tower's dense logits (`heatmap_dense`)."""
-        return self.cfg.head is LocalizerHead.heatmap and self.cfg.heatmap_dense
+        """Whether the model reads the tower's dense logits (`heatmap_dense`, `heatmap_regions`)."""
+        return self.cfg.head is LocalizerHead.heatmap and (self.cfg.heatmap_dense or self.cfg.heatmap_regions)
 
     def vision_features(self, images: torch.Tensor) -> VisionFeatures:
         return self.vlm.vision_features(images, with_dense=self.needs_dense)
@@ -148,6 +168,9 @@ class PointLocalizer(PointModel):
         keys = keys + self.key_pos(sinusoid_2d(centres, keys.shape[-1]).to(keys.dtype))
         if self.key_dense is not None:
             keys = keys + self.key_dense(self._dense_probs(vision, (h, w)).to(keys.dtype)).flatten(2).transpose(1, 2)
+        if self.key_regions is not None:
+            regions = region_key_features(*vision.dense_logits("heatmap_regions"), (h, w))
+            keys = keys + self.key_regions(regions.flatten(2).transpose(1, 2).to(keys.dtype))
         return (keys @ query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5, centres
 
     @staticmethod

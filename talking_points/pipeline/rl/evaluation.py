@@ -39,12 +39,14 @@ def score_methods(chunk: pd.DataFrame, descriptors: dict[str, tuple], localizer:
              for key, (m, tok) in descriptors.items()}
     texts["gt"] = chunk["description"].astype(str).tolist()
     loc, loc_tok = localizer
-    frames = []
-    for key, t in texts.items():
-        pred = localize(loc, loc_tok, images.at(loc.input_size), t, cfg.localizer_batch_size,
-                        precision=cfg.mixed_precision, store=store)
-        frames.append(prediction_frame(chunk, t, pred).assign(method=key))
-    return pd.concat(frames, ignore_index=True)
+    # every method's texts in one pass of the localizer: its tower runs once per distinct image, not per method
+    at_size = images.at(loc.input_size)
+    every = [text for t in texts.values() for text in t]
+    pred = localize(loc, loc_tok, np.concatenate([at_size] * len(texts)), every, cfg.localizer_batch_size,
+                    precision=cfg.mixed_precision, store=store)
+    n = len(chunk)
+    return pd.concat([prediction_frame(chunk, t, pred[k * n:(k + 1) * n]).assign(method=key)
+                      for k, (key, t) in enumerate(texts.items())], ignore_index=True)
 
 
 def method_table(preds: pd.DataFrame) -> pd.DataFrame:

@@ -49,6 +49,11 @@ class TrainConfig(OptimiserConfig):
 
     epochs: float = Field(10, gt=0, description="passes over the training rows (paper: descriptor 10, localizer 15)")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="fraction of the steps with a linear warm-up")
+    group_by_length: bool = Field(
+        False, description="batches of rows whose texts have similar lengths (as transformers' TrainingArguments."
+        "group_by_length: each run of 50 batches of the epoch's shuffled rows is sorted by length, cut into "
+        "batches, and the epoch's batches are shuffled): less padding when the lengths differ a lot, e.g. a mix of "
+        "description styles; false: batches of rows in shuffled order")
 
 
 # ---- params sections of the model stages -------------------------------------------------------------------------

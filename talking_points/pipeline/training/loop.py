@@ -30,17 +30,40 @@ from talking_points.pipeline.training.checkpoints import StepCheckpoint
 from talking_points.pipeline.training.config import OptimiserConfig, TrainConfig
 from talking_points.pipeline.training.metric_log import MetricLog
 
-__all__ = ["EpochSampler", "FitResult", "fit", "StepFn", "torch_kernels"]
+__all__ = ["EpochSampler", "FitResult", "fit", "length_grouped", "StepFn", "torch_kernels"]
 
 StepFn = Callable[[nn.Module, dict], tuple[torch.Tensor, dict[str, float]]]
 
 
+#: batches per run of rows sorted by length (`length_grouped`; transformers' LengthGroupedSampler uses 50)
+MEGABATCH = 50
+
+
+def length_grouped(perm: torch.Tensor, lengths: torch.Tensor, batch: int, generator: torch.Generator
+                   ) -> torch.Tensor:
+    """`perm` reordered so that each run of `batch` rows holds rows of similar `lengths`: every MEGABATCH
+    batches of it sorted longest first, cut into batches, and the batches shuffled by `generator`."""
+    mega = batch * MEGABATCH
+    batches = []
+    for chunk in perm.split(mega):
+        chunk = chunk[torch.argsort(lengths[chunk], descending=True, stable=True)]
+        batches += list(chunk.split(batch))
+    order = torch.randperm(len(batches), generator=generator)
+    return torch.cat([batches[i] for i in order.tolist()])
+
+
 class EpochSampler(Sampler[int]):
     """Rows of epoch `e` in a permutation seeded by (seed, e); process `rank` of `world` gets every world-th
-    row of it. Only whole per-process batches are yielded (the remainder of an epoch is dropped)."""
+    row of it. Only whole per-process batches are yielded (the remainder of an epoch is dropped). With
+    `lengths` (one per row) the permutation is `length_grouped` into batches of batch_size x world rows, so
+    that every process's micro-batch of a step holds rows of similar length."""
 
-    def __init__(self, n: int, seed: int, batch_size: int, rank: int = 0, world: int = 1):
+    def __init__(self, n: int, seed: int, batch_size: int, rank: int = 0, world: int = 1,
+                 lengths: list[int] | None = None):
         self.n, self.seed, self.batch_size, self.rank, self.world = n, seed, batch_size, rank, world
+        if lengths is not None and len(lengths) != n:
+            raise ValueError(f"{len(lengths)} lengths for {n} rows")
+        self.lengths = None if lengths is None else torch.as_tensor(lengths)
         self.epoch = 0
         self.batches_per_epoch = n // (batch_size * world)
         if self.batches_per_epoch == 0:
@@ -55,6 +78,8 @@ class EpochSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         perm = torch.randperm(self.n, generator=g)[: self.batches_per_epoch * self.batch_size * self.world]
+        if self.lengths is not None:
+            perm = length_grouped(perm, self.lengths, self.batch_size * self.world, g)
         return iter(perm[self.rank :: self.world].tolist())
 
 
@@ -104,18 +129,22 @@ def fit(
     description: str = "train",
     accelerator: Accelerator | None = None,
     fingerprint: str = "",
+    lengths: list[int] | None = None,
 ) -> FitResult:
     """Train `model` in place; returns the step count and the logged metric history.
 
     Resumes from the checkpoint in `checkpoint_dir` if it is of the same run: `fingerprint` (the caller's
-    digest of what the config does not hold: data, starting weights), the config and the step plan."""
+    digest of what the config does not hold: data, starting weights), the config and the step plan.
+    `lengths`: every row's text length, which `cfg.group_by_length` needs."""
+    if cfg.group_by_length and lengths is None:
+        raise ValueError("group_by_length needs the rows' text lengths (fit(..., lengths=...))")
     with torch_kernels(cfg):
         return _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, description, accelerator,
-                    fingerprint)
+                    fingerprint, lengths if cfg.group_by_length else None)
 
 
 def _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, description, accelerator,
-         fingerprint) -> FitResult:
+         fingerprint, lengths) -> FitResult:
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=cfg.grad_accum)
     check_supported(cfg.mixed_precision, acc.device)
     set_seed(cfg.seed)
@@ -124,7 +153,7 @@ def _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, descri
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by grad_accum x processes = "
                          f"{cfg.grad_accum} x {world}")
     micro = cfg.batch_size // (cfg.grad_accum * world)
-    sampler = EpochSampler(len(dataset), cfg.seed, micro, rank, world)
+    sampler = EpochSampler(len(dataset), cfg.seed, micro, rank, world, lengths)
     loader = DataLoader(dataset, batch_size=micro, sampler=sampler, collate_fn=collate, drop_last=True)
     steps_per_epoch = sampler.batches_per_epoch // cfg.grad_accum
     if steps_per_epoch == 0:

@@ -1,0 +1,138 @@
+"""Where every cell lies in what the tower segments: the localizer's per-cell view of "which object, which of its
+parts, and where in them".
+
+The descriptor reads these facts at its one point (`point_decoder.region_geometry`, `instance_context`: the
+box of the object and of the part there, the point's place in them, where the other objects of its category
+and the other parts of its name lie). A localizer has to go the other way: from "the left dog of the two, the
+top end of its tail" to a cell. `region_key_features` gives every cell of a grid the same numbers, computed
+for the object and the part the cell belongs to, so that each of those clauses is a feature a query can match
+linearly (others of the category to the right: "the left one"; the cell near the top of its part's box: "the
+top end"), instead of something the language model must work out from the image tokens.
+
+Objects are the 8-connected regions of cells the tower gives one category (background excluded); parts the
+8-connected regions of cells of one part name inside one object. The regions come from the argmax of the
+tower's logits (no gradient), on the logits' own grid, then averaged onto the grid asked for.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["REGION_KEY_FEATURES", "region_key_features"]
+
+#: per level (the object, then the part): inside one (1), its box (4), its centre of mass (2), the cell's place
+#: in the box (2), the others of its class: their share of the class's cells, whether there are any, the share
+#: of their cells left of / right of / above / below the region's centre of mass (4), their centre of mass (2)
+_LEVEL = 1 + 4 + 2 + 2 + 1 + 1 + 4 + 2
+REGION_KEY_FEATURES = 2 * _LEVEL
+
+
+def _components(labels: np.ndarray) -> np.ndarray:
+    """(h, w) int32: an id per 8-connected region of cells that share one non-zero label (0: label 0)."""
+    out = np.zeros(labels.shape, np.int32)
+    next_id = 1
+    for value in np.unique(labels):
+        if value == 0:
+            continue
+        n, comp = cv2.connectedComponents((labels == value).astype(np.uint8), connectivity=8)
+        out[comp > 0] = comp[comp > 0] + (next_id - 1)
+        next_id += n - 1
+    return out
+
+
+def _level(regions: np.ndarray, classes: np.ndarray, xs: np.ndarray, ys: np.ndarray, min_cells: int
+           ) -> np.ndarray:
+    """(_LEVEL, h, w) float32: each cell's region features (`_LEVEL`); `regions` the ids of `_components`,
+    `classes` what makes two regions "others of the same class" (the category; the object and the part name).
+    Vectorised over the regions (a noisy map has hundreds of stray ones)."""
+    h, w = regions.shape
+    out = np.zeros((_LEVEL, h, w), np.float32)
+    n_reg = int(regions.max())
+    if n_reg == 0:
+        return out
+    lab = regions.ravel()
+    inside = lab > 0
+    lab_in = lab[inside]
+    cx_cell = np.broadcast_to(xs[None, :], (h, w)).ravel()[inside]
+    cy_cell = np.broadcast_to(ys[:, None], (h, w)).ravel()[inside]
+    col = np.broadcast_to(np.arange(w)[None, :], (h, w)).ravel()[inside]
+    row = np.broadcast_to(np.arange(h)[:, None], (h, w)).ravel()[inside]
+    size = n_reg + 1
+    n = np.bincount(lab_in, minlength=size).astype(np.float64)
+    n_safe = np.maximum(n, 1)
+    sx, sy = np.bincount(lab_in, cx_cell, size), np.bincount(lab_in, cy_cell, size)
+    cx, cy = sx / n_safe, sy / n_safe
+    x0, y0 = np.full(size, w), np.full(size, h)
+    x1, y1 = np.full(size, -1), np.full(size, -1)
+    np.minimum.at(x0, lab_in, col)
+    np.minimum.at(y0, lab_in, row)
+    np.maximum.at(x1, lab_in, col)
+    np.maximum.at(y1, lab_in, row)
+    x0, x1, y0, y1 = x0 / w, (x1 + 1) / w, y0 / h, (y1 + 1) / h
+    # the others of each region's class: the class's totals less the region's own
+    cls_of = np.zeros(size, np.int64)
+    cls_of[lab_in] = classes.ravel()[inside]
+    cls_cell = classes.ravel()[inside]
+    _, cls_idx = np.unique(cls_cell, return_inverse=True)
+    reg_cls = np.zeros(size, np.int64)
+    reg_cls[lab_in] = cls_idx
+    n_cls = np.bincount(cls_idx).astype(np.float64)
+    sx_cls, sy_cls = np.bincount(cls_idx, cx_cell), np.bincount(cls_idx, cy_cell)
+    n_other = n_cls[reg_cls] - n
+    shares = np.zeros((4, size))
+    for k in range(len(n_cls)):  # per class: its cells left of / right of / above / below each region's centre
+        ox, oy = np.sort(cx_cell[cls_idx == k]), np.sort(cy_cell[cls_idx == k])
+        regs = np.unique(lab_in[cls_idx == k])
+        shares[0, regs] = np.searchsorted(ox, cx[regs], side="left")
+        shares[1, regs] = len(ox) - np.searchsorted(ox, cx[regs], side="right")
+        shares[2, regs] = np.searchsorted(oy, cy[regs], side="left")
+        shares[3, regs] = len(oy) - np.searchsorted(oy, cy[regs], side="right")
+    own = np.stack([np.bincount(lab_in, cx_cell < cx[lab_in], size), np.bincount(lab_in, cx_cell > cx[lab_in], size),
+                    np.bincount(lab_in, cy_cell < cy[lab_in], size), np.bincount(lab_in, cy_cell > cy[lab_in], size)])
+    some = n_other >= min_cells  # fewer: stray cells, as `point_decoder.instance_context`
+    denom = np.maximum(n_other, 1)
+    others = np.concatenate([
+        np.where(some, n_other / (n_other + n_safe), 0.0)[None], some[None].astype(np.float64),
+        np.where(some, (shares - own) / denom, 0.0),
+        np.where(some, (sx_cls[reg_cls] - sx) / denom, 0.5)[None],
+        np.where(some, (sy_cls[reg_cls] - sy) / denom, 0.5)[None],
+    ])
+    per_region = np.concatenate([np.ones((1, size)), x0[None], y0[None], x1[None], y1[None], cx[None], cy[None]])
+    cells = np.concatenate([per_region, others])[:, lab_in]  # (15, cells inside)
+    place = np.stack([((cx_cell - x0[lab_in]) / (x1 - x0)[lab_in]).clip(0, 1),
+                      ((cy_cell - y0[lab_in]) / (y1 - y0)[lab_in]).clip(0, 1)])
+    flat = out.reshape(_LEVEL, -1)
+    flat[:7, inside] = cells[:7]
+    flat[7:9, inside] = place
+    flat[9:, inside] = cells[7:]
+    return out
+
+
+def image_region_features(category: np.ndarray, part: np.ndarray, min_cells: int = 4) -> np.ndarray:
+    """(REGION_KEY_FEATURES, h, w) float32 of one image from the tower's (h, w) category and part labels
+    (0: background): the object level, then the part level (zeros where a cell is in none)."""
+    h, w = category.shape
+    xs, ys = (np.arange(w) + 0.5) / w, (np.arange(h) + 0.5) / h
+    objects = _components(category)
+    named_part = np.where((objects > 0) & (part > 0), objects.astype(np.int64) * (int(part.max()) + 1) + part, 0)
+    parts = _components(named_part)
+    return np.concatenate([_level(objects, category, xs, ys, min_cells),
+                           _level(parts, named_part, xs, ys, min_cells)])
+
+
+def region_key_features(category_logits: torch.Tensor, part_logits: torch.Tensor, size: tuple[int, int],
+                        min_cells: int = 4) -> torch.Tensor:
+    """(B, REGION_KEY_FEATURES, *size) float32 on the logits' device: every cell's object and part features
+    (`image_region_features`) from the tower's (B, C, h, w) category and part logits, averaged onto `size` when
+    the logits' grid differs. Computed on the CPU (a few milliseconds per image), no gradient."""
+    with torch.no_grad():
+        cats = category_logits.argmax(dim=1).cpu().numpy()
+        parts = part_logits.argmax(dim=1).cpu().numpy()
+        feats = torch.from_numpy(np.stack([image_region_features(c, p, min_cells) for c, p in zip(cats, parts)]))
+        feats = feats.to(category_logits.device)
+        if tuple(feats.shape[-2:]) != tuple(size):
+            feats = F.adaptive_avg_pool2d(feats, size)
+    return feats
