@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from talking_points.pipeline.precision import Precision, autocast, check_supported
+from talking_points.pipeline import precision as precision_module
+from talking_points.pipeline.precision import Precision, autocast, check_supported, resolve
 from talking_points.pipeline.training.config import TrainConfig
 from talking_points.pipeline.training.loop import fit
 
@@ -48,6 +49,20 @@ def test_fit_runs_the_forward_pass_in_the_configured_precision_and_learns(tmp_pa
     assert not torch.is_autocast_enabled("cpu")  # nothing leaks out of the loop
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < 0.2 * losses[0], losses[::10]
+    assert result.precision == precision  # what train.json records
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_is_bf16_only_where_the_device_runs_it_natively(monkeypatch, native):
+    monkeypatch.setattr(precision_module, "native_bf16", lambda device: native)
+    want = Precision.bf16 if native else Precision.fp32
+    assert resolve(Precision.auto, "cpu") is want
+    assert resolve(Precision.bf16, "cpu") is Precision.bf16 and resolve(Precision.fp32, "cpu") is Precision.fp32
+    with autocast(Precision.auto, "cpu"):
+        assert nn.Linear(4, 4)(torch.randn(2, 4)).dtype == (torch.bfloat16 if native else torch.float32)
+    check_supported(Precision.auto, "cpu")  # auto never picks an emulated precision: nothing to warn about
+    assert TrainConfig().mixed_precision is Precision.auto
+
 
 
 def test_autocast_and_the_support_check():

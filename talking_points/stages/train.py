@@ -83,7 +83,7 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
                       markup=False)
     tuning = _tuning_fields(cfg)
     summary = run_summary(result.steps, result.resumed_from, result.history, kind=kind, variant=name,
-                          rows=len(data), trainable_params=n_train, **tuning)
+                          rows=len(data), trainable_params=n_train, mixed_precision=result.precision, **tuning)
     card = model_card(CardFacts(kind=kind, name=name, base_source=str(cfg.base),
                                 config=json.loads(model.cfg.model_dump_json()), training=summary,
                                 train_params={**cfg.train.model_dump(mode="json"), **tuning},

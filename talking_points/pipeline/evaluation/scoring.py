@@ -21,5 +21,6 @@ class ScoringConfig(Section):
     limit: int | None = Field(None, ge=1, description="score only the first N test rows (null: all)")
     seed: int = Field(0, description="seed of the chance predictor and of the example choice")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default)")
-    mixed_precision: Precision = Field(Precision.bf16, description="bf16: the models run under "
-                                       "torch.autocast(bfloat16), as they were trained; fp32: no autocast")
+    mixed_precision: Precision = Field(Precision.auto, description="bf16: the models run under "
+                                       "torch.autocast(bfloat16), as they were trained; fp32: no autocast; auto: "
+                                       "bf16 where the device runs it natively, else fp32 (precision.resolve)")

@@ -29,9 +29,11 @@ class OptimiserConfig(Section):
         "machine and thread count give bit-identical weights (without it the descriptor SFT drifts by ~1e-8 from "
         "step ~100 on 2 CPU threads; costs some speed); false: PyTorch's default kernels")
     mixed_precision: Precision = Field(
-        Precision.bf16, description="bf16: forward passes under torch.autocast(bfloat16), weights and optimiser "
-        "state in float32 (about 1.7x faster training steps on a CPU with AVX512-BF16, the usual setting on "
-        "GPUs); fp32: no autocast (a CPU without bfloat16 instructions: bf16 is emulated there, and warns)")
+        Precision.auto, description="auto: bf16 where the device runs bfloat16 natively (a GPU with bfloat16, a CPU "
+        "with AVX512-BF16 or AMX), fp32 elsewhere (precision.resolve); bf16: forward passes under torch.autocast("
+        "bfloat16), weights and optimiser state in float32 (about 1.7x faster training steps on a CPU with "
+        "AVX512-BF16, the usual setting on GPUs; on a CPU without it bfloat16 is emulated, many times slower, and "
+        "warns); fp32: no autocast")
 
     @model_validator(mode="after")
     def _batch(self):

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from talking_points.pipeline.fingerprints import digest
-from talking_points.pipeline.precision import autocast, check_supported
+from talking_points.pipeline.precision import autocast, check_supported, resolve
 from talking_points.pipeline.progress import track
 from talking_points.pipeline.training.checkpoints import StepCheckpoint
 from talking_points.pipeline.training.config import OptimiserConfig, TrainConfig
@@ -89,6 +89,7 @@ class FitResult:
     total_steps: int
     resumed_from: int
     history: list[dict[str, float]] = field(default_factory=list)
+    precision: str = "fp32"  # what cfg.mixed_precision resolved to on the device (`precision.resolve`)
 
 
 def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
@@ -214,4 +215,5 @@ def _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, descri
                       {"scheduler": scheduler.state_dict()}, acc.is_main_process, acc.wait_for_everyone)
     log.end()
     acc.wait_for_everyone()
-    return FitResult(steps=total, total_steps=total, resumed_from=resumed_from, history=log.history)
+    return FitResult(steps=total, total_steps=total, resumed_from=resumed_from, history=log.history,
+                     precision=resolve(cfg.mixed_precision, acc.device).value)
