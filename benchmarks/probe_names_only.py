@@ -7,7 +7,9 @@ Scores one localizer on the test split's points written four ways: the GT descri
 the training templates' own words with every optional clause left out — `sparse` with nothing kept ("The point
 is on the horse; on its mane."): the instance and the part, named as in training, and no position. If the
 last scores like terse, the wording is not what costs the points. Beside each mPCK: the share of predicted
-points inside the named object's box and inside the named part's box (did it find the object at all?).
+points inside the named object's box and inside the named part's box (did it find the object at all?), and the
+mPCK of the points whose object is the only one of its category in the image and of those with others beside
+it (where "the left dog of the two" has to be resolved).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from talking_points.pipeline.metrics.bootstrap import point_mpck  # noqa: E402
 from talking_points.pipeline.metrics.pck import normalised_distance  # noqa: E402
 from talking_points.pipeline.synthesis import styles  # noqa: E402
+from talking_points.pipeline.synthesis.facts import row_facts  # noqa: E402
 from talking_points.pipeline.synthesis.style_config import Style  # noqa: E402
 from talking_points.pipeline.synthesis.vocabulary import WordBins  # noqa: E402
 
@@ -70,11 +73,15 @@ def main() -> None:
         "terse behind the training opener": [with_opener(t) for t in terse],
         "training words, names only": names_only(rows, a.seed, WordBins()),
     }
-    print(f"{a.localizer}, {len(rows)} test points (mPCK; % of points in the object's / the part's box):")
+    alone = np.array([row_facts(r, WordBins()).n_same == 1 for r in rows.to_dict(orient="records")])
+    print(f"{a.localizer}, {len(rows)} test points (mPCK; % of points in the object's / the part's box; mPCK where "
+          f"the object is alone in its category ({alone.sum()}) / has others beside it ({(~alone).sum()})):")
     for name, texts in variants.items():
         pred = localize(model, tok, images, texts, a.batch_size)
         found = f"{inside(pred, rows, 'obj').mean():4.0%} / {inside(pred, rows, 'part').mean():4.0%}"
-        print(f"  {name:34s} {point_mpck(normalised_distance(pred, truth)).mean():5.1f}  {found}   e.g. {texts[0]!r}")
+        score = point_mpck(normalised_distance(pred, truth))
+        print(f"  {name:34s} {score.mean():5.1f}  {found}  {score[alone].mean():5.1f} / {score[~alone].mean():5.1f}"
+              f"   e.g. {texts[0]!r}")
 
 
 if __name__ == "__main__":
