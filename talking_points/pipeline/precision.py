@@ -58,16 +58,16 @@ def resolve(precision: Precision, device) -> Precision:
 
 def check_supported(precision: Precision, device) -> None:
     """Warn when `precision` is slow (or emulated) on `device` (a torch.device or its name)."""
-    import torch
-
     kind = _device_type(device)
     if precision in (Precision.fp32, Precision.auto):
         return
     elif precision is Precision.bf16:
-        if kind == "cuda" and not torch.cuda.is_bf16_supported():
+        if kind not in ("cuda", "cpu") or native_bf16(device):
+            return
+        if kind == "cuda":
             warnings.warn("mixed_precision bf16: this GPU has no bfloat16 support; set mixed_precision: fp32",
                           stacklevel=2)
-        elif kind == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        else:
             warnings.warn("mixed_precision bf16: this CPU has no bfloat16 instructions (AVX512), so bfloat16 is "
                           "emulated and slower than float32; set mixed_precision: auto (or fp32) in params.yaml",
                           stacklevel=2)

@@ -73,10 +73,7 @@ def _level(regions: np.ndarray, classes: np.ndarray, xs: np.ndarray, ys: np.ndar
     np.maximum.at(y1, lab_in, row)
     x0, x1, y0, y1 = x0 / w, (x1 + 1) / w, y0 / h, (y1 + 1) / h
     # the others of each region's class: the class's totals less the region's own
-    cls_of = np.zeros(size, np.int64)
-    cls_of[lab_in] = classes.ravel()[inside]
-    cls_cell = classes.ravel()[inside]
-    _, cls_idx = np.unique(cls_cell, return_inverse=True)
+    _, cls_idx = np.unique(classes.ravel()[inside], return_inverse=True)
     reg_cls = np.zeros(size, np.int64)
     reg_cls[lab_in] = cls_idx
     n_cls = np.bincount(cls_idx).astype(np.float64)
@@ -84,8 +81,9 @@ def _level(regions: np.ndarray, classes: np.ndarray, xs: np.ndarray, ys: np.ndar
     n_other = n_cls[reg_cls] - n
     shares = np.zeros((4, size))
     for k in range(len(n_cls)):  # per class: its cells left of / right of / above / below each region's centre
-        ox, oy = np.sort(cx_cell[cls_idx == k]), np.sort(cy_cell[cls_idx == k])
-        regs = np.unique(lab_in[cls_idx == k])
+        of_k = cls_idx == k
+        ox, oy = np.sort(cx_cell[of_k]), np.sort(cy_cell[of_k])
+        regs = np.unique(lab_in[of_k])
         shares[0, regs] = np.searchsorted(ox, cx[regs], side="left")
         shares[1, regs] = len(ox) - np.searchsorted(ox, cx[regs], side="right")
         shares[2, regs] = np.searchsorted(oy, cy[regs], side="left")

@@ -147,7 +147,8 @@ def fit(
 def _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, description, accelerator,
          fingerprint, lengths) -> FitResult:
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=cfg.grad_accum)
-    check_supported(cfg.mixed_precision, acc.device)
+    precision = resolve(cfg.mixed_precision, acc.device)  # once: `auto` asks the device
+    check_supported(precision, acc.device)
     set_seed(cfg.seed)
     world, rank = acc.num_processes, acc.process_index
     if cfg.batch_size % (cfg.grad_accum * world):
@@ -196,7 +197,7 @@ def _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, descri
         for _ in range(cfg.grad_accum):
             batch = send_to_device(next(stream), acc.device)
             with acc.accumulate(model):
-                with autocast(cfg.mixed_precision, acc.device):  # the forward pass; backward outside autocast
+                with autocast(precision, acc.device):  # the forward pass; backward outside autocast
                     loss, metrics = step_fn(model, batch)
                 acc.backward(loss)
                 if cfg.grad_clip and acc.sync_gradients:
@@ -216,4 +217,4 @@ def _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, descri
     log.end()
     acc.wait_for_everyone()
     return FitResult(steps=total, total_steps=total, resumed_from=resumed_from, history=log.history,
-                     precision=resolve(cfg.mixed_precision, acc.device).value)
+                     precision=precision.value)
