@@ -195,24 +195,27 @@ def test_wise_ft_saves_the_interpolation_of_the_start_and_the_fine_tuned_weights
         for k, v in w.items():
             if not v.is_floating_point():
                 continue
-            if k not in s:  # a head the start lacks (heatmap_regions) started as built: its output layer at zero
-                if k.startswith("key_regions.2."):
-                    assert np.allclose(v.numpy(), alpha * t[k].numpy(), atol=1e-6), k
+            if k not in s:  # heads the start lacks (heatmap_regions, heatmap_gate) started as built: the region
+                # keys' output layer and the gate's heads at zero, the gate's strengths at one
+                built = 1.0 if k == "gate.strength" else 0.0
+                if k.startswith(("key_regions.2.", "gate.")):
+                    assert np.allclose(v.numpy(), (1 - alpha) * built + alpha * t[k].numpy(), atol=1e-6), k
                     added += 1
                 continue
             assert np.allclose(v.numpy(), (1 - alpha) * s[k].numpy() + alpha * t[k].numpy(), atol=1e-6), k
             checked += 1
             moved += not np.array_equal(s[k].numpy(), t[k].numpy())
     assert checked and moved  # the fine-tuning moved weights, and the saved ones lie between
-    assert added == 2  # the added keys' output weight and bias
+    assert added == 2 + 5  # the added keys' output weight and bias; the gate's two heads and its strengths
     import json
 
     summary = json.loads((saved / "train.json").read_text())  # what shaped the weights besides `train` and `model`
     assert summary["wise_alpha"] == alpha and summary["init_from"] == entry["init_from"]
     assert summary["heatmap_loss"]["weight"] == entry["heatmap_loss"]["weight"]
-    assert summary["text_styles"] == entry["text_styles"]
+    assert summary["text_styles"] == entry["text_styles"] and summary["label_loss"] == entry["label_loss"]
     card = (saved / "README.md").read_text()
     assert "| `heatmap_loss` |" in card and "| `wise_alpha` |" in card and "| `group_by_length` |" in card
+    assert "| `label_loss` |" in card and "| `lr_multipliers` |" in card
 
 
 def test_whole_smoke_pipeline_ends_with_the_reports(smoke_repo):

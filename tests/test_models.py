@@ -411,11 +411,13 @@ def test_the_heatmap_loss_trains_the_heat_map_towards_the_point(base_dir):
 
     def mass_near_point() -> float:
         with torch.no_grad():
-            logits, centres = model.heat(b["image"], b["input_ids"], b["attention_mask"])
-        near = (centres.unsqueeze(0) - b["point"].unsqueeze(1)).norm(dim=-1) < 0.1
-        return float((torch.softmax(logits, -1) * near).sum(-1).mean())
+            heat = model.heat(b["image"], b["input_ids"], b["attention_mask"])
+        near = (heat.centres.unsqueeze(0) - b["point"].unsqueeze(1)).norm(dim=-1) < 0.1
+        return float((torch.softmax(heat.logits, -1) * near).sum(-1).mean())
 
-    centres = model.heat(b["image"], b["input_ids"], b["attention_mask"])[1]
+    heat = model.heat(b["image"], b["input_ids"], b["attention_mask"])
+    centres = heat.centres
+    assert heat.labels is None  # no heatmap_gate
     assert centres.shape == (64, 2) and torch.equal(grid_centres(8, 8, torch.device("cpu")), centres)
     before, ces = mass_near_point(), []
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)

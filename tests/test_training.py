@@ -1,4 +1,5 @@
-"""The SFT training loop under a 2-process DDP launch (gloo on CPU) equals the single-process run."""
+"""The SFT training loop: under a 2-process DDP launch (gloo on CPU) it equals the single-process run; its optimiser
+groups (lr_multipliers)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from talking_points.pipeline.training.config import TrainConfig
+from talking_points.pipeline.training.loop import param_groups
 
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_fit.py"
 
@@ -79,3 +84,19 @@ def test_weight_interpolation_runs_from_the_start_to_the_fine_tuned_weights():
 
     with pytest.raises(ValueError, match="alpha must be in"):
         interpolate_weights(start, tuned, 1.5)
+
+
+def test_param_groups_give_each_prefix_its_multiple_of_the_learning_rate():
+    model = torch.nn.ModuleDict({"gate_a": torch.nn.Linear(2, 2), "gate_b": torch.nn.Linear(2, 1),
+                                 "body": torch.nn.Linear(2, 2), "frozen": torch.nn.Linear(2, 2)})
+    model["frozen"].requires_grad_(False)
+    groups = param_groups(model, 1e-3, {"gate_": 20.0})
+    assert [g["lr"] for g in groups] == [1e-3, 2e-2]
+    assert [sum(p.numel() for p in g["params"]) for g in groups] == [6, 9]
+    assert len(param_groups(model, 1e-3, {})) == 1
+    with pytest.raises(ValueError, match=r"lr_multipliers \['frozen'\]: no trainable parameter"):
+        param_groups(model, 1e-3, {"frozen": 2.0})
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        param_groups(torch.nn.Linear(2, 2).requires_grad_(False), 1e-3, {})
+    with pytest.raises(ValueError, match="multiplier above 0"):
+        TrainConfig(lr_multipliers={"gate_": 0.0})

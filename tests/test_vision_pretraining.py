@@ -19,6 +19,7 @@ from talking_points.pipeline.models.base import VisionFeatures
 from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, TowerConfig, build_tiny_base
 from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
+from talking_points.pipeline.models.label_gate import gate_map
 from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer, soft_argmax
 from talking_points.pipeline.models.point_decoder import (
     PointDecoderConfig,
@@ -31,11 +32,13 @@ from talking_points.pipeline.models.point_decoder import (
 )
 from talking_points.pipeline.models.positional import grid_centres
 from talking_points.pipeline.models.tower import load_tower, save_tower
-from talking_points.pipeline.training.config import InitModelsConfig, TrainConfig
+from talking_points.pipeline.training.config import InitModelsConfig, TrainConfig, TrainLocalizerConfig
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.steps import (
+    GATE_LABELS,
     descriptor_collate,
     descriptor_step,
+    gate_labels,
     localizer_collate,
     localizer_step,
 )
@@ -375,11 +378,123 @@ def test_heatmap_dense_keys_follow_where_the_tower_segments_the_part(tower_base)
     assert (preds[0] < 0.25).all() and (preds[1] > 0.75).all()
 
 
-@pytest.mark.parametrize("option, prefix", [("heatmap_dense", "key_dense"), ("heatmap_regions", "key_regions")])
+def test_heatmap_gate_is_a_constant_until_its_heads_name_a_class_then_follows_the_tower(tower_base):
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="full", heatmap_gate=True)
+    model, tok = PointLocalizer.from_base(base, cfg)
+    plain, _ = PointLocalizer.from_base(base, cfg.model_copy(update={"heatmap_gate": False}))
+    missing, unexpected = plain.load_state_dict(model.state_dict(), strict=False)
+    assert not missing and {k.split(".")[0] for k in unexpected} == {"gate"}
+    assert model.needs_dense and not plain.needs_dense
+    for m in (model, plain):
+        m.eval()
+    b = localizer_collate(prompt_format(model, tok))([PointSamples(samples, model.input_size)[i] for i in range(2)])
+    vision = model.vision_features(b["image"])
+    args = (None, b["input_ids"], b["attention_mask"], vision)
+    with torch.no_grad():
+        gated, ungated = model.heat(*args), plain.heat(*args)
+    n_cat, n_part = len(model.vlm.config.dense_categories), len(model.vlm.config.dense_parts)
+    assert [t.shape for t in gated.labels] == [(2, n_cat + 1), (2, n_part + 1)] and ungated.labels is None
+    shift = gated.logits - ungated.logits  # uniform heads: one number added to every cell of a row
+    assert shift.std(dim=-1).max() < 1e-4 and not torch.allclose(shift, torch.zeros_like(shift))
+    assert torch.allclose(model(*args), plain(*args), atol=1e-5)
+    with torch.no_grad():  # the query says nothing by itself; the category head names class 1
+        model.text2vision[-1].weight.zero_()
+        model.text2vision[-1].bias.zero_()
+        model.gate.category.bias[1] = 30.0
+        h, w = vision.category_logits.shape[-2:]
+        preds = []
+        for top in (True, False):  # class 1 over the top-left quarter, then the bottom-right one
+            cat = torch.full_like(vision.category_logits, -50.0)
+            cat[:, 0] = 50.0
+            rows, cols = (slice(0, h // 4), slice(0, w // 4)) if top else (slice(-h // 4, None), slice(-w // 4, None))
+            cat[:, 0, rows, cols], cat[:, 1, rows, cols] = -50.0, 50.0
+            preds.append(model(None, b["input_ids"], b["attention_mask"],
+                               VisionFeatures(vision.maps, cat, vision.part_logits)))
+    assert (preds[0] < 0.35).all() and (preds[1] > 0.65).all()  # the quarter and the gate's reach past it
+
+
+def test_gate_map_reaches_a_few_cells_past_the_outline_and_stays_a_distribution():
+    logits = torch.full((1, 3, 16, 16), -20.0)
+    logits[0, 0] = 20.0  # background everywhere but class 1 over rows and columns 4-11
+    logits[0, 0, 4:12, 4:12], logits[0, 1, 4:12, 4:12] = -20.0, 20.0
+    near = gate_map(logits, (16, 16), reach=2)
+    assert torch.allclose(near.sum(1), torch.ones(1, 16, 16))
+    assert torch.allclose(near[0, 1, 6:10, 6:10], torch.ones(4, 4))  # deep inside: class 1 alone
+    rim = near[0, 1, 2:14, 2:14]  # within 2 cells of the outline, inside or out: half class 1, half background
+    assert torch.allclose(rim[rim < 1], torch.full((12 * 12 - 16,), 0.5))
+    assert float(near[0, 1, :2].max()) < 1e-6 and float(near[0, 1, :, 14:].max()) < 1e-6  # beyond reach: nothing
+    assert torch.allclose(gate_map(logits, (16, 16), reach=0), torch.softmax(logits, 1))
+    assert gate_map(logits, (8, 8)).shape == (1, 3, 8, 8)
+
+
+def test_label_loss_teaches_the_gate_heads_the_category_and_part_each_text_names(tower_base):
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="lora", heatmap_gate=True)
+    model, tok = PointLocalizer.from_base(base, cfg)
+    cats, parts = list(model.vlm.config.dense_categories), list(model.vlm.config.dense_parts)
+    assert {"dog", "car"} <= set(cats) and {"head", "wheel"} <= set(parts)
+    named = samples.assign(category=["dog", "car"] * 4, part=["head", "wheel"] * 4)  # what TEXTS[0] / [1] name
+    labelled = gate_labels(named, cats, parts)
+    assert labelled[GATE_LABELS[0]].tolist() == [cats.index("dog") + 1, cats.index("car") + 1] * 4
+    assert labelled[GATE_LABELS[1]].tolist() == [parts.index("head") + 1, parts.index("wheel") + 1] * 4
+    data = PointSamples(labelled, model.input_size, ("description",), GATE_LABELS)
+    b = localizer_collate(prompt_format(model, tok))([data[i] for i in range(8)])
+    assert b[GATE_LABELS[0]].dtype == torch.long and b[GATE_LABELS[0]].shape == (8,)
+    plain_loss, plain_logs = localizer_step(model, b)
+    loss, logs = localizer_step(model, b, label_loss=0.5)
+    assert "category_ce" not in plain_logs and logs["category_ce"] > 0 and logs["part_ce"] > 0
+    assert torch.isclose(loss, plain_loss + 0.5 * (logs["category_ce"] + logs["part_ce"]), rtol=1e-4)
+    # the fixture's LM is random: its two texts' queries start nearly alike (the heads sit at the classes' prior,
+    # 2 ln 2, until the adapter tells the texts apart), hence the weight of 5 and the 90 steps
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    model.train()
+    ces = []
+    for _ in range(90):
+        loss, logs = localizer_step(model, b, label_loss=5.0)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        ces.append(logs["category_ce"] + logs["part_ce"])
+    model.eval()
+    assert ces[-1] < 0.3 * ces[0], " ".join(f"{c:.2f}" for c in ces)
+    with torch.no_grad():
+        cat_logits, part_logits = model.heat(b["image"], b["input_ids"], b["attention_mask"]).labels
+    assert torch.equal(cat_logits.argmax(-1), b[GATE_LABELS[0]]) and torch.equal(part_logits.argmax(-1),
+                                                                                  b[GATE_LABELS[1]])
+    # rows whose names the tower lacks are skipped; a batch of only such rows adds nothing (not NaN)
+    skipped = dict(b, **{c: torch.full_like(b[c], -100) for c in GATE_LABELS})
+    loss, logs = localizer_step(model, skipped, label_loss=0.5)
+    assert torch.isfinite(loss) and "category_ce" not in logs
+    assert torch.isclose(loss, localizer_step(model, skipped)[0], rtol=1e-5)
+    unknown = gate_labels(named.assign(part=["hoof", "wheel"] * 4), cats, parts)
+    assert unknown[GATE_LABELS[1]].tolist()[:2] == [-100, parts.index("wheel") + 1]
+    with pytest.raises(ValueError, match="none of the samples' categories"):
+        gate_labels(named.assign(category="zebra"), cats, parts)
+    with pytest.raises(KeyError, match="'part'"):
+        gate_labels(named.drop(columns="part"), cats, parts)
+
+
+def test_the_gate_and_its_label_loss_come_together():
+    gate = {"head": "heatmap", "heatmap_gate": True}
+    with pytest.raises(ValueError, match="set label_loss"):
+        TrainLocalizerConfig(model=gate)
+    with pytest.raises(ValueError, match="set model.heatmap_gate: true"):
+        TrainLocalizerConfig(model={"head": "heatmap"}, label_loss=0.1)
+    assert TrainLocalizerConfig(model=gate, label_loss=0.1).label_loss == 0.1
+    with pytest.raises(ValueError):
+        TrainLocalizerConfig(model=gate, label_loss=0.0)
+
+
+@pytest.mark.parametrize("option, prefix", [("heatmap_dense", "key_dense"), ("heatmap_regions", "key_regions"),
+                                            ("heatmap_gate", "gate")])
 def test_a_trained_localizer_gains_keys_by_fine_tuning_from_its_own_predictions(tower_base, tmp_path, option,
                                                                                 prefix):
-    """heatmap_dense / heatmap_regions on a localizer trained without it (train_localizer.finetuned): the new keys
-    start at zero, so the fine-tuning starts from the trained localizer's own predictions, and they learn."""
+    """heatmap_dense / heatmap_regions / heatmap_gate on a localizer trained without it (train_localizer.
+    finetuned): the new keys (the gate's heads) start at zero, so the fine-tuning starts from the trained
+    localizer's own predictions, and they learn."""
     base, _, samples = tower_base
     torch.manual_seed(0)
     cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=4, lm_adaptation="lora")
@@ -410,7 +525,7 @@ def test_a_trained_localizer_gains_keys_by_fine_tuning_from_its_own_predictions(
         plain.load_trained(tmp_path / "added")
 
 
-@pytest.mark.parametrize("option", ["heatmap_dense", "heatmap_regions"])
+@pytest.mark.parametrize("option", ["heatmap_dense", "heatmap_regions", "heatmap_gate"])
 def test_heatmap_dense_and_regions_need_the_heatmap_head_and_a_tower_with_dense_heads(option):
     with pytest.raises(ValueError, match=f"{option} reads the tower's labels"):
         LocalizerConfig(head="regression", **{option: True})

@@ -28,8 +28,10 @@ from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.loop import fit
 from talking_points.pipeline.training.model_card import CardFacts, data_facts, model_card
 from talking_points.pipeline.training.steps import (
+    GATE_LABELS,
     descriptor_collate,
     descriptor_step,
+    gate_labels,
     localizer_collate,
     localizer_step,
 )
@@ -42,7 +44,7 @@ KINDS = {  # section, its config, the model, collate(prompt format, config), ste
                    lambda cfg: descriptor_step),
     "localizer": ("train_localizer", TrainLocalizerConfig, PointLocalizer,
                   lambda fmt, cfg: localizer_collate(fmt, cfg.text_column),
-                  lambda cfg: partial(localizer_step, heatmap_loss=cfg.heatmap_loss)),
+                  lambda cfg: partial(localizer_step, heatmap_loss=cfg.heatmap_loss, label_loss=cfg.label_loss)),
 }
 
 
@@ -66,7 +68,11 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     samples = read_table(train, schema.SAMPLES, "train split")
     if kind == "localizer" and cfg.text_styles:
         samples = _styled(samples, cfg, params)
-    data = PointSamples(samples, model.input_size, (cfg.text_column,))
+    label_columns = ()
+    if kind == "localizer" and cfg.label_loss is not None:  # the gate's targets: the rows' own labels
+        samples = gate_labels(samples, model.vlm.config.dense_categories, model.vlm.config.dense_parts)
+        label_columns = GATE_LABELS
+    data = PointSamples(samples, model.input_size, (cfg.text_column,), label_columns)
     if not cfg.model.train_vision:  # frozen tower: its features once per image, not once per step
         data.cache_vision(model, FeatureStore.from_env(), progress=f"{name}: frozen vision features")
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -96,8 +102,9 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
 
 def _tuning_fields(cfg) -> dict:
     """What a localizer's section sets beyond `train` and `model` that shapes the weights (train.json and the
-    model card): the starting weights, WiSE-FT, the heat-map loss, the styles of the training texts."""
+    model card): the starting weights, WiSE-FT, the heat-map and label losses, the styles of the training texts."""
     fields = {"init_from": getattr(cfg, "init_from", None), "heatmap_loss": getattr(cfg, "heatmap_loss", None),
+              "label_loss": getattr(cfg, "label_loss", None),
               "text_styles": [s.value for s in getattr(cfg, "text_styles", [])] or None}
     if fields["init_from"]:
         fields["wise_alpha"] = cfg.wise_alpha

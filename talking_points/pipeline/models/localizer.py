@@ -16,11 +16,16 @@ layer's hidden state at `<SEG>` goes through a text-to-vision projection, then o
   segments there and where that object lies among the others of its category (`region_keys`: the per-cell form
   of the descriptor's `tower_regions` and `tower_instances`), so "the left dog of the two" and "the top end of
   its tail" are features the query can match, not something the LM must work out from the image tokens.
+  With `heatmap_gate` two heads read from the query which category and which part the description names
+  (`HeatMap.labels`, trained on the rows' own labels by the training's `label_loss`), and every cell's logit
+  is weighed by the tower's probability of those classes near it (`label_gate`): a description that names
+  "the dog's nose" and nothing of where the dog is still puts its mass on what the tower calls dog and nose.
 """
 
 from __future__ import annotations
 
 from enum import Enum
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -30,12 +35,13 @@ from torch import nn
 from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm, base_lm, decoder_of
 from talking_points.pipeline.models.base import PointVLM, VisionFeatures
 from talking_points.pipeline.models.descriptor import mlp
+from talking_points.pipeline.models.label_gate import LabelGate
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 from talking_points.pipeline.models.prompts import position_ids, seg_positions
 from talking_points.pipeline.models.region_keys import REGION_KEY_FEATURES, region_key_features
 
-__all__ = ["LocalizerConfig", "LocalizerHead", "PointLocalizer", "soft_argmax"]
+__all__ = ["HeatMap", "LocalizerConfig", "LocalizerHead", "PointLocalizer", "soft_argmax"]
 
 
 class LocalizerHead(str, Enum):
@@ -54,12 +60,24 @@ class LocalizerConfig(PointModelSettings):
                                   "object and the part the tower segments there, and where that object (part) "
                                   "lies among the others of its category (name) (models.region_keys; needs a "
                                   "tower with dense heads)")
+    heatmap_gate: bool = Field(False, description="heatmap: weigh every cell by the tower's probability of the "
+                               "category and the part the description names, as two heads read them from the "
+                               "query (trained by train_localizer.label_loss; needs a tower with dense heads)")
 
     def model_post_init(self, __context) -> None:
-        for option in ("heatmap_dense", "heatmap_regions"):
+        for option in ("heatmap_dense", "heatmap_regions", "heatmap_gate"):
             if getattr(self, option) and self.head is not LocalizerHead.heatmap:
                 raise ValueError(f"{option} reads the tower's labels into the heatmap head's keys; head is "
                                  f"{self.head.value!r}: set head: heatmap or {option}: false")
+
+
+class HeatMap(NamedTuple):
+    """The heatmap head's output before the soft-argmax."""
+
+    logits: torch.Tensor  # (B, S) over the fine map's cells
+    centres: torch.Tensor  # (S, 2) the cells' normalised centres
+    labels: tuple[torch.Tensor, torch.Tensor] | None  # heatmap_gate: the query's (category, part) logits, each
+    # over the tower's classes with its background first (B, 1 + C); None without the gate
 
 
 def soft_argmax(logits: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -100,6 +118,10 @@ class PointLocalizer(PointModel):
                 self.key_regions = mlp([REGION_KEY_FEATURES, cfg.proj_dim // 2, cfg.proj_dim], act=nn.ReLU)
                 nn.init.zeros_(self.key_regions[-1].weight)
                 nn.init.zeros_(self.key_regions[-1].bias)
+            self.gate = None
+            if cfg.heatmap_gate:  # its heads at zero: the same gate on every cell until trained
+                vlm.require_dense_heads("heatmap_gate")
+                self.gate = LabelGate(cfg.proj_dim, len(vlm.config.dense_categories), len(vlm.config.dense_parts))
             read.append(cfg.heatmap_stride)
         else:
             raise ValueError(f"unknown localizer head {cfg.head!r}")
@@ -112,17 +134,20 @@ class PointLocalizer(PointModel):
         base_lm(vlm.lm).get_output_embeddings().requires_grad_(False)
 
     def modules_added_to(self, trained: LocalizerConfig) -> tuple[str, ...]:
-        """Keys on a localizer trained without them (`heatmap_dense`, `heatmap_regions`): zero until fine-tuned."""
+        """Keys and gate heads on a localizer trained without them (`heatmap_dense`, `heatmap_regions`,
+        `heatmap_gate`): zero until fine-tuned."""
         if self.cfg.head is not LocalizerHead.heatmap:
             return ()
         added = {"key_dense.": self.cfg.heatmap_dense and not trained.heatmap_dense,
-                 "key_regions.": self.cfg.heatmap_regions and not trained.heatmap_regions}
+                 "key_regions.": self.cfg.heatmap_regions and not trained.heatmap_regions,
+                 "gate.": self.cfg.heatmap_gate and not trained.heatmap_gate}
         return tuple(prefix for prefix, new in added.items() if new)
 
     @property
     def needs_dense(self) -> bool:
-        """Whether the model reads the tower's dense logits (`heatmap_dense`, `heatmap_regions`)."""
-        return self.cfg.head is LocalizerHead.heatmap and (self.cfg.heatmap_dense or self.cfg.heatmap_regions)
+        """Whether the model reads the tower's dense logits (`heatmap_dense`, `heatmap_regions`, `heatmap_gate`)."""
+        return self.cfg.head is LocalizerHead.heatmap and (self.cfg.heatmap_dense or self.cfg.heatmap_regions
+                                                           or self.cfg.heatmap_gate)
 
     def vision_features(self, images: torch.Tensor) -> VisionFeatures:
         return self.vlm.vision_features(images, with_dense=self.needs_dense)
@@ -135,17 +160,18 @@ class PointLocalizer(PointModel):
         if self.cfg.head is LocalizerHead.regression:
             return torch.sigmoid(self.head(query).float())
         elif self.cfg.head is LocalizerHead.heatmap:
-            return soft_argmax(*self._heat_logits(query, vision))
+            heat = self._heat_map(query, vision)
+            return soft_argmax(heat.logits, heat.centres)
         else:
             raise ValueError(f"unknown localizer head {self.cfg.head!r}")
 
     def heat(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-             vision: VisionFeatures | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The heatmap head's heat map before the soft-argmax: logits over the fine map's cells (B, S) and the
-        cells' normalised centres (S, 2) (what `forward` takes the expectation of)."""
+             vision: VisionFeatures | None = None) -> HeatMap:
+        """The heatmap head's heat map before the soft-argmax (what `forward` takes the expectation of), with
+        the gate's label logits under `heatmap_gate`."""
         if self.cfg.head is not LocalizerHead.heatmap:
             raise ValueError(f"the {self.cfg.head.value!r} head has no heat map (head: heatmap has)")
-        return self._heat_logits(*self._seg_query(images, input_ids, attention_mask, vision))
+        return self._heat_map(*self._seg_query(images, input_ids, attention_mask, vision))
 
     def _seg_query(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                    vision: VisionFeatures | None) -> tuple[torch.Tensor, VisionFeatures]:
@@ -159,8 +185,8 @@ class PointLocalizer(PointModel):
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         return self.text2vision(hidden[rows, seg_positions(input_ids, self.vlm.config.seg_token_id)]), vision
 
-    def _heat_logits(self, query: torch.Tensor, vision: VisionFeatures) -> tuple[torch.Tensor, torch.Tensor]:
-        """The query matched against every cell of the fine map: logits (B, S) and the cells' centres (S, 2)."""
+    def _heat_map(self, query: torch.Tensor, vision: VisionFeatures) -> HeatMap:
+        """The query matched against every cell of the fine map (and gated by the labels it names)."""
         fine = vision.maps[list(self.vlm.config.strides).index(self.cfg.heatmap_stride)]
         h, w = fine.shape[-2:]
         centres = grid_centres(h, w, fine.device)
@@ -171,7 +197,11 @@ class PointLocalizer(PointModel):
         if self.key_regions is not None:
             regions = region_key_features(*vision.dense_logits("heatmap_regions"), (h, w))
             keys = keys + self.key_regions(regions.flatten(2).transpose(1, 2).to(keys.dtype))
-        return (keys @ query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5, centres
+        logits = (keys @ query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5
+        if self.gate is None:
+            return HeatMap(logits, centres, None)
+        gate, labels = self.gate(query, *vision.dense_logits("heatmap_gate"), (h, w))
+        return HeatMap(logits + gate.to(logits.dtype), centres, labels)
 
     @staticmethod
     def _dense_probs(vision: VisionFeatures, size: tuple[int, int]) -> torch.Tensor:

@@ -56,6 +56,18 @@ class TrainConfig(OptimiserConfig):
         "group_by_length: each run of 50 batches of the epoch's shuffled rows is sorted by length, cut into "
         "batches, and the epoch's batches are shuffled): less padding when the lengths differ a lot, e.g. a mix of "
         "description styles; false: batches of rows in shuffled order")
+    lr_multipliers: dict[str, float] = Field(
+        default_factory=dict, description="parameter-name prefix -> a multiple of lr for the trainable parameters "
+        "whose names start with it (each its own optimiser group, on the same schedule), e.g. {gate_: 20}: heads "
+        "a fine-tuning adds, learning from zero beside an adapter it moves gently; a prefix no trainable "
+        "parameter has is an error")
+
+    @field_validator("lr_multipliers")
+    @classmethod
+    def _positive_multipliers(cls, multipliers: dict[str, float]) -> dict[str, float]:
+        if bad := {k: v for k, v in multipliers.items() if not v > 0 or not k}:
+            raise ValueError(f"lr_multipliers {bad}: each needs a non-empty prefix and a multiplier above 0")
+        return multipliers
 
 
 # ---- params sections of the model stages -------------------------------------------------------------------------
@@ -143,6 +155,10 @@ class TrainLocalizerConfig(_SFTSection):
         None, description="heatmap head: also train the heat map towards a Gaussian at the true point (cross-"
         "entropy), which tells it which cells hold the named part, not only which way the mean should move; "
         "null: the point's MSE alone")
+    label_loss: float | None = Field(
+        None, gt=0, description="model.heatmap_gate: the weight of the cross-entropy that teaches the gate's heads "
+        "the category and the part each row's description names (its own labels, as the tower's classes; rows "
+        "whose names the tower lacks are skipped); null: no gate")
     text_styles: list[Style] = Field(
         default_factory=list, description="train on these description styles (synthesis.styles), one drawn per "
         "sample (seeded by styles.seed and kp_id), instead of text_column alone; gt is the description itself; a "
@@ -173,6 +189,12 @@ class TrainLocalizerConfig(_SFTSection):
         if self.heatmap_loss is not None and self.model.head is not LocalizerHead.heatmap:
             raise ValueError(f"heatmap_loss trains the heat map of the heatmap head; model.head is "
                              f"{self.model.head.value!r}: set model.head: heatmap or heatmap_loss: null")
+        if self.model.heatmap_gate and self.label_loss is None:
+            raise ValueError("model.heatmap_gate's heads learn the named category and part from label_loss, and "
+                             "without it the gate stays the same on every cell: set label_loss (e.g. 0.1)")
+        if self.label_loss is not None and not self.model.heatmap_gate:
+            raise ValueError(f"label_loss {self.label_loss} trains the heads of model.heatmap_gate: set "
+                             "model.heatmap_gate: true (and model.head: heatmap) or label_loss: null")
         if self.wise_alpha < 1.0 and not self.init_from:
             raise ValueError(f"wise_alpha {self.wise_alpha} interpolates with the weights training started from: "
                              "set it in a train_localizer.finetuned entry (with init_from), or leave it at 1")

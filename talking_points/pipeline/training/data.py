@@ -44,7 +44,8 @@ class ImagesBySize:
 
 
 class PointSamples(Dataset):
-    """Rows of a samples table: image (uint8, base size), normalised point, text columns, ids.
+    """Rows of a samples table: image (uint8, base size), normalised point, text columns, integer label columns
+    (tensors: the targets of an auxiliary loss), ids.
 
     Images are decoded once per distinct file at construction (a 192x144 PNG is 83 KB), so epochs do not
     re-read the disk; the cache lives and dies with the dataset object. With a frozen vision tower,
@@ -52,14 +53,16 @@ class PointSamples(Dataset):
     (`vision_maps`, `vision_category`, `vision_part`) so that no training step runs the tower.
     """
 
-    def __init__(self, samples: pd.DataFrame, image_size: tuple[int, int], text_columns: tuple[str, ...] = ("description",)):
+    def __init__(self, samples: pd.DataFrame, image_size: tuple[int, int],
+                 text_columns: tuple[str, ...] = ("description",), label_columns: tuple[str, ...] = ()):
         if samples.empty:
             raise ValueError("no samples to train on")
         self.rows = samples.reset_index(drop=True)
-        for c in ("file", "x_norm", "y_norm", *text_columns):
+        for c in ("file", "x_norm", "y_norm", *text_columns, *label_columns):
             if c not in self.rows:
                 raise KeyError(f"samples table lacks column {c!r}")
         self.text_columns = text_columns
+        self._labels = {c: torch.tensor(self.rows[c].to_numpy(np.int64)) for c in label_columns}
         files = self.rows["file"].astype(str)
         uniq = pd.unique(files)
         self._index = {f: i for i, f in enumerate(uniq)}
@@ -99,6 +102,8 @@ class PointSamples(Dataset):
                 item["vision_part"] = self._part[img]
         for c in self.text_columns:
             item[c] = str(self.rows.at[i, c])
+        for c, labels in self._labels.items():
+            item[c] = labels[i]
         return item
 
 

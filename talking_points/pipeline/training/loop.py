@@ -30,7 +30,7 @@ from talking_points.pipeline.training.checkpoints import StepCheckpoint
 from talking_points.pipeline.training.config import OptimiserConfig, TrainConfig
 from talking_points.pipeline.training.metric_log import MetricLog
 
-__all__ = ["EpochSampler", "FitResult", "fit", "length_grouped", "StepFn", "torch_kernels"]
+__all__ = ["EpochSampler", "FitResult", "fit", "length_grouped", "param_groups", "StepFn", "torch_kernels"]
 
 StepFn = Callable[[nn.Module, dict], tuple[torch.Tensor, dict[str, float]]]
 
@@ -119,6 +119,23 @@ def torch_kernels(cfg: OptimiserConfig) -> Iterator[None]:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
+def param_groups(model: nn.Module, lr: float, multipliers: dict[str, float]) -> list[dict]:
+    """The trainable parameters as optimiser groups: those whose names start with a prefix of `multipliers` at
+    lr times its multiplier (the first prefix that matches), the rest at lr. Errors for a model with nothing to
+    train and for a prefix that matches no trainable parameter (a typo would silently train at lr)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise ValueError("the model has no trainable parameters")
+    groups: dict[str | None, list] = {None: [], **{prefix: [] for prefix in multipliers}}
+    for name, p in named:
+        groups[next((prefix for prefix in multipliers if name.startswith(prefix)), None)].append(p)
+    if empty := [prefix for prefix in multipliers if not groups[prefix]]:
+        raise ValueError(f"lr_multipliers {empty}: no trainable parameter's name starts with it (trainable: "
+                         f"{sorted({n.split('.')[0] for n, _ in named})})")
+    return [{"params": ps, "lr": lr * (multipliers[prefix] if prefix is not None else 1.0)}
+            for prefix, ps in groups.items() if ps]
+
+
 def fit(
     model: nn.Module,
     step_fn: StepFn,
@@ -162,10 +179,9 @@ def _fit(model, step_fn, dataset, collate, cfg, checkpoint_dir, live_dir, descri
         raise ValueError("fewer rows than one optimiser step; lower batch_size or grad_accum")
     total = cfg.max_steps or max(1, int(round(cfg.epochs * steps_per_epoch)))
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters")
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = param_groups(model, cfg.lr, cfg.lr_multipliers)
+    params = [p for group in groups for p in group["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total, int(cfg.warmup_ratio * total)))
     # the scheduler is stepped by hand once per optimiser step (accelerate's wrapper would step it once per
     # process under DDP)

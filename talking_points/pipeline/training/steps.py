@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,8 +16,11 @@ from talking_points.pipeline.models.prompts import IGNORE, PromptFormat
 from talking_points.pipeline.training.config import HeatmapLossConfig
 from talking_points.pipeline.training.data import stack
 
-__all__ = ["batch_vision", "descriptor_collate", "descriptor_step", "heat_cross_entropy", "localizer_collate",
-           "localizer_step", "lm_collate", "lm_step"]
+__all__ = ["GATE_LABELS", "batch_vision", "descriptor_collate", "descriptor_step", "gate_labels",
+           "heat_cross_entropy", "localizer_collate", "localizer_step", "lm_collate", "lm_step"]
+
+#: the samples columns `gate_labels` adds: each row's category and part as the tower's class ids (0: background)
+GATE_LABELS = ("category_label", "part_label")
 
 
 def batch_vision(batch: dict, dtype: torch.dtype = torch.float32) -> VisionFeatures | None:
@@ -65,23 +70,52 @@ def localizer_collate(fmt: PromptFormat, text_column: str = "description") -> Ca
     return collate
 
 
-def localizer_step(model: nn.Module, batch: dict, heatmap_loss: HeatmapLossConfig | None = None
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
+def gate_labels(samples: pd.DataFrame, categories: list[str], parts: list[str]) -> pd.DataFrame:
+    """`samples` with `GATE_LABELS`: each row's `category` and `part` as the index of that name in the tower's
+    classes (`categories`, `parts`; class i + 1, 0 is the background), IGNORE where the tower has no such class
+    (the label loss skips it). A clear error when no row's category is one of the tower's."""
+    out = samples.copy()
+    for column, target, names in zip(("category", "part"), GATE_LABELS, (categories, parts)):
+        if column not in out:
+            raise KeyError(f"samples table lacks column {column!r} (the label loss's targets)")
+        index = {str(n).replace("_", " "): i + 1 for i, n in enumerate(names)}
+        out[target] = np.array([index.get(str(v).replace("_", " "), IGNORE) for v in out[column]], np.int64)
+    if (out[GATE_LABELS[0]] == IGNORE).all():
+        found = sorted(out["category"].astype(str).unique())[:5]
+        raise ValueError(f"none of the samples' categories ({found}...) is a class of the tower's dense heads "
+                         f"({list(categories)[:5]}...): the label loss has nothing to learn from")
+    return out
+
+
+def localizer_step(model: nn.Module, batch: dict, heatmap_loss: HeatmapLossConfig | None = None,
+                   label_loss: float | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """MSE between the predicted and the true normalised point; also reports the mean pixel-free distance. With
-    `heatmap_loss` (heatmap head) also the cross-entropy of the heat map against a Gaussian at the true point."""
+    `heatmap_loss` (heatmap head) also the cross-entropy of the heat map against a Gaussian at the true point;
+    with `label_loss` (`heatmap_gate`) `label_loss` times the cross-entropy of the gate's category and part
+    heads against the row's labels (`GATE_LABELS` in the batch, `gate_labels`)."""
     inputs = (batch["image"], batch["input_ids"], batch["attention_mask"])
-    if heatmap_loss is None:
+    if heatmap_loss is None and label_loss is None:
         pred = model(*inputs, vision=batch_vision(batch))
     else:
-        logits, centres = model.heat(*inputs, vision=batch_vision(batch))
-        pred = soft_argmax(logits, centres)
+        heat = model.heat(*inputs, vision=batch_vision(batch))
+        pred = soft_argmax(heat.logits, heat.centres)
     target = batch["point"].to(pred.dtype)
     loss = F.mse_loss(pred, target)
     logs = {}
     if heatmap_loss is not None:
-        cross = heat_cross_entropy(logits, centres, target, heatmap_loss.sigma)
+        cross = heat_cross_entropy(heat.logits, heat.centres, target, heatmap_loss.sigma)
         loss = loss + heatmap_loss.weight * cross
         logs["heat_ce"] = float(cross.detach())
+    if label_loss is not None:
+        if heat.labels is None:
+            raise ValueError("label_loss trains the heads of heatmap_gate; this localizer has none "
+                             "(model.heatmap_gate: true)")
+        for column, named in zip(GATE_LABELS, heat.labels):
+            want = batch[column].to(named.device)
+            if (want != IGNORE).any():  # a batch of rows the tower has no class for adds nothing (not NaN)
+                ce = F.cross_entropy(named.float(), want, ignore_index=IGNORE)
+                loss = loss + label_loss * ce
+                logs[column.replace("_label", "_ce")] = float(ce.detach())
     dist = (pred.detach() - target).norm(dim=-1)
     return loss, {"mean_dist": float(dist.mean()), "pck@0.1": float((dist < 0.1).float().mean()), **logs}
 
