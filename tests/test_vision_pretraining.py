@@ -348,6 +348,17 @@ def test_tower_regions_token_sees_the_segmented_part_grow(tower_base):
     assert not torch.allclose(a, c)
 
 
+def _class_1_in_a_corner(like: torch.Tensor, top: bool) -> torch.Tensor:
+    """Dense logits shaped `like` (B, C, h, w): class 1 sure over the top-left (`top`) or the bottom-right
+    quarter, the background (class 0) sure everywhere else."""
+    h, w = like.shape[-2:]
+    logits = torch.full_like(like, -50.0)
+    logits[:, 0] = 50.0
+    rows, cols = (slice(0, h // 4), slice(0, w // 4)) if top else (slice(-h // 4, None), slice(-w // 4, None))
+    logits[:, 0, rows, cols], logits[:, 1, rows, cols] = -50.0, 50.0
+    return logits
+
+
 def test_heatmap_dense_keys_follow_where_the_tower_segments_the_part(tower_base):
     base, _, samples = tower_base
     torch.manual_seed(0)
@@ -366,14 +377,9 @@ def test_heatmap_dense_keys_follow_where_the_tower_segments_the_part(tower_base)
         query = model.text2vision[-1]
         query.weight.zero_()
         query.bias.fill_(1.0)
-        h, w = vision.part_logits.shape[-2:]
         preds = []
         for top in (True, False):  # part 1 over the top-left quarter, then the bottom-right one
-            part = torch.full_like(vision.part_logits, -50.0)
-            part[:, 0] = 50.0
-            rows, cols = (slice(0, h // 4), slice(0, w // 4)) if top else (slice(-h // 4, None), slice(-w // 4, None))
-            part[:, 0, rows, cols], part[:, 1, rows, cols] = -50.0, 50.0
-            feats = VisionFeatures(vision.maps, vision.category_logits, part)
+            feats = VisionFeatures(vision.maps, vision.category_logits, _class_1_in_a_corner(vision.part_logits, top))
             preds.append(model(None, b["input_ids"], b["attention_mask"], feats))
     assert (preds[0] < 0.25).all() and (preds[1] > 0.75).all()
 
@@ -403,13 +409,9 @@ def test_heatmap_gate_is_a_constant_until_its_heads_name_a_class_then_follows_th
         model.text2vision[-1].weight.zero_()
         model.text2vision[-1].bias.zero_()
         model.gate.category.bias[1] = 30.0
-        h, w = vision.category_logits.shape[-2:]
         preds = []
         for top in (True, False):  # class 1 over the top-left quarter, then the bottom-right one
-            cat = torch.full_like(vision.category_logits, -50.0)
-            cat[:, 0] = 50.0
-            rows, cols = (slice(0, h // 4), slice(0, w // 4)) if top else (slice(-h // 4, None), slice(-w // 4, None))
-            cat[:, 0, rows, cols], cat[:, 1, rows, cols] = -50.0, 50.0
+            cat = _class_1_in_a_corner(vision.category_logits, top)
             preds.append(model(None, b["input_ids"], b["attention_mask"],
                                VisionFeatures(vision.maps, cat, vision.part_logits)))
     assert (preds[0] < 0.35).all() and (preds[1] > 0.65).all()  # the quarter and the gate's reach past it
