@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GATE_FLOOR", "GATE_REACH", "LabelGate", "gate_map"]
+__all__ = ["GATE_FLOOR", "GATE_REACH", "LabelGate", "gate_map", "tower_probs"]
 
 #: added to the gate's probability before its log: a cell the tower is sure is something else loses ~9 nats, not all
 GATE_FLOOR = 1e-4
@@ -28,14 +28,20 @@ GATE_FLOOR = 1e-4
 GATE_REACH = 2
 
 
-def gate_map(logits: torch.Tensor, size: tuple[int, int], reach: int = GATE_REACH) -> torch.Tensor:
+def tower_probs(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, C, *size) float32: the tower's class probabilities from its (B, C, h, w) logits, averaged onto `size`
-    when the grids differ, each cell taking the largest of every class within `reach` cells, renormalised over
-    the classes (a cell on a dog's outline reads about half "dog", half background; a distribution again, so a
-    uniform query gives every cell the same gate)."""
+    when the grids differ (the dense heads run at the finest level)."""
     probs = torch.softmax(logits.float(), dim=1)
     if probs.shape[-2:] != tuple(size):
         probs = F.adaptive_avg_pool2d(probs, size)
+    return probs
+
+
+def gate_map(logits: torch.Tensor, size: tuple[int, int], reach: int = GATE_REACH) -> torch.Tensor:
+    """(B, C, *size) float32: `tower_probs`, each cell taking the largest of every class within `reach` cells,
+    renormalised over the classes (a cell on a dog's outline reads about half "dog", half background; a
+    distribution again, so a uniform query gives every cell the same gate)."""
+    probs = tower_probs(logits, size)
     if reach:
         probs = F.max_pool2d(probs, 2 * reach + 1, stride=1, padding=reach)
         probs = probs / probs.sum(dim=1, keepdim=True)

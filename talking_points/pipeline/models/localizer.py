@@ -28,14 +28,13 @@ from enum import Enum
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
 from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm, base_lm, decoder_of
 from talking_points.pipeline.models.base import PointVLM, VisionFeatures
 from talking_points.pipeline.models.descriptor import mlp
-from talking_points.pipeline.models.label_gate import LabelGate
+from talking_points.pipeline.models.label_gate import LabelGate, tower_probs
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 from talking_points.pipeline.models.prompts import position_ids, seg_positions
@@ -206,7 +205,4 @@ class PointLocalizer(PointModel):
     @staticmethod
     def _dense_probs(vision: VisionFeatures, size: tuple[int, int]) -> torch.Tensor:
         """The tower's category and part probabilities (B, C_cat + C_part, h, w) on the heatmap's grid."""
-        probs = torch.cat([torch.softmax(t.float(), dim=1) for t in vision.dense_logits("heatmap_dense")], 1)
-        if probs.shape[-2:] != size:  # the dense heads run at the finest level; average them onto a coarser grid
-            probs = F.adaptive_avg_pool2d(probs, size)
-        return probs
+        return torch.cat([tower_probs(t, size) for t in vision.dense_logits("heatmap_dense")], 1)

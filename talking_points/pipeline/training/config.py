@@ -58,7 +58,7 @@ class TrainConfig(OptimiserConfig):
         "description styles; false: batches of rows in shuffled order")
     lr_multipliers: dict[str, float] = Field(
         default_factory=dict, description="parameter-name prefix -> a multiple of lr for the trainable parameters "
-        "whose names start with it (each its own optimiser group, on the same schedule), e.g. {gate_: 20}: heads "
+        "whose names start with it (each its own optimiser group, on the same schedule), e.g. {gate.: 20}: heads "
         "a fine-tuning adds, learning from zero beside an adapter it moves gently; a prefix no trainable "
         "parameter has is an error")
 
