@@ -17,7 +17,8 @@ layer's hidden state at `<SEG>` goes through a text-to-vision projection, then o
   of the descriptor's `tower_regions` and `tower_instances`), so "the left dog of the two" and "the top end of
   its tail" are features the query can match, not something the LM must work out from the image tokens.
   With `heatmap_gate` two heads read from the query which category and which part the description names
-  (`HeatMap.labels`, trained on the rows' own labels by the training's `label_loss`), and every cell's logit
+  (`HeatMap.labels`, trained on the rows' own labels by the training's `label_loss`, which reaches the heads
+  only), and every cell's logit
   is weighed by the tower's probability of those classes near it (`label_gate`): a description that names
   "the dog's nose" and nothing of where the dog is still puts its mass on what the tower calls dog and nose.
 """

@@ -158,7 +158,8 @@ class TrainLocalizerConfig(_SFTSection):
     label_loss: float | None = Field(
         None, gt=0, description="model.heatmap_gate: the weight of the cross-entropy that teaches the gate's heads "
         "the category and the part each row's description names (its own labels, as the tower's classes; rows "
-        "whose names the tower lacks are skipped); null: no gate")
+        "whose names the tower lacks are skipped; it trains the heads only, which read the query detached); "
+        "null: no gate")
     text_styles: list[Style] = Field(
         default_factory=list, description="train on these description styles (synthesis.styles), one drawn per "
         "sample (seeded by styles.seed and kp_id), instead of text_column alone; gt is the description itself; a "

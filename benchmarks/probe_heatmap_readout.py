@@ -1,0 +1,100 @@
+"""Probe: read the heatmap localizer's point another way than its soft-argmax over the whole map, without
+retraining, and score each readout on the test split's texts in every style (and optionally describers' texts).
+
+    python benchmarks/probe_heatmap_readout.py models/localizer models/localizer_multistyle \
+        --texts data/eval/texts/tp.parquet [--windows 6 10 14] [--mass 4]
+
+Readouts (cells of the heat map's grid; the model's own is `expectation`):
+- `expectation`: the soft-argmax over every cell, as `PointLocalizer.forward`;
+- `peak_w<r>`: the soft-argmax over the cells within r cells of the map's highest cell;
+- `mass<k>_w<r>`: the same around the cell with the most probability within k cells of it.
+A map with mass on two objects (two dogs, or the named one and a guess) puts the expectation between them; the
+windowed readouts take one mode. Prints one line per (localizer, text set): mPCK per readout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+os.environ.setdefault("TP_NO_PROGRESS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from talking_points.pipeline.data import schema  # noqa: E402
+from talking_points.pipeline.data.tables import read_table  # noqa: E402
+from talking_points.pipeline.metrics.pck import normalised_distance  # noqa: E402
+from talking_points.pipeline.models.inference import FeatureStore, prompt_format  # noqa: E402
+from talking_points.pipeline.models.localizer import PointLocalizer  # noqa: E402
+from talking_points.pipeline.training.data import ImagesBySize  # noqa: E402
+
+
+def window_expectation(logits: torch.Tensor, centres: torch.Tensor, at: torch.Tensor, reach: int) -> torch.Tensor:
+    """(B, 2): the soft-argmax of each row's (S,) logits over the cells within `reach` cells of cell `at` (B,)."""
+    step = torch.stack([centres[:, i].unique().diff().min() for i in range(2)])
+    near = ((centres[None] - centres[at][:, None]).abs() <= reach * step + 1e-6).all(-1)
+    return torch.softmax(logits.masked_fill(~near, float("-inf")), -1) @ centres
+
+
+def readouts(logits: torch.Tensor, centres: torch.Tensor, windows: list[int], mass: list[int]
+             ) -> dict[str, torch.Tensor]:
+    """Every readout of the (B, S) heat-map logits on the (S, 2) row-major cell centres, by name."""
+    h, w = len(centres[:, 1].unique()), len(centres[:, 0].unique())
+    probs = torch.softmax(logits, -1)
+    out = {"expectation": probs @ centres}
+    peak = logits.argmax(-1)
+    out.update({f"peak_w{r}": window_expectation(logits, centres, peak, r) for r in windows})
+    for k in mass:
+        near = F.avg_pool2d(probs.view(-1, 1, h, w), 2 * k + 1, stride=1, padding=k, count_include_pad=False)
+        densest = near.flatten(1).argmax(-1)
+        out.update({f"mass{k}_w{r}": window_expectation(logits, centres, densest, r) for r in windows})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("localizers", nargs="+")
+    ap.add_argument("--test", default="data/split/test.parquet")
+    ap.add_argument("--styles", default="data/styles/test.parquet")
+    ap.add_argument("--texts", nargs="*", default=[], help="describers' texts (parquet: kp_id, text)")
+    ap.add_argument("--windows", type=int, nargs="+", default=[6, 10, 14])
+    ap.add_argument("--mass", type=int, nargs="*", default=[4])
+    ap.add_argument("--batch", type=int, default=64)
+    a = ap.parse_args()
+    test = read_table(a.test, schema.SAMPLES, "test split").reset_index(drop=True)
+    ids = test["kp_id"].astype(str)
+    texts = {"gt": test["description"].astype(str).tolist()}
+    styles = pd.read_parquet(a.styles).set_index("kp_id")
+    texts.update({s: styles.loc[ids, s].astype(str).tolist() for s in styles.columns})
+    for path in a.texts:
+        texts[os.path.basename(path)] = pd.read_parquet(path).set_index("kp_id").loc[ids, "text"].astype(str).tolist()
+    truth = test[["x_norm", "y_norm"]].to_numpy()
+    store = FeatureStore.from_env()
+    for path in a.localizers:
+        model, tok = PointLocalizer.from_pretrained(path)
+        model.eval()
+        vision = store.features(model, ImagesBySize(test["file"].tolist()).at(model.input_size))
+        fmt = prompt_format(model, tok)
+        for name, tx in texts.items():
+            preds: dict[str, list[torch.Tensor]] = {}
+            with torch.no_grad():
+                for s in range(0, len(tx), a.batch):
+                    b = fmt.localizer_batch(tx[s:s + a.batch], padding_side="right")
+                    rows = vision.rows(torch.arange(s, min(s + a.batch, len(tx))))
+                    heat = model.heat(None, b.input_ids, b.attention_mask, vision=rows.to(model.vlm.dtype, "cpu"))
+                    for k, v in readouts(heat.logits.float(), heat.centres.float(), a.windows, a.mass).items():
+                        preds.setdefault(k, []).append(v)
+            scores = []
+            for k, v in preds.items():
+                d = normalised_distance(torch.cat(v).numpy(), truth)
+                scores.append(f"{k} {((d < 0.1).mean() + (d < 0.2).mean()) * 50:.1f}")
+            print(f"{path} {name}: " + ", ".join(scores), flush=True)
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    main()
