@@ -14,7 +14,7 @@ own predictions; the strengths (one per head, from 1) let the training weigh eac
 
 The heads' label cross-entropy reaches the heads only (they read the query detached for it); the localization
 loss reaches the query through the gate as through the keys. With the cross-entropy flowing into the query, the
-robust localizer's in-style mPCK fell 9 points (76.8 to 67.6 on run 19's models; detached: 79.6, README).
+robust localizer's in-style mPCK fell 9 points (76.8 to 67.6 on run 19's models; detached: 79.1, README).
 """
 
 from __future__ import annotations
