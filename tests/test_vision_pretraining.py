@@ -450,10 +450,10 @@ def test_label_loss_teaches_the_gate_heads_the_category_and_part_each_text_names
     loss, logs = localizer_step(model, b, label_loss=0.5)
     assert "category_ce" not in plain_logs and logs["category_ce"] > 0 and logs["part_ce"] > 0
     assert torch.isclose(loss, plain_loss + 0.5 * (logs["category_ce"] + logs["part_ce"]), rtol=1e-4)
-    # the heads learn each text's labels from the query they read (detached: a query that tells the texts apart,
-    # as a trained localizer's does; the fixture's random LM gives its two texts nearly the same one)
+    # the heads learn each text's labels from the pooled states they read (detached: states that tell the texts
+    # apart, as a trained localizer's do; the fixture's random LM gives its two texts nearly the same ones)
     gate = model.gate
-    queries = torch.randn(8, 16, generator=torch.Generator().manual_seed(0))
+    queries = torch.randn(8, gate.category.in_features, generator=torch.Generator().manual_seed(0))
     queries[1::2] += 2.0  # the car rows apart from the dog rows
     tower = (torch.zeros(8, len(cats) + 1, 4, 4), torch.zeros(8, len(parts) + 1, 4, 4))
     opt = torch.optim.AdamW(gate.parameters(), lr=3e-2)
@@ -482,8 +482,8 @@ def test_label_loss_teaches_the_gate_heads_the_category_and_part_each_text_names
 
 
 def test_the_label_loss_trains_the_gate_heads_and_leaves_the_point_query_alone(tower_base):
-    """The heads read the query detached for their cross-entropy (moving the query with it cost the robust
-    localizer 9 points in style); the localization loss still reaches the query through the gate."""
+    """The heads read the text's pooled states detached for their cross-entropy (moving the LM with it cost the
+    robust localizer 9 points in style); the localization loss still reaches the LM through the gate."""
     base, _, samples = tower_base
     torch.manual_seed(0)
     cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="lora", heatmap_gate=True)
@@ -492,7 +492,7 @@ def test_the_label_loss_trains_the_gate_heads_and_leaves_the_point_query_alone(t
                            list(model.vlm.config.dense_parts))
     data = PointSamples(labelled, model.input_size, ("description",), GATE_LABELS)
     b = localizer_collate(prompt_format(model, tok))([data[i] for i in range(4)])
-    with torch.no_grad():  # heads that name something, so that the gate depends on the query
+    with torch.no_grad():  # heads that name something, so that the gate depends on the text
         for head in (model.gate.category, model.gate.part):
             head.weight.normal_(0.0, 1.0)
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}

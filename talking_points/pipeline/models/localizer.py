@@ -16,7 +16,8 @@ layer's hidden state at `<SEG>` goes through a text-to-vision projection, then o
   segments there and where that object lies among the others of its category (`region_keys`: the per-cell form
   of the descriptor's `tower_regions` and `tower_instances`), so "the left dog of the two" and "the top end of
   its tail" are features the query can match, not something the LM must work out from the image tokens.
-  With `heatmap_gate` two heads read from the query which category and which part the description names
+  With `heatmap_gate` two heads read from the text's hidden states (max-pooled over its tokens) which
+  category and which part the description names
   (`HeatMap.labels`, trained on the rows' own labels by the training's `label_loss`, which reaches the heads
   only), and every cell's logit
   is weighed by the tower's probability of those classes near it (`label_gate`): a description that names
@@ -121,7 +122,7 @@ class PointLocalizer(PointModel):
             self.gate = None
             if cfg.heatmap_gate:  # its heads at zero: the same gate on every cell until trained
                 vlm.require_dense_heads("heatmap_gate")
-                self.gate = LabelGate(cfg.proj_dim, len(vlm.config.dense_categories), len(vlm.config.dense_parts))
+                self.gate = LabelGate(d_lm, len(vlm.config.dense_categories), len(vlm.config.dense_parts))
             read.append(cfg.heatmap_stride)
         else:
             raise ValueError(f"unknown localizer head {cfg.head!r}")
@@ -156,11 +157,11 @@ class PointLocalizer(PointModel):
                 vision: VisionFeatures | None = None) -> torch.Tensor:
         """Predicted normalised (x, y) per row, (B, 2) in (0, 1); images (or `vision`) as in
         `PointDescriptor.embed_prompt`."""
-        query, vision = self._seg_query(images, input_ids, attention_mask, vision)
+        query, vision, words = self._seg_query(images, input_ids, attention_mask, vision)
         if self.cfg.head is LocalizerHead.regression:
             return torch.sigmoid(self.head(query).float())
         elif self.cfg.head is LocalizerHead.heatmap:
-            heat = self._heat_map(query, vision)
+            heat = self._heat_map(query, vision, words)
             return soft_argmax(heat.logits, heat.centres)
         else:
             raise ValueError(f"unknown localizer head {self.cfg.head!r}")
@@ -174,8 +175,10 @@ class PointLocalizer(PointModel):
         return self._heat_map(*self._seg_query(images, input_ids, attention_mask, vision))
 
     def _seg_query(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   vision: VisionFeatures | None) -> tuple[torch.Tensor, VisionFeatures]:
-        """The projected `<SEG>` state of each row (B, proj_dim), and the tower's features it read."""
+                   vision: VisionFeatures | None) -> tuple[torch.Tensor, VisionFeatures, torch.Tensor]:
+        """The projected `<SEG>` state of each row (B, proj_dim), the tower's features it read, and the LM's
+        last hidden states max-pooled over the row's text tokens (B, lm_hidden; what the label gate's heads read:
+        the words that name the category and the part)."""
         if vision is None:
             vision = self.vision_features(images)
         embeds = self.vlm.embed(input_ids, self.vlm.image_tokens(vision.maps))
@@ -183,9 +186,11 @@ class PointLocalizer(PointModel):
             inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids(attention_mask)
         ).last_hidden_state
         rows = torch.arange(hidden.shape[0], device=hidden.device)
-        return self.text2vision(hidden[rows, seg_positions(input_ids, self.vlm.config.seg_token_id)]), vision
+        text = (attention_mask.bool() & (input_ids != self.vlm.config.image_token_id)).unsqueeze(-1)
+        words = hidden.masked_fill(~text, float("-inf")).amax(1)
+        return self.text2vision(hidden[rows, seg_positions(input_ids, self.vlm.config.seg_token_id)]), vision, words
 
-    def _heat_map(self, query: torch.Tensor, vision: VisionFeatures) -> HeatMap:
+    def _heat_map(self, query: torch.Tensor, vision: VisionFeatures, words: torch.Tensor) -> HeatMap:
         """The query matched against every cell of the fine map (and gated by the labels it names)."""
         fine = vision.maps[list(self.vlm.config.strides).index(self.cfg.heatmap_stride)]
         h, w = fine.shape[-2:]
@@ -200,7 +205,7 @@ class PointLocalizer(PointModel):
         logits = (keys @ query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5
         if self.gate is None:
             return HeatMap(logits, centres, None)
-        gate, labels = self.gate(query, *vision.dense_logits("heatmap_gate"), (h, w))
+        gate, labels = self.gate(words, *vision.dense_logits("heatmap_gate"), (h, w))
         return HeatMap(logits + gate.to(logits.dtype), centres, labels)
 
     @staticmethod
