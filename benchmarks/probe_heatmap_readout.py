@@ -18,18 +18,17 @@ import argparse
 import os
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
 os.environ.setdefault("TP_NO_PROGRESS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from talking_points.pipeline.data import schema  # noqa: E402
-from talking_points.pipeline.data.tables import read_table  # noqa: E402
-from talking_points.pipeline.metrics.pck import normalised_distance  # noqa: E402
+from probe_weight_interpolation import split_texts  # noqa: E402  (benchmarks/ is the script's path)
+
+from talking_points.pipeline.metrics.pck import mpck, normalised_distance  # noqa: E402
 from talking_points.pipeline.models.inference import FeatureStore, prompt_format  # noqa: E402
-from talking_points.pipeline.models.localizer import PointLocalizer  # noqa: E402
+from talking_points.pipeline.models.localizer import PointLocalizer, soft_argmax  # noqa: E402
 from talking_points.pipeline.training.data import ImagesBySize  # noqa: E402
 
 
@@ -37,7 +36,7 @@ def window_expectation(logits: torch.Tensor, centres: torch.Tensor, at: torch.Te
     """(B, 2): the soft-argmax of each row's (S,) logits over the cells within `reach` cells of cell `at` (B,)."""
     step = torch.stack([centres[:, i].unique().diff().min() for i in range(2)])
     near = ((centres[None] - centres[at][:, None]).abs() <= reach * step + 1e-6).all(-1)
-    return torch.softmax(logits.masked_fill(~near, float("-inf")), -1) @ centres
+    return soft_argmax(logits.masked_fill(~near, float("-inf")), centres)
 
 
 def readouts(logits: torch.Tensor, centres: torch.Tensor, windows: list[int], mass: list[int]
@@ -45,7 +44,7 @@ def readouts(logits: torch.Tensor, centres: torch.Tensor, windows: list[int], ma
     """Every readout of the (B, S) heat-map logits on the (S, 2) row-major cell centres, by name."""
     h, w = len(centres[:, 1].unique()), len(centres[:, 0].unique())
     probs = torch.softmax(logits, -1)
-    out = {"expectation": probs @ centres}
+    out = {"expectation": soft_argmax(logits, centres)}
     peak = logits.argmax(-1)
     out.update({f"peak_w{r}": window_expectation(logits, centres, peak, r) for r in windows})
     for k in mass:
@@ -65,13 +64,7 @@ def main() -> None:
     ap.add_argument("--mass", type=int, nargs="*", default=[4])
     ap.add_argument("--batch", type=int, default=64)
     a = ap.parse_args()
-    test = read_table(a.test, schema.SAMPLES, "test split").reset_index(drop=True)
-    ids = test["kp_id"].astype(str)
-    texts = {"gt": test["description"].astype(str).tolist()}
-    styles = pd.read_parquet(a.styles).set_index("kp_id")
-    texts.update({s: styles.loc[ids, s].astype(str).tolist() for s in styles.columns})
-    for path in a.texts:
-        texts[os.path.basename(path)] = pd.read_parquet(path).set_index("kp_id").loc[ids, "text"].astype(str).tolist()
+    test, texts = split_texts(a.test, a.styles, a.texts)
     truth = test[["x_norm", "y_norm"]].to_numpy()
     store = FeatureStore.from_env()
     for path in a.localizers:
@@ -88,10 +81,8 @@ def main() -> None:
                     heat = model.heat(None, b.input_ids, b.attention_mask, vision=rows.to(model.vlm.dtype, "cpu"))
                     for k, v in readouts(heat.logits.float(), heat.centres.float(), a.windows, a.mass).items():
                         preds.setdefault(k, []).append(v)
-            scores = []
-            for k, v in preds.items():
-                d = normalised_distance(torch.cat(v).numpy(), truth)
-                scores.append(f"{k} {((d < 0.1).mean() + (d < 0.2).mean()) * 50:.1f}")
+            scores = [f"{k} {mpck(normalised_distance(torch.cat(v).numpy(), truth)) * 100:.1f}"
+                      for k, v in preds.items()]
             print(f"{path} {name}: " + ", ".join(scores), flush=True)
 
 

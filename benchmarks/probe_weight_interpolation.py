@@ -22,11 +22,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from talking_points.pipeline.data import schema  # noqa: E402
 from talking_points.pipeline.data.tables import read_table  # noqa: E402
-from talking_points.pipeline.metrics.pck import normalised_distance  # noqa: E402
+from talking_points.pipeline.metrics.pck import mpck, normalised_distance  # noqa: E402
 from talking_points.pipeline.models.inference import FeatureStore, localize  # noqa: E402
 from talking_points.pipeline.models.localizer import PointLocalizer  # noqa: E402
 from talking_points.pipeline.training.data import ImagesBySize  # noqa: E402
 from talking_points.pipeline.training.weight_interpolation import interpolate_weights  # noqa: E402
+
+
+def split_texts(test_path: str, styles_path: str, text_paths: list[str]) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The test split and, by name, the texts of its rows in order: `gt` (the descriptions), every style of
+    `styles_path`, and each describer's texts (named by file)."""
+    test = read_table(test_path, schema.SAMPLES, "test split").reset_index(drop=True)
+    ids = test["kp_id"].astype(str)
+    texts = {"gt": test["description"].astype(str).tolist()}
+    styles = pd.read_parquet(styles_path).set_index("kp_id")
+    texts.update({s: styles.loc[ids, s].astype(str).tolist() for s in styles.columns})
+    for path in text_paths:
+        texts[os.path.basename(path)] = pd.read_parquet(path).set_index("kp_id").loc[ids, "text"].astype(str).tolist()
+    return test, texts
 
 
 def main() -> None:
@@ -39,14 +52,7 @@ def main() -> None:
     ap.add_argument("--texts", nargs="*", default=[], help="describers' texts (parquet: kp_id, text)")
     ap.add_argument("--batch", type=int, default=64)
     a = ap.parse_args()
-    test = read_table(a.test, schema.SAMPLES, "test split").reset_index(drop=True)
-    ids = test["kp_id"].astype(str)
-    texts = {"gt": test["description"].astype(str).tolist()}
-    styles = pd.read_parquet(a.styles).set_index("kp_id")
-    texts.update({s: styles.loc[ids, s].astype(str).tolist() for s in styles.columns})
-    for path in a.texts:
-        t = pd.read_parquet(path).set_index("kp_id")
-        texts[os.path.basename(path)] = t.loc[ids, "text"].astype(str).tolist()
+    test, texts = split_texts(a.test, a.styles, a.texts)
     model, tok = PointLocalizer.from_pretrained(a.tuned)
     start, _ = PointLocalizer.from_base(model.base_path, model.cfg)  # heads the tuned one added: as built
     start.load_trained(a.start)
@@ -61,7 +67,7 @@ def main() -> None:
         t0 = time.perf_counter()
         for name, tx in texts.items():
             d = normalised_distance(localize(model, tok, images, tx, a.batch, store=store), truth)
-            line.append(f"{name} {((d < 0.1).mean() + (d < 0.2).mean()) * 50:.1f}")
+            line.append(f"{name} {mpck(d) * 100:.1f}")
         print(f"alpha {alpha:.2f}: " + ", ".join(line) + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 

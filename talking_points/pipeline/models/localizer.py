@@ -175,10 +175,10 @@ class PointLocalizer(PointModel):
         return self._heat_map(*self._seg_query(images, input_ids, attention_mask, vision))
 
     def _seg_query(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   vision: VisionFeatures | None) -> tuple[torch.Tensor, VisionFeatures, torch.Tensor]:
+                   vision: VisionFeatures | None) -> tuple[torch.Tensor, VisionFeatures, torch.Tensor | None]:
         """The projected `<SEG>` state of each row (B, proj_dim), the tower's features it read, and the LM's
         last hidden states max-pooled over the row's text tokens (B, lm_hidden; what the label gate's heads read:
-        the words that name the category and the part)."""
+        the words that name the category and the part; None without `heatmap_gate`)."""
         if vision is None:
             vision = self.vision_features(images)
         embeds = self.vlm.embed(input_ids, self.vlm.image_tokens(vision.maps))
@@ -186,11 +186,13 @@ class PointLocalizer(PointModel):
             inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids(attention_mask)
         ).last_hidden_state
         rows = torch.arange(hidden.shape[0], device=hidden.device)
-        text = (attention_mask.bool() & (input_ids != self.vlm.config.image_token_id)).unsqueeze(-1)
-        words = hidden.masked_fill(~text, float("-inf")).amax(1)
+        words = None
+        if self.cfg.heatmap_gate:  # only the gate's heads read them
+            text = (attention_mask.bool() & (input_ids != self.vlm.config.image_token_id)).unsqueeze(-1)
+            words = hidden.masked_fill(~text, float("-inf")).amax(1)
         return self.text2vision(hidden[rows, seg_positions(input_ids, self.vlm.config.seg_token_id)]), vision, words
 
-    def _heat_map(self, query: torch.Tensor, vision: VisionFeatures, words: torch.Tensor) -> HeatMap:
+    def _heat_map(self, query: torch.Tensor, vision: VisionFeatures, words: torch.Tensor | None) -> HeatMap:
         """The query matched against every cell of the fine map (and gated by the labels it names)."""
         fine = vision.maps[list(self.vlm.config.strides).index(self.cfg.heatmap_stride)]
         h, w = fine.shape[-2:]
