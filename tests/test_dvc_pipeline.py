@@ -196,7 +196,7 @@ def test_wise_ft_saves_the_interpolation_of_the_start_and_the_fine_tuned_weights
             if not v.is_floating_point():
                 continue
             if k not in s:  # heads the start lacks (heatmap_regions, heatmap_gate) started as built: the region
-                # keys' output layer and the gate's heads at zero, the gate's strengths at one
+                # keys' output layer and the gate's heads and attention at zero, its strengths at one
                 built = 1.0 if k == "gate.strength" else 0.0
                 if k.startswith(("key_regions.2.", "gate.")):
                     assert np.allclose(v.numpy(), (1 - alpha) * built + alpha * t[k].numpy(), atol=1e-6), k
@@ -206,7 +206,7 @@ def test_wise_ft_saves_the_interpolation_of_the_start_and_the_fine_tuned_weights
             checked += 1
             moved += not np.array_equal(s[k].numpy(), t[k].numpy())
     assert checked and moved  # the fine-tuning moved weights, and the saved ones lie between
-    assert added == 2 + 5  # the added keys' output weight and bias; the gate's two heads and its strengths
+    assert added == 2 + 6  # the added keys' output weight and bias; the gate's two heads, attention, strengths
     import json
 
     summary = json.loads((saved / "train.json").read_text())  # what shaped the weights besides `train` and `model`

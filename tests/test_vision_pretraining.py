@@ -20,7 +20,7 @@ from talking_points.pipeline.models.base import VisionFeatures
 from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, TowerConfig, build_tiny_base
 from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
-from talking_points.pipeline.models.label_gate import gate_map
+from talking_points.pipeline.models.label_gate import TextStates, attention_pool, gate_map
 from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer, soft_argmax
 from talking_points.pipeline.models.point_decoder import (
     PointDecoderConfig,
@@ -432,6 +432,34 @@ def test_gate_map_reaches_a_few_cells_past_the_outline_and_stays_a_distribution(
     assert gate_map(logits, (8, 8)).shape == (1, 3, 8, 8)
 
 
+def test_attention_pool_is_the_mean_of_the_text_tokens_until_scores_pick_one():
+    features = torch.arange(2 * 4 * 3, dtype=torch.float32).view(2, 4, 3)
+    text = torch.tensor([[True, True, False, False], [True, True, True, True]])
+    even = attention_pool(features, text, torch.zeros(2, 4, 2))
+    assert even.shape == (2, 2, 3)
+    assert torch.allclose(even[0, 0], features[0, :2].mean(0)) and torch.allclose(even[1, 1], features[1].mean(0))
+    scores = torch.zeros(2, 4, 2)
+    scores[:, 1, 0] = 50.0  # the first head looks at token 1 alone
+    scores[0, 3, 1] = 1e4  # a padding token scores high and is still not read
+    picked = attention_pool(features, text, scores)
+    assert torch.allclose(picked[:, 0], features[:, 1], atol=1e-4)
+    assert torch.allclose(picked[0, 1], features[0, :2].mean(0))
+
+
+def test_text_states_put_the_embeddings_and_the_hidden_states_on_one_scale():
+    gen = torch.Generator().manual_seed(0)
+    embeds, hidden = 0.02 * torch.randn(2, 5, 8, generator=gen), 30.0 * torch.randn(2, 5, 8, generator=gen)
+    states = TextStates(embeds.requires_grad_(), hidden.requires_grad_(), torch.ones(2, 5, dtype=torch.bool))
+    features = states.features()
+    assert features.shape == (2, 5, 16)
+    for half in (features[..., :8], features[..., 8:]):  # each normalised: mean 0, variance 1 per token
+        assert torch.allclose(half.mean(-1), torch.zeros(2, 5), atol=1e-5)
+        assert torch.allclose(half.var(-1, unbiased=False), torch.ones(2, 5), atol=0.15)  # layer_norm's eps
+    assert float(features[..., 8:].abs().mean() / features[..., :8].abs().mean()) < 1.2  # not 1500 times
+    frozen = states.detach()
+    assert not frozen.embeds.requires_grad and not frozen.hidden.requires_grad and frozen.text is states.text
+
+
 def test_label_loss_teaches_the_gate_heads_the_category_and_part_each_text_names(tower_base):
     base, _, samples = tower_base
     torch.manual_seed(0)
@@ -450,24 +478,38 @@ def test_label_loss_teaches_the_gate_heads_the_category_and_part_each_text_names
     loss, logs = localizer_step(model, b, label_loss=0.5)
     assert "category_ce" not in plain_logs and logs["category_ce"] > 0 and logs["part_ce"] > 0
     assert torch.isclose(loss, plain_loss + 0.5 * (logs["category_ce"] + logs["part_ce"]), rtol=1e-4)
-    # the heads learn each text's labels from the pooled states they read (detached: states that tell the texts
-    # apart, as a trained localizer's do; the fixture's random LM gives its two texts nearly the same ones)
+    # the heads learn each text's labels from the states they read (detached: states that tell the texts apart,
+    # as a trained localizer's do; the fixture's random LM gives its two texts nearly the same ones). The naming
+    # token sits at a different place in every row among tokens of noise, and each head has to find its own
     gate = model.gate
-    queries = torch.randn(8, gate.category.in_features, generator=torch.Generator().manual_seed(0))
-    queries[1::2] += 2.0  # the car rows apart from the dog rows
+    gen = torch.Generator().manual_seed(0)
+    dim, length = gate.category.in_features // 2, 12  # the heads read the embeddings and the hidden states
+    embeds, hidden = torch.randn(8, length, dim, generator=gen), torch.randn(8, length, dim, generator=gen)
+    at = torch.randint(2, length - 2, (8,), generator=gen)
+    rows = torch.arange(8)
+    cat_word, part_word = torch.randn(2, dim, generator=gen), torch.randn(2, dim, generator=gen)
+    embeds[rows, at] += 3.0 * cat_word[rows % 2]  # the category's word: dog, car, dog, ...
+    embeds[rows, at + 1] += 3.0 * part_word[rows % 2]  # the part's after it
+    text = torch.ones(8, length, dtype=torch.bool)
+    text[:, -2:] = False  # the padding: whatever it holds is not read
+    embeds[:, -2:] += 50.0 * cat_word[0]
+    states = TextStates(embeds, hidden, text)
     tower = (torch.zeros(8, len(cats) + 1, 4, 4), torch.zeros(8, len(parts) + 1, 4, 4))
     opt = torch.optim.AdamW(gate.parameters(), lr=3e-2)
     ces = []
-    for _ in range(60):
-        ce = sum(F.cross_entropy(logits, b[c]) for logits, c in zip(gate(queries, *tower, (4, 4))[1], GATE_LABELS))
+    for _ in range(80):
+        ce = sum(F.cross_entropy(logits, b[c]) for logits, c in zip(gate(states, *tower, (4, 4))[1], GATE_LABELS))
         ce.backward()
         opt.step()
         opt.zero_grad()
         ces.append(float(ce))
     assert ces[-1] < 0.1 * ces[0], " ".join(f"{c:.2f}" for c in ces)
-    cat_logits, part_logits = gate(queries, *tower, (4, 4))[1]
+    cat_logits, part_logits = gate(states, *tower, (4, 4))[1]
     assert torch.equal(cat_logits.argmax(-1), b[GATE_LABELS[0]]) and torch.equal(part_logits.argmax(-1),
                                                                                   b[GATE_LABELS[1]])
+    features = states.features()
+    weights = torch.softmax(gate.attend(features).masked_fill(~text.unsqueeze(-1), float("-inf")), dim=1)
+    assert float(weights[rows, at, 0].mean()) > 3 / length and float(weights[:, -2:].max()) == 0.0
     # rows whose names the tower lacks are skipped; a batch of only such rows adds nothing (not NaN)
     skipped = dict(b, **{c: torch.full_like(b[c], -100) for c in GATE_LABELS})
     loss, logs = localizer_step(model, skipped, label_loss=0.5)
@@ -493,14 +535,15 @@ def test_the_label_loss_trains_the_gate_heads_and_leaves_the_point_query_alone(t
     data = PointSamples(labelled, model.input_size, ("description",), GATE_LABELS)
     b = localizer_collate(prompt_format(model, tok))([data[i] for i in range(4)])
     with torch.no_grad():  # heads that name something, so that the gate depends on the text
-        for head in (model.gate.category, model.gate.part):
+        for head in (model.gate.category, model.gate.part, model.gate.attend):
             head.weight.normal_(0.0, 1.0)
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     named = model.heat(b["image"], b["input_ids"], b["attention_mask"]).labels
     labels_only = sum(F.cross_entropy(logits, b[c]) for logits, c in zip(named, GATE_LABELS))
     grads = torch.autograd.grad(labels_only, list(trainable.values()), allow_unused=True)
     moved = {n for (n, _), g in zip(trainable.items(), grads) if g is not None and float(g.abs().max()) > 0}
-    assert moved == {"gate.category.weight", "gate.category.bias", "gate.part.weight", "gate.part.bias"}
+    assert moved == {"gate.category.weight", "gate.category.bias", "gate.part.weight", "gate.part.bias",
+                     "gate.attend.weight"}  # and nothing of the LM: its embeddings and states are read detached
     heat = model.heat(b["image"], b["input_ids"], b["attention_mask"])
     grads = torch.autograd.grad(heat.logits.logsumexp(-1).sum() - heat.logits[:, 0].sum(),
                                 list(trainable.values()), allow_unused=True)

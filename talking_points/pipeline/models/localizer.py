@@ -16,8 +16,8 @@ layer's hidden state at `<SEG>` goes through a text-to-vision projection, then o
   segments there and where that object lies among the others of its category (`region_keys`: the per-cell form
   of the descriptor's `tower_regions` and `tower_instances`), so "the left dog of the two" and "the top end of
   its tail" are features the query can match, not something the LM must work out from the image tokens.
-  With `heatmap_gate` two heads read from the text's hidden states (max-pooled over its tokens) which
-  category and which part the description names
+  With `heatmap_gate` two heads read from the text's tokens (each through its own attention over their
+  embeddings and last hidden states) which category and which part the description names
   (`HeatMap.labels`, trained on the rows' own labels by the training's `label_loss`, which reaches the heads
   only), and every cell's logit
   is weighed by the tower's probability of those classes near it (`label_gate`): a description that names
@@ -36,7 +36,7 @@ from torch import nn
 from talking_points.pipeline.models.adaptation import PointModelSettings, adapt_lm, base_lm, decoder_of
 from talking_points.pipeline.models.base import PointVLM, VisionFeatures
 from talking_points.pipeline.models.descriptor import mlp
-from talking_points.pipeline.models.label_gate import LabelGate, tower_probs
+from talking_points.pipeline.models.label_gate import LabelGate, TextStates, tower_probs
 from talking_points.pipeline.models.point_model import PointModel
 from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 from talking_points.pipeline.models.prompts import position_ids, seg_positions
@@ -175,10 +175,10 @@ class PointLocalizer(PointModel):
         return self._heat_map(*self._seg_query(images, input_ids, attention_mask, vision))
 
     def _seg_query(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   vision: VisionFeatures | None) -> tuple[torch.Tensor, VisionFeatures, torch.Tensor | None]:
-        """The projected `<SEG>` state of each row (B, proj_dim), the tower's features it read, and the LM's
-        last hidden states max-pooled over the row's text tokens (B, lm_hidden; what the label gate's heads read:
-        the words that name the category and the part; None without `heatmap_gate`)."""
+                   vision: VisionFeatures | None) -> tuple[torch.Tensor, VisionFeatures, TextStates | None]:
+        """The projected `<SEG>` state of each row (B, proj_dim), the tower's features it read, and the text's
+        input embeddings and last hidden states (what the label gate's heads read: the words that name the
+        category and the part; None without `heatmap_gate`)."""
         if vision is None:
             vision = self.vision_features(images)
         embeds = self.vlm.embed(input_ids, self.vlm.image_tokens(vision.maps))
@@ -188,11 +188,10 @@ class PointLocalizer(PointModel):
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         words = None
         if self.cfg.heatmap_gate:  # only the gate's heads read them
-            text = (attention_mask.bool() & (input_ids != self.vlm.config.image_token_id)).unsqueeze(-1)
-            words = hidden.masked_fill(~text, float("-inf")).amax(1)
+            words = TextStates(embeds, hidden, attention_mask.bool() & (input_ids != self.vlm.config.image_token_id))
         return self.text2vision(hidden[rows, seg_positions(input_ids, self.vlm.config.seg_token_id)]), vision, words
 
-    def _heat_map(self, query: torch.Tensor, vision: VisionFeatures, words: torch.Tensor | None) -> HeatMap:
+    def _heat_map(self, query: torch.Tensor, vision: VisionFeatures, words: TextStates | None) -> HeatMap:
         """The query matched against every cell of the fine map (and gated by the labels it names)."""
         fine = vision.maps[list(self.vlm.config.strides).index(self.cfg.heatmap_stride)]
         h, w = fine.shape[-2:]
