@@ -19,7 +19,6 @@ import os
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 os.environ.setdefault("TP_NO_PROGRESS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,29 +27,18 @@ from probe_weight_interpolation import split_texts  # noqa: E402  (benchmarks/ i
 
 from talking_points.pipeline.metrics.pck import mpck, normalised_distance  # noqa: E402
 from talking_points.pipeline.models.inference import FeatureStore, prompt_format  # noqa: E402
-from talking_points.pipeline.models.localizer import PointLocalizer, soft_argmax  # noqa: E402
+from talking_points.pipeline.models.localizer import PointLocalizer, densest_soft_argmax, soft_argmax  # noqa: E402
 from talking_points.pipeline.training.data import ImagesBySize  # noqa: E402
-
-
-def window_expectation(logits: torch.Tensor, centres: torch.Tensor, at: torch.Tensor, reach: int) -> torch.Tensor:
-    """(B, 2): the soft-argmax of each row's (S,) logits over the cells within `reach` cells of cell `at` (B,)."""
-    step = torch.stack([centres[:, i].unique().diff().min() for i in range(2)])
-    near = ((centres[None] - centres[at][:, None]).abs() <= reach * step + 1e-6).all(-1)
-    return soft_argmax(logits.masked_fill(~near, float("-inf")), centres)
 
 
 def readouts(logits: torch.Tensor, centres: torch.Tensor, windows: list[int], mass: list[int]
              ) -> dict[str, torch.Tensor]:
-    """Every readout of the (B, S) heat-map logits on the (S, 2) row-major cell centres, by name."""
-    h, w = len(centres[:, 1].unique()), len(centres[:, 0].unique())
-    probs = torch.softmax(logits, -1)
+    """Every readout of the (B, S) heat-map logits on the (S, 2) row-major cell centres, by name (`peak_w<r>` is
+    `densest_soft_argmax` with mass reach 0, what `heatmap_readout: densest` computes)."""
     out = {"expectation": soft_argmax(logits, centres)}
-    peak = logits.argmax(-1)
-    out.update({f"peak_w{r}": window_expectation(logits, centres, peak, r) for r in windows})
+    out.update({f"peak_w{r}": densest_soft_argmax(logits, centres, 0, r) for r in windows})
     for k in mass:
-        near = F.avg_pool2d(probs.view(-1, 1, h, w), 2 * k + 1, stride=1, padding=k, count_include_pad=False)
-        densest = near.flatten(1).argmax(-1)
-        out.update({f"mass{k}_w{r}": window_expectation(logits, centres, densest, r) for r in windows})
+        out.update({f"mass{k}_w{r}": densest_soft_argmax(logits, centres, k, r) for r in windows})
     return out
 
 

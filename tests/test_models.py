@@ -479,3 +479,53 @@ def test_inference_from_a_warm_feature_store_gives_the_same_results_without_the_
     assert describe(desc, tok, images, points, gen, store=store) == cold_texts
     assert np.array_equal(localize(loc, tok, images, TEXTS[:3], batch_size=2, store=store), cold_points)
     assert towers == []  # the descriptor's entry (with dense logits where it reads them) served both
+
+
+def test_densest_readout_takes_one_mode_where_the_expectation_falls_between_two():
+    from talking_points.pipeline.models.localizer import densest_soft_argmax, grid_shape, soft_argmax
+    from talking_points.pipeline.models.positional import grid_centres
+
+    centres = grid_centres(16, 16, torch.device("cpu"))
+    assert grid_shape(centres) == (16, 16)
+    logits = torch.full((1, 16, 16), -30.0)
+    logits[0, 2:5, 2:5] = 0.0  # a blob of 9 cells at the top left
+    logits[0, 11, 12] = 0.6  # one brighter cell at the bottom right, less mass than the blob
+    logits = logits.flatten(1)
+    blob, spot = centres.view(16, 16, 2)[2:5, 2:5].reshape(-1, 2).mean(0), centres.view(16, 16, 2)[11, 12]
+    mean = soft_argmax(logits, centres)[0]
+    assert (mean - blob).norm() > 0.1 and (mean - spot).norm() > 0.1  # between the two, on neither
+    assert torch.allclose(densest_soft_argmax(logits, centres, 1, 3)[0], blob, atol=1e-4)  # the most mass
+    assert torch.allclose(densest_soft_argmax(logits, centres, 0, 3)[0], spot, atol=1e-4)  # the highest cell
+    wide = densest_soft_argmax(logits, centres, 0, 16)[0]  # a window over the whole map is the expectation
+    assert torch.allclose(wide, mean, atol=1e-5)
+
+
+def test_the_readout_is_saved_only_when_set_and_read_only_in_evaluation(base_dir):
+    import json
+
+    plain = localizer_cfg(head="heatmap", heatmap_stride=8)
+    assert not {"heatmap_readout", "heatmap_window", "heatmap_mass_reach"} & set(json.loads(plain.model_dump_json()))
+    densest = localizer_cfg(head="heatmap", heatmap_stride=8, heatmap_readout="densest", heatmap_window=2,
+                            heatmap_mass_reach=0)
+    saved = json.loads(densest.model_dump_json())  # what point_model.json holds
+    assert {k: saved[k] for k in ("heatmap_readout", "heatmap_window", "heatmap_mass_reach")} == {
+        "heatmap_readout": "densest", "heatmap_window": 2, "heatmap_mass_reach": 0}
+    densest = LocalizerConfig.model_validate(saved)
+    assert densest.heatmap_readout.value == "densest" and (densest.heatmap_window, densest.heatmap_mass_reach) == (2, 0)
+    with pytest.raises(ValueError, match="heatmap_readout 'densest' reads a heat map; head is 'regression'"):
+        localizer_cfg(head="regression", heatmap_readout="densest")
+    torch.manual_seed(0)
+    model, tok = PointLocalizer.from_base(base_dir, densest)
+    b = localizer_collate(prompt_format(model, tok))(batch(4, seed=1))
+    args = (b["image"], b["input_ids"], b["attention_mask"])
+    with torch.no_grad():
+        heat = model.heat(*args)
+        model.train()
+        trained = model(*args)
+        model.eval()
+        read = model(*args)
+    from talking_points.pipeline.models.localizer import densest_soft_argmax, soft_argmax
+
+    assert torch.allclose(trained, soft_argmax(heat.logits, heat.centres), atol=1e-6)
+    assert torch.allclose(read, densest_soft_argmax(heat.logits, heat.centres, 0, 2), atol=1e-6)
+    assert not torch.allclose(read, trained, atol=1e-3)  # the random map's expectation is not its peak's window

@@ -30,6 +30,7 @@ from enum import Enum
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
@@ -42,12 +43,28 @@ from talking_points.pipeline.models.positional import grid_centres, sinusoid_2d
 from talking_points.pipeline.models.prompts import position_ids, seg_positions
 from talking_points.pipeline.models.region_keys import REGION_KEY_FEATURES, region_key_features
 
-__all__ = ["HeatMap", "LocalizerConfig", "LocalizerHead", "PointLocalizer", "soft_argmax"]
+__all__ = ["HeatMap", "HeatmapReadout", "LocalizerConfig", "LocalizerHead", "PointLocalizer", "densest_soft_argmax",
+           "grid_shape", "soft_argmax", "window_soft_argmax"]
 
 
 class LocalizerHead(str, Enum):
     regression = "regression"  # MLP + sigmoid on the projected <SEG> state (the paper's)
     heatmap = "heatmap"  # the projected <SEG> state as a query over the tower's fine map, soft-argmax
+
+
+class HeatmapReadout(str, Enum):
+    """How `PointLocalizer.forward` reads the point off a heat map (evaluation mode; training reads the
+    expectation, which its losses are written for)."""
+
+    expectation = "expectation"  # the soft-argmax over every cell
+    densest = "densest"  # the soft-argmax near the densest cell (`densest_soft_argmax`): one mode of the map
+
+
+def _unless(default):
+    """`exclude_if` for a field added after models were saved: written to point_model.json only when it is not
+    `default`, so a folder saved before it existed is what a rerun writes (as transformers' configs save their
+    difference from the defaults)."""
+    return lambda value: value == default
 
 
 class LocalizerConfig(PointModelSettings):
@@ -63,13 +80,28 @@ class LocalizerConfig(PointModelSettings):
                                   "tower with dense heads)")
     heatmap_gate: bool = Field(False, description="heatmap: weigh every cell by the tower's probability of the "
                                "category and the part the description names, as two heads read them from the "
-                               "query (trained by train_localizer.label_loss; needs a tower with dense heads)")
+                               "description's words (trained by train_localizer.label_loss; needs a tower with "
+                               "dense heads)")
+    heatmap_readout: HeatmapReadout = Field(
+        HeatmapReadout.expectation, exclude_if=_unless(HeatmapReadout.expectation),
+        description="heatmap: how the point is read off the map at evaluation: expectation (the soft-argmax over "
+                    "every cell) or densest (the soft-argmax within heatmap_window cells of the cell with the "
+                    "most probability within heatmap_mass_reach cells: one mode where a map with mass on two "
+                    "legs or two dogs puts its expectation between them). Training always reads the expectation")
+    heatmap_window: int = Field(8, ge=1, exclude_if=_unless(8),
+                                description="heatmap_readout densest: the window's reach in cells (8: 17 x 17)")
+    heatmap_mass_reach: int = Field(4, ge=0, exclude_if=_unless(4),
+                                    description="heatmap_readout densest: the reach in cells over which each "
+                                    "cell's probability is summed to find the densest (0: the highest cell)")
 
     def model_post_init(self, __context) -> None:
         for option in ("heatmap_dense", "heatmap_regions", "heatmap_gate"):
             if getattr(self, option) and self.head is not LocalizerHead.heatmap:
                 raise ValueError(f"{option} reads the tower's labels into the heatmap head's keys; head is "
                                  f"{self.head.value!r}: set head: heatmap or {option}: false")
+        if self.heatmap_readout is not HeatmapReadout.expectation and self.head is not LocalizerHead.heatmap:
+            raise ValueError(f"heatmap_readout {self.heatmap_readout.value!r} reads a heat map; head is "
+                             f"{self.head.value!r}: set head: heatmap or heatmap_readout: expectation")
 
 
 class HeatMap(NamedTuple):
@@ -84,6 +116,29 @@ class HeatMap(NamedTuple):
 def soft_argmax(logits: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """Expected (x, y) (B, 2) under softmax(logits) (B, S) over cells with normalised centres (S, 2)."""
     return torch.softmax(logits.float(), dim=-1) @ centres.float()
+
+
+def grid_shape(centres: torch.Tensor) -> tuple[int, int]:
+    """(h, w) of the row-major grid whose cells have the normalised centres (S, 2)."""
+    return len(centres[:, 1].unique()), len(centres[:, 0].unique())
+
+
+def window_soft_argmax(logits: torch.Tensor, centres: torch.Tensor, at: torch.Tensor, reach: int) -> torch.Tensor:
+    """(B, 2): the soft-argmax of each row's (S,) logits over the cells within `reach` cells (in x and in y) of
+    cell `at` (B,)."""
+    step = torch.stack([centres[:, i].unique().diff().min() for i in range(2)])
+    near = ((centres[None] - centres[at][:, None]).abs() <= reach * step + 1e-6).all(-1)
+    return soft_argmax(logits.float().masked_fill(~near, float("-inf")), centres)
+
+
+def densest_soft_argmax(logits: torch.Tensor, centres: torch.Tensor, mass_reach: int, window: int) -> torch.Tensor:
+    """(B, 2): the soft-argmax within `window` cells of the cell whose neighbourhood (`mass_reach` cells each
+    way) holds the most of softmax(logits) (B, S); `mass_reach` 0: the highest cell. Where the map has mass in
+    two places the expectation lies between them and this reads the larger one."""
+    h, w = grid_shape(centres)
+    probs = torch.softmax(logits.float(), dim=-1).view(-1, 1, h, w)
+    near = F.avg_pool2d(probs, 2 * mass_reach + 1, stride=1, padding=mass_reach, count_include_pad=False)
+    return window_soft_argmax(logits, centres, near.flatten(1).argmax(-1), window)
 
 
 class PointLocalizer(PointModel):
@@ -161,10 +216,21 @@ class PointLocalizer(PointModel):
         if self.cfg.head is LocalizerHead.regression:
             return torch.sigmoid(self.head(query).float())
         elif self.cfg.head is LocalizerHead.heatmap:
-            heat = self._heat_map(query, vision, words)
-            return soft_argmax(heat.logits, heat.centres)
+            return self.read_point(self._heat_map(query, vision, words))
         else:
             raise ValueError(f"unknown localizer head {self.cfg.head!r}")
+
+    def read_point(self, heat: HeatMap) -> torch.Tensor:
+        """(B, 2): the point of a heat map as `heatmap_readout` says in evaluation mode, its expectation in
+        training mode (the losses are written for it)."""
+        readout = HeatmapReadout.expectation if self.training else self.cfg.heatmap_readout
+        if readout is HeatmapReadout.expectation:
+            return soft_argmax(heat.logits, heat.centres)
+        elif readout is HeatmapReadout.densest:
+            return densest_soft_argmax(heat.logits, heat.centres, self.cfg.heatmap_mass_reach,
+                                       self.cfg.heatmap_window)
+        else:
+            raise ValueError(f"unknown heatmap readout {readout!r}")
 
     def heat(self, images: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              vision: VisionFeatures | None = None) -> HeatMap:
