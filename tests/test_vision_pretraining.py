@@ -449,15 +449,13 @@ def test_attention_pool_is_the_mean_of_the_text_tokens_until_scores_pick_one():
 def test_text_states_put_the_embeddings_and_the_hidden_states_on_one_scale():
     gen = torch.Generator().manual_seed(0)
     embeds, hidden = 0.02 * torch.randn(2, 5, 8, generator=gen), 30.0 * torch.randn(2, 5, 8, generator=gen)
-    states = TextStates(embeds.requires_grad_(), hidden.requires_grad_(), torch.ones(2, 5, dtype=torch.bool))
+    states = TextStates(embeds, hidden, torch.ones(2, 5, dtype=torch.bool))
     features = states.features()
     assert features.shape == (2, 5, 16)
     for half in (features[..., :8], features[..., 8:]):  # each normalised: mean 0, variance 1 per token
         assert torch.allclose(half.mean(-1), torch.zeros(2, 5), atol=1e-5)
         assert torch.allclose(half.var(-1, unbiased=False), torch.ones(2, 5), atol=0.15)  # layer_norm's eps
     assert float(features[..., 8:].abs().mean() / features[..., :8].abs().mean()) < 1.2  # not 1500 times
-    frozen = states.detach()
-    assert not frozen.embeds.requires_grad and not frozen.hidden.requires_grad and frozen.text is states.text
 
 
 def test_label_loss_teaches_the_gate_heads_the_category_and_part_each_text_names(tower_base):
@@ -502,7 +500,7 @@ def test_label_loss_teaches_the_gate_heads_the_category_and_part_each_text_names
         ce.backward()
         opt.step()
         opt.zero_grad()
-        ces.append(float(ce))
+        ces.append(float(ce.detach()))
     assert ces[-1] < 0.1 * ces[0], " ".join(f"{c:.2f}" for c in ces)
     cat_logits, part_logits = gate(states, *tower, (4, 4))[1]
     assert torch.equal(cat_logits.argmax(-1), b[GATE_LABELS[0]]) and torch.equal(part_logits.argmax(-1),

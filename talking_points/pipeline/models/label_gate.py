@@ -75,9 +75,6 @@ class TextStates(NamedTuple):
         what the heads read (the tiny LM's embeddings are ~30 times smaller than its hidden states)."""
         return torch.cat([F.layer_norm(t.float(), t.shape[-1:]) for t in (self.embeds, self.hidden)], dim=-1)
 
-    def detach(self) -> TextStates:
-        return TextStates(self.embeds.detach(), self.hidden.detach(), self.text)
-
 
 def attention_pool(features: torch.Tensor, text: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     """(B, K, F): for each of the K columns of `scores` (B, T, K), the softmax-weighted mean of the (B, T, F)
@@ -102,11 +99,11 @@ class LabelGate(nn.Module):
                 nn.init.zeros_(layer.bias)
         self.strength = nn.Parameter(torch.ones(2))
 
-    def named(self, states: TextStates) -> tuple[torch.Tensor, torch.Tensor]:
-        """The (category (B, 1 + C_cat), part (B, 1 + C_part)) logits the text's `states` name: each head reads
-        the text tokens weighed by its own attention (the tokens that name a category, those that name a part)."""
-        features = states.features()
-        pooled = attention_pool(features, states.text, self.attend(features))
+    def named(self, features: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (category (B, 1 + C_cat), part (B, 1 + C_part)) logits the text's `TextStates.features` (B, T, F)
+        name: each head reads the `text` tokens (B, T) weighed by its own attention (the tokens that name a
+        category, those that name a part)."""
+        pooled = attention_pool(features, text, self.attend(features))
         return self.category(pooled[:, 0]), self.part(pooled[:, 1])
 
     def forward(self, states: TextStates, category_logits: torch.Tensor, part_logits: torch.Tensor,
@@ -115,8 +112,9 @@ class LabelGate(nn.Module):
         (B, C, h', w') category and part logits, and the heads' label logits (category (B, 1 + C_cat), part
         (B, 1 + C_part)), read from the states detached: `train_localizer.label_loss` on them trains the heads
         and their attention, not the LM (flowing into the `<SEG>` query it cost 9 points in style)."""
-        labels = self.named(states.detach())
-        named_for_gate = self.named(states)  # the localization loss reaches the LM here
+        features = states.features()
+        labels = self.named(features.detach(), states.text)
+        named_for_gate = self.named(features, states.text)  # the localization loss reaches the LM here
         batch = states.hidden.shape[0]
         gate = torch.zeros(batch, size[0] * size[1], device=states.hidden.device)
         for named, strength, tower in zip(named_for_gate, self.strength, (category_logits, part_logits)):

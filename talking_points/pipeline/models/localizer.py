@@ -44,7 +44,7 @@ from talking_points.pipeline.models.prompts import position_ids, seg_positions
 from talking_points.pipeline.models.region_keys import REGION_KEY_FEATURES, region_key_features
 
 __all__ = ["HeatMap", "HeatmapReadout", "LocalizerConfig", "LocalizerHead", "PointLocalizer", "densest_soft_argmax",
-           "grid_shape", "soft_argmax", "window_soft_argmax"]
+           "grid_shape", "soft_argmax"]
 
 
 class LocalizerHead(str, Enum):
@@ -123,14 +123,6 @@ def grid_shape(centres: torch.Tensor) -> tuple[int, int]:
     return len(centres[:, 1].unique()), len(centres[:, 0].unique())
 
 
-def window_soft_argmax(logits: torch.Tensor, centres: torch.Tensor, at: torch.Tensor, reach: int) -> torch.Tensor:
-    """(B, 2): the soft-argmax of each row's (S,) logits over the cells within `reach` cells (in x and in y) of
-    cell `at` (B,)."""
-    step = torch.stack([centres[:, i].unique().diff().min() for i in range(2)])
-    near = ((centres[None] - centres[at][:, None]).abs() <= reach * step + 1e-6).all(-1)
-    return soft_argmax(logits.float().masked_fill(~near, float("-inf")), centres)
-
-
 def densest_soft_argmax(logits: torch.Tensor, centres: torch.Tensor, mass_reach: int, window: int) -> torch.Tensor:
     """(B, 2): the soft-argmax within `window` cells of the cell whose neighbourhood (`mass_reach` cells each
     way) holds the most of softmax(logits) (B, S); `mass_reach` 0: the highest cell. Where the map has mass in
@@ -138,7 +130,11 @@ def densest_soft_argmax(logits: torch.Tensor, centres: torch.Tensor, mass_reach:
     h, w = grid_shape(centres)
     probs = torch.softmax(logits.float(), dim=-1).view(-1, 1, h, w)
     near = F.avg_pool2d(probs, 2 * mass_reach + 1, stride=1, padding=mass_reach, count_include_pad=False)
-    return window_soft_argmax(logits, centres, near.flatten(1).argmax(-1), window)
+    at = near.flatten(1).argmax(-1)  # (B,) the densest cell, row-major
+    cells = torch.arange(h * w, device=logits.device)
+    inside = (((cells // w)[None] - (at // w)[:, None]).abs() <= window) & (
+        ((cells % w)[None] - (at % w)[:, None]).abs() <= window)  # within `window` rows and columns of it
+    return soft_argmax(logits.float().masked_fill(~inside, float("-inf")), centres)
 
 
 class PointLocalizer(PointModel):
