@@ -195,9 +195,9 @@ def test_wise_ft_saves_the_interpolation_of_the_start_and_the_fine_tuned_weights
         for k, v in w.items():
             if not v.is_floating_point():
                 continue
-            if k not in s:  # heads the start lacks (heatmap_regions, heatmap_gate) started as built: the region
-                # keys' output layer and the gate's heads and attention at zero, its strengths at one
-                built = 1.0 if k == "gate.strength" else 0.0
+            if k not in s:  # heads the start lacks (heatmap_regions, heatmap_gate, heatmap_instance_gate) started
+                # as built: the region keys' output layer and the gate's heads and attention at zero, strengths at one
+                built = 1.0 if k in ("gate.strength", "gate.instances.strength") else 0.0
                 if k.startswith(("key_regions.2.", "gate.")):
                     assert np.allclose(v.numpy(), (1 - alpha) * built + alpha * t[k].numpy(), atol=1e-6), k
                     added += 1
@@ -206,7 +206,8 @@ def test_wise_ft_saves_the_interpolation_of_the_start_and_the_fine_tuned_weights
             checked += 1
             moved += not np.array_equal(s[k].numpy(), t[k].numpy())
     assert checked and moved  # the fine-tuning moved weights, and the saved ones lie between
-    assert added == 2 + 6  # the added keys' output weight and bias; the gate's two heads, attention, strengths
+    assert added == 2 + 6 + 6  # the added keys' output weight and bias; the gate's two heads, attention,
+    # strengths; the same of its instance heads
     import json
 
     summary = json.loads((saved / "train.json").read_text())  # what shaped the weights besides `train` and `model`

@@ -12,8 +12,15 @@ from talking_points.pipeline.models.point_decoder import (
     region_geometry,
 )
 from talking_points.pipeline.models.region_keys import (
+    RANK_AXES,
+    RANK_CLASSES,
+    RANK_LAYOUT,
     REGION_KEY_FEATURES,
+    image_rank_maps,
     image_region_features,
+    rank_class,
+    rank_classes,
+    rank_maps,
     region_key_features,
 )
 
@@ -84,3 +91,89 @@ def test_region_key_features_on_a_batch_of_logits_and_a_coarser_grid():
     assert (full[1] == 0).all()  # nothing segmented
     half = region_key_features(cat_logits, part_logits, (10, 12))
     assert torch.allclose(half, torch.nn.functional.avg_pool2d(full, 2))
+
+
+def _two_dogs() -> tuple[np.ndarray, np.ndarray]:
+    """A small dog low on the left, a large one high on the right with two legs (part 3) apart, a cat alone,
+    and a stray dog cell (fewer than `min_cells`) on a 20 x 24 grid: the three axes rank the dogs differently."""
+    cat = np.zeros((20, 24), np.int64)
+    part = np.zeros_like(cat)
+    cat[14:18, 1:5], part[14:18, 1:5] = 2, 2  # small, low, left
+    cat[2:12, 10:18], part[2:12, 10:18] = 2, 2  # large, high, right
+    part[8:12, 10], part[8:12, 17] = 3, 3
+    cat[1:4, 20:23], part[1:4, 20:23] = 1, 1
+    cat[18, 22] = 2  # a stray cell of dog
+    return cat, part
+
+
+def _classes(maps: np.ndarray, row: int, col: int, n: int | None = None) -> set[tuple]:
+    """The rank classes (axis, from the end, k, n) at a cell, of `n` instances only when given."""
+    return {RANK_LAYOUT[i] for i in np.flatnonzero(maps[:, row, col]) if n is None or RANK_LAYOUT[i][3] == n}
+
+
+def _as_layout(*classes: tuple) -> set[tuple]:
+    return {RANK_LAYOUT[rank_class(*c)] for c in classes}
+
+
+def test_rank_maps_rank_the_segmented_objects_and_parts_as_the_annotations_rank_instances():
+    cat, part = _two_dogs()
+    objects, parts = image_rank_maps(cat, part, min_cells=4)
+    assert objects.shape == (RANK_CLASSES, *cat.shape)
+    # two dogs segmented apart: keypoints.geometry's ranks (box centre x, box centre y, size), from either end
+    small = _as_layout(("lr", 0, 1, 2), ("tb", 1, 1, 2), ("size", 1, 1, 2))
+    large = _as_layout(("lr", 1, 1, 2), ("tb", 0, 1, 2), ("size", 0, 1, 2))
+    assert _classes(objects, 15, 2, n=2) == small and _classes(objects, 5, 12, n=2) == large
+    assert _classes(objects, 18, 22, n=2) == set()  # a stray cell is none of the two
+    lone = RANK_LAYOUT[0]
+    assert all(lone in _classes(objects, r, c) for r, c in ((15, 2), (5, 12), (2, 21), (18, 22)))
+    assert _classes(objects, 0, 0) == set()  # the background: none
+    # the annotations' counts and ranks give the same classes (what the instance heads learn from)
+    truth = rank_classes(torch.tensor([2, 2, 1]), torch.tensor([[1, 2, 2], [2, 1, 1], [1, 1, 1]]))
+    assert [{RANK_LAYOUT[i] for i in np.flatnonzero(t)} for t in truth.numpy()] == [small, large, {lone}]
+    # parts: the large dog's two legs among themselves
+    assert _as_layout(("lr", 0, 1, 2)) <= _classes(parts, 9, 10, n=2)
+    assert _as_layout(("lr", 1, 1, 2)) <= _classes(parts, 9, 17, n=2)
+    assert not _as_layout(("lr", 0, 1, 2)) & _classes(parts, 9, 17)
+
+
+def test_instances_that_touch_are_told_apart_by_their_share_of_the_class_along_the_axis():
+    """Two dogs side by side segment as one region: for two of them the left half of the region's cells is
+    the left dog; the size of each cannot be told, so the size classes cover both."""
+    cat = np.zeros((10, 20), np.int64)
+    cat[2:8, 2:10], cat[3:7, 10:16] = 2, 2  # touching: one region
+    objects, _ = image_rank_maps(cat, np.zeros_like(cat))
+    assert _as_layout(("lr", 0, 1, 2)) <= _classes(objects, 4, 3, n=2)
+    assert _as_layout(("lr", 1, 1, 2)) <= _classes(objects, 4, 14, n=2)
+    assert not _as_layout(("lr", 1, 1, 2)) & _classes(objects, 4, 3)
+    assert _as_layout(("size", 0, 1, 2), ("size", 1, 1, 2)) <= _classes(objects, 4, 3, n=2) & _classes(objects, 4, 14)
+    # three of them: thirds along x, the middle one the second from either end
+    assert _as_layout(("lr", 0, 2, 3), ("lr", 1, 2, 3)) <= _classes(objects, 4, 9, n=3)
+
+
+def test_rank_classes_count_from_the_nearer_end():
+    has = rank_classes(torch.tensor([6, 5, 1, -100, 7]),
+                       torch.tensor([[4, 1, 6], [3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1]]))
+    assert has.shape == (5, RANK_CLASSES)
+
+    def named(row):
+        return {RANK_LAYOUT[i] for i in np.flatnonzero(has[row].numpy())}
+
+    assert named(0) == _as_layout(("lr", 1, 3, 6), ("tb", 0, 1, 6), ("size", 1, 1, 6))
+    assert named(1) == _as_layout(*((a, e, 3, 5) for a in RANK_AXES for e in (0, 1)))  # the middle of five
+    assert named(2) == {RANK_LAYOUT[0]} and not has[3].any() and not has[4].any()  # lone; missing; too many
+    assert rank_class("tb", 1, 1, 1) == 0 and RANK_LAYOUT[rank_class("size", 1, 2, 4)] == (2, 1, 2, 4)
+
+
+def test_rank_maps_on_a_batch_reach_past_the_outline_and_pool_onto_a_coarser_grid():
+    cat, part = _two_dogs()
+    cat_logits = torch.cat([_logits(cat, 3), _logits(np.zeros_like(cat), 3)])
+    part_logits = torch.cat([_logits(part, 4), _logits(np.zeros_like(part), 4)])
+    full = rank_maps(cat_logits, part_logits, cat.shape, reach=0)
+    assert full.shape == (2, 2, RANK_CLASSES, *cat.shape) and full.dtype == torch.float32
+    assert torch.equal(full[0], torch.from_numpy(image_rank_maps(cat, part))) and (full[1] == 0).all()
+    near = rank_maps(cat_logits, part_logits, cat.shape, reach=2)
+    left = rank_class("lr", 0, 1, 2)
+    assert near[0, 0, left, 12, 3] == 1 and near[0, 0, left, 13, 5] == 1  # two cells off the small dog's box
+    assert near[0, 0, left, 11, 2] == 0 and near[0, 0, left, 15, 7] == 0  # three
+    half = rank_maps(cat_logits, part_logits, (10, 12), reach=0)
+    assert torch.equal(half, torch.nn.functional.max_pool2d(full.flatten(1, 2), 2).unflatten(1, (2, RANK_CLASSES)))

@@ -32,16 +32,19 @@ from talking_points.pipeline.models.point_decoder import (
     region_geometry,
 )
 from talking_points.pipeline.models.positional import grid_centres
+from talking_points.pipeline.models.region_keys import RANK_CLASSES, RANK_LAYOUT, rank_class, rank_classes
 from talking_points.pipeline.models.tower import load_tower, save_tower
 from talking_points.pipeline.training.config import InitModelsConfig, TrainConfig, TrainLocalizerConfig
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.steps import (
     GATE_LABELS,
+    RANK_LABELS,
     descriptor_collate,
     descriptor_step,
     gate_labels,
     localizer_collate,
     localizer_step,
+    rank_label_loss,
 )
 from talking_points.pipeline.vision_pretraining import pretrain as pretrain_module
 from talking_points.pipeline.vision_pretraining.config import DenseLossConfig, PretrainVisionConfig
@@ -558,6 +561,126 @@ def test_the_gate_and_its_label_loss_come_together():
     assert TrainLocalizerConfig(model=gate, label_loss=0.1).label_loss == 0.1
     with pytest.raises(ValueError):
         TrainLocalizerConfig(model=gate, label_loss=0.0)
+
+
+def _class_1_left_and_right(like: torch.Tensor) -> torch.Tensor:
+    """Dense logits shaped `like` (B, C, h, w): class 1 sure over two blobs in the middle rows, one in the left
+    quarter and one in the right quarter (two dogs, each one part), the background sure everywhere else."""
+    h, w = like.shape[-2:]
+    logits = torch.full_like(like, -50.0)
+    logits[:, 0] = 50.0
+    rows = slice(3 * h // 8, 5 * h // 8)
+    for cols in (slice(0, w // 4), slice(-w // 4, None)):
+        logits[:, 0, rows, cols], logits[:, 1, rows, cols] = -50.0, 50.0
+    return logits
+
+
+def test_heatmap_instance_gate_puts_the_point_on_the_instance_its_heads_name(tower_base):
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="full", heatmap_gate=True,
+                          heatmap_instance_gate=True)
+    model, tok = PointLocalizer.from_base(base, cfg)
+    model.eval()
+    b = localizer_collate(prompt_format(model, tok))([PointSamples(samples, model.input_size)[i] for i in range(2)])
+    vision = model.vision_features(b["image"])
+    two = VisionFeatures(vision.maps, *(_class_1_left_and_right(t) for t in (vision.category_logits,
+                                                                             vision.part_logits)))
+    with torch.no_grad():
+        heat = model.heat(None, b["input_ids"], b["attention_mask"], two)
+        assert [t.shape for t in heat.labels[2:]] == [(2, RANK_CLASSES)] * 2
+        model.text2vision[-1].weight.zero_()  # the query says nothing by itself; the category head names class 1
+        model.text2vision[-1].bias.zero_()
+        model.gate.category.bias[1] = 30.0
+        both = model(None, b["input_ids"], b["attention_mask"], two)
+        assert (both[:, 0] - 0.5).abs().max() < 0.1  # mass on both dogs: the expectation between them
+        preds = []
+        for from_end in (0, 1):  # the object head names the first from the left, then the first from the right
+            model.gate.instances.object.bias.zero_()
+            model.gate.instances.object.bias[rank_class("lr", from_end, 1, 2)] = 30.0
+            preds.append(model(None, b["input_ids"], b["attention_mask"], two))
+    assert (preds[0][:, 0] < 0.3).all() and (preds[1][:, 0] > 0.7).all()
+
+
+def test_the_instance_heads_learn_which_rank_each_text_names_from_the_classes_its_instance_has(tower_base):
+    """Partial labels: the leftmost of two dogs also has a rank by height and by size, drawn at random here; the
+    head learns the class the texts that say 'left' have in common, on the left-to-right axis."""
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="lora", heatmap_gate=True,
+                          heatmap_instance_gate=True)
+    model, _ = PointLocalizer.from_base(base, cfg)
+    gate = model.gate
+    gen = torch.Generator().manual_seed(0)
+    rows, dim, length = 32, gate.category.in_features // 2, 10
+    embeds, hidden = torch.randn(rows, length, dim, generator=gen), torch.randn(rows, length, dim, generator=gen)
+    lr = torch.randint(1, 3, (rows,), generator=gen)  # 1: 'the left dog', 2: 'the right dog'
+    side_word = torch.randn(2, dim, generator=gen)
+    at = torch.randint(0, length, (rows,), generator=gen)
+    embeds[torch.arange(rows), at] += 3.0 * side_word[lr - 1]
+    ranks = torch.stack([lr, *torch.randint(1, 3, (2, rows), generator=gen)], -1)  # height and size: at random
+    has = rank_classes(torch.full((rows,), 2), ranks)
+    states = TextStates(embeds, hidden, torch.ones(rows, length, dtype=torch.bool))
+    tower = tuple(torch.zeros(rows, head.out_features, 4, 4) for head in (gate.category, gate.part))
+    opt = torch.optim.AdamW(gate.instances.parameters(), lr=3e-2)
+    losses = []
+    for _ in range(60):
+        loss = rank_label_loss(gate(states, *tower, (4, 4))[1][2], has)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.1 * losses[0], " ".join(f"{x:.2f}" for x in losses)
+    named = gate(states, *tower, (4, 4))[1][2].argmax(-1)
+    assert has[torch.arange(rows), named].all()  # a class the row's dog has ...
+    assert all(RANK_LAYOUT[c][0] == 0 for c in named.tolist())  # ... on the axis the words give, not height or size
+    # a row without a label (count missing) adds nothing: the loss is its labelled rows' mean
+    logits = torch.randn(3, RANK_CLASSES, generator=gen)
+    partial = has[:3].clone()
+    partial[1] = False
+    assert torch.isclose(rank_label_loss(logits, partial), rank_label_loss(logits[[0, 2]], partial[[0, 2]]))
+    assert torch.isclose(rank_label_loss(logits[:1], has[:1]),
+                         logits[0].logsumexp(-1) - logits[0, has[0]].logsumexp(-1))
+
+
+def test_the_label_loss_teaches_the_instance_heads_from_the_samples_rank_columns(tower_base):
+    base, _, samples = tower_base
+    torch.manual_seed(0)
+    cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="lora", heatmap_gate=True,
+                          heatmap_instance_gate=True)
+    model, tok = PointLocalizer.from_base(base, cfg)
+    cats, parts = list(model.vlm.config.dense_categories), list(model.vlm.config.dense_parts)
+    ranked = samples.assign(category="dog", part="head", n_same=[2, 2, 1, 3, 2, 2, 1, 1],
+                            order_lr=[1, 2, 1, 3, 1, 2, 1, 1], order_tb=1, order_size=[2, 1, 1, 2, 1, 2, 1, 1],
+                            n_same_part=[1, 2, 4, 1, 1, 1, 1, None],
+                            part_order_lr=1, part_order_tb=1, part_order_size=1)
+    labelled = gate_labels(ranked, cats, parts, ranks=True)
+    columns = [c for level in RANK_LABELS for c in level]
+    assert all(labelled[c].dtype == np.int64 for c in columns) and labelled["n_same_part"].iloc[-1] == -100
+    data = PointSamples(labelled, model.input_size, ("description",), GATE_LABELS + tuple(columns))
+    b = localizer_collate(prompt_format(model, tok))([data[i] for i in range(8)])
+    half, _ = localizer_step(model, b, label_loss=0.5)
+    loss, logs = localizer_step(model, b, label_loss=1.0)
+    assert logs["n_same_rank_nll"] > 0 and logs["n_same_part_rank_nll"] > 0
+    heads = ("category_ce", "part_ce", "n_same_rank_nll", "n_same_part_rank_nll")
+    assert torch.isclose(loss - half, torch.tensor(0.5 * sum(logs[k] for k in heads)), rtol=1e-4)
+    with pytest.raises(KeyError, match="'n_same'.*gate_labels"):
+        localizer_step(model, {k: v for k, v in b.items() if k != "n_same"}, label_loss=1.0)
+    with pytest.raises(KeyError, match="'order_tb'.*heatmap_instance_gate"):
+        gate_labels(ranked.drop(columns="order_tb"), cats, parts, ranks=True)
+
+
+def test_the_instance_gate_is_an_option_of_the_label_gate_and_added_to_a_gated_localizer_by_fine_tuning(tower_base):
+    with pytest.raises(ValueError, match="set heatmap_gate: true"):
+        LocalizerConfig(head="heatmap", heatmap_instance_gate=True)
+    gated = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="lora", heatmap_gate=True)
+    assert "heatmap_instance_gate" not in gated.model_dump_json()  # folders saved before it: what a rerun writes
+    both = gated.model_copy(update={"heatmap_instance_gate": True})
+    assert LocalizerConfig.model_validate_json(both.model_dump_json()).heatmap_instance_gate
+    model, _ = PointLocalizer.from_base(tower_base[0], both)
+    assert model.modules_added_to(gated) == ("gate.instances.",) and model.modules_added_to(both) == ()
+    plain = gated.model_copy(update={"heatmap_gate": False})
+    assert model.modules_added_to(plain) == ("gate.",)
 
 
 @pytest.mark.parametrize("option, prefix", [("heatmap_dense", "key_dense"), ("heatmap_regions", "key_regions"),

@@ -15,6 +15,10 @@ dog is, still puts its mass on what the tower calls dog and nose. The heads star
 the gate adds the same number to every cell: a trained localizer gains the gate by fine-tuning, starting from its
 own predictions; the strengths (one per head, from 1) let the training weigh each gate.
 
+With `instances` (`heatmap_instance_gate`) two more heads read which instance of the category, and which of the
+parts of that name, the text names, and weigh every cell by whether the tower's region there has that rank
+(`InstanceHeads`).
+
 The heads' label cross-entropy reaches the heads only (they read the words detached for it); the localization
 loss reaches the LM through the gate as through the keys. Held-out terse / in-style mPCK of the robust localizer
 (README): heads on the `<SEG>` query with the cross-entropy flowing into it, 67.6 in style (no gate: 76.8);
@@ -32,13 +36,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GATE_FLOOR", "GATE_REACH", "LabelGate", "TextStates", "attention_pool", "gate_map", "tower_probs"]
+from talking_points.pipeline.models.region_keys import RANK_CLASSES, rank_maps
+
+__all__ = ["GATE_FLOOR", "GATE_REACH", "InstanceHeads", "LabelGate", "TextStates", "attention_pool", "gate_map",
+           "tower_probs"]
 
 #: added to the gate's probability before its log: a cell the tower is sure is something else loses ~9 nats, not all
 GATE_FLOOR = 1e-4
 #: the gate reads the largest probability of each class within this many cells of a cell (a max-pool): keypoints
 #: lie on outlines, where the tower's stride-4 map often says background or the next part; the keys place the point
 GATE_REACH = 2
+#: the instance gate's floor: the tower's regions miss the named instance's rank at a quarter of the keypoints
+#: of a scene with several (touching instances, stray cells), so a cell without it loses ~3 nats, not ~9
+INSTANCE_FLOOR = 0.05
+#: the instance heads read the tokens within this many of the words the category (part) head reads
+NOUN_REACH = 5
+#: the weight (before the softmax's log) left to a token further away: it can still be read, hardly
+NOUN_FLOOR = 1e-4
 
 
 def tower_probs(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -83,11 +97,53 @@ def attention_pool(features: torch.Tensor, text: torch.Tensor, scores: torch.Ten
     return torch.einsum("btk,btf->bkf", weights, features.float())
 
 
+def _log_gate(named: torch.Tensor, maps: torch.Tensor, strength: torch.Tensor, floor: float) -> torch.Tensor:
+    """(B, S): `strength` * log(sum_c q(c | text) maps[c] + `floor`) for a head's `named` logits (B, C) over
+    per-cell maps (B, C, S)."""
+    mixed = torch.einsum("bc,bcs->bs", torch.softmax(named.float(), dim=-1), maps)
+    return strength * torch.log(mixed + floor)
+
+
+class InstanceHeads(nn.Module):
+    """Which instance the description names: two heads over the rank classes (`region_keys.RANK_LAYOUT`: the
+    only one, or the k-th of n from one end along left-right, top-bottom or size: "the left dog of the two", "the
+    second of the three bottles from the right"), one for the object among the others of its category and one for
+    the part among the others of its name in the object. Each reads the text through its own attention as
+    `LabelGate`'s heads do, near the words its category (part) head reads (`NOUN_REACH`). Every cell then gains
+    `strength * log(sum_r q(r | text) [the cell holds rank class r] + INSTANCE_FLOOR)`, with the tower's regions
+    ranked as the annotations rank instances (`region_keys.rank_maps`, which falls back on shares of the class's
+    cells where touching instances merge): "the left dog of the two" puts the mass on one dog where the category
+    gate puts it on both. The heads start at zero (q uniform) and learn from `train_localizer.label_loss`'s
+    partial-label term (the classes the row's instance has: `steps.rank_label_loss`)."""
+
+    def __init__(self, reads: int):
+        super().__init__()
+        self.attend = nn.Linear(reads, 2, bias=False)
+        self.object = nn.Linear(reads, RANK_CLASSES)
+        self.part = nn.Linear(reads, RANK_CLASSES)
+        for layer in (self.attend, self.object, self.part):
+            nn.init.zeros_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        self.strength = nn.Parameter(torch.ones(2))
+
+    def named(self, features: torch.Tensor, text: torch.Tensor, nouns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (object, part) rank-class logits (B, RANK_CLASSES) of the text's `TextStates.features`, each head
+        reading the tokens within `NOUN_REACH` of those the category (part) head reads, `nouns` (B, T, 2) its
+        attention weights: the words that say which instance stand by the noun ("the leftmost of the four lamps",
+        "the first dog from the left"), where a position clause's "bottom end of" does not."""
+        near = F.max_pool1d(nouns.detach().transpose(1, 2), 2 * NOUN_REACH + 1, stride=1, padding=NOUN_REACH)
+        near = (near / near.amax(-1, keepdim=True).clamp_min(1e-12)).transpose(1, 2)
+        pooled = attention_pool(features, text, self.attend(features) + torch.log(near.clamp_min(NOUN_FLOOR)))
+        return self.object(pooled[:, 0]), self.part(pooled[:, 1])
+
+
 class LabelGate(nn.Module):
     """The category and part heads on the text's attention-pooled tokens and the per-cell log-gate they give
-    (module docstring). `lm_dim`: the LM's hidden size (its embeddings' too)."""
+    (module docstring); with `instances`, also `InstanceHeads`. `lm_dim`: the LM's hidden size (its embeddings'
+    too)."""
 
-    def __init__(self, lm_dim: int, n_categories: int, n_parts: int):
+    def __init__(self, lm_dim: int, n_categories: int, n_parts: int, instances: bool = False):
         super().__init__()
         reads = 2 * lm_dim  # `TextStates.features`: the embeddings and the hidden states side by side
         self.attend = nn.Linear(reads, 2, bias=False)  # one score per token for each head; zero: a mean
@@ -98,26 +154,38 @@ class LabelGate(nn.Module):
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
         self.strength = nn.Parameter(torch.ones(2))
+        self.instances = InstanceHeads(reads) if instances else None
 
-    def named(self, features: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The (category (B, 1 + C_cat), part (B, 1 + C_part)) logits the text's `TextStates.features` (B, T, F)
-        name: each head reads the `text` tokens (B, T) weighed by its own attention (the tokens that name a
-        category, those that name a part)."""
-        pooled = attention_pool(features, text, self.attend(features))
-        return self.category(pooled[:, 0]), self.part(pooled[:, 1])
+    def named(self, features: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The logits the text's `TextStates.features` (B, T, F) name: category (B, 1 + C_cat) and part
+        (B, 1 + C_part), each head reading the `text` tokens (B, T) weighed by its own attention (the tokens that
+        name a category, those that name a part); with `instances` then the object's and the part's rank classes
+        (B, RANK_CLASSES) each."""
+        scores = self.attend(features)
+        pooled = attention_pool(features, text, scores)
+        named = (self.category(pooled[:, 0]), self.part(pooled[:, 1]))
+        if self.instances is not None:
+            nouns = torch.softmax(scores.float().masked_fill(~text.unsqueeze(-1), float("-inf")), dim=1)
+            named = named + self.instances.named(features, text, nouns)
+        return named
 
     def forward(self, states: TextStates, category_logits: torch.Tensor, part_logits: torch.Tensor,
-                size: tuple[int, int]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+                size: tuple[int, int]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """What the gate adds to each cell's logit (B, h * w) for the text's `states` on the tower's
-        (B, C, h', w') category and part logits, and the heads' label logits (category (B, 1 + C_cat), part
-        (B, 1 + C_part)), read from the states detached: `train_localizer.label_loss` on them trains the heads
-        and their attention, not the LM (flowing into the `<SEG>` query it cost 9 points in style)."""
+        (B, C, h', w') category and part logits, and the heads' logits (`named`), read from the states detached:
+        `train_localizer.label_loss` on them trains the heads and their attention, not the LM (flowing into the
+        `<SEG>` query it cost 9 points in style)."""
         features = states.features()
         labels = self.named(features.detach(), states.text)
         named_for_gate = self.named(features, states.text)  # the localization loss reaches the LM here
-        batch = states.hidden.shape[0]
-        gate = torch.zeros(batch, size[0] * size[1], device=states.hidden.device)
-        for named, strength, tower in zip(named_for_gate, self.strength, (category_logits, part_logits)):
-            mixed = torch.einsum("bc,bcs->bs", torch.softmax(named.float(), dim=-1), gate_map(tower, size).flatten(2))
-            gate = gate + strength * torch.log(mixed + GATE_FLOOR)
+        maps = [gate_map(tower, size).flatten(2) for tower in (category_logits, part_logits)]
+        strengths = [*self.strength]
+        floors = [GATE_FLOOR] * 2
+        if self.instances is not None:
+            maps += [*rank_maps(category_logits, part_logits, size, GATE_REACH).flatten(3).unbind(1)]
+            strengths += [*self.instances.strength]
+            floors += [INSTANCE_FLOOR] * 2
+        gate = torch.zeros(states.hidden.shape[0], size[0] * size[1], device=states.hidden.device)
+        for named, strength, per_cell, floor in zip(named_for_gate, strengths, maps, floors):
+            gate = gate + _log_gate(named, per_cell, strength, floor)
         return gate, labels

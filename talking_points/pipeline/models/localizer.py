@@ -22,6 +22,9 @@ layer's hidden state at `<SEG>` goes through a text-to-vision projection, then o
   only), and every cell's logit
   is weighed by the tower's probability of those classes near it (`label_gate`): a description that names
   "the dog's nose" and nothing of where the dog is still puts its mass on what the tower calls dog and nose.
+  With `heatmap_instance_gate` two more heads read which instance it names ("the left dog of the two", "the
+  rightmost of its four legs": `label_gate.InstanceHeads`), and every cell is weighed by whether the tower's
+  object (part) there has that rank among the others (`region_keys.rank_maps`).
 """
 
 from __future__ import annotations
@@ -82,6 +85,12 @@ class LocalizerConfig(PointModelSettings):
                                "category and the part the description names, as two heads read them from the "
                                "description's words (trained by train_localizer.label_loss; needs a tower with "
                                "dense heads)")
+    heatmap_instance_gate: bool = Field(
+        False, exclude_if=_unless(False),
+        description="heatmap_gate: also weigh every cell by whether its object (and its part) is the instance the "
+                    "description names among the others of its category (of its name in the object): 'the left "
+                    "dog of the two', 'the rightmost of its four legs', as two more heads read it from the words "
+                    "(label_gate.InstanceHeads; trained by label_loss on the rows' n_same / order_* columns)")
     heatmap_readout: HeatmapReadout = Field(
         HeatmapReadout.expectation, exclude_if=_unless(HeatmapReadout.expectation),
         description="heatmap: how the point is read off the map at evaluation: expectation (the soft-argmax over "
@@ -99,6 +108,9 @@ class LocalizerConfig(PointModelSettings):
             if getattr(self, option) and self.head is not LocalizerHead.heatmap:
                 raise ValueError(f"{option} reads the tower's labels into the heatmap head's keys; head is "
                                  f"{self.head.value!r}: set head: heatmap or {option}: false")
+        if self.heatmap_instance_gate and not self.heatmap_gate:
+            raise ValueError("heatmap_instance_gate adds the instance heads to the label gate: set heatmap_gate: "
+                             "true or heatmap_instance_gate: false")
         if self.heatmap_readout is not HeatmapReadout.expectation and self.head is not LocalizerHead.heatmap:
             raise ValueError(f"heatmap_readout {self.heatmap_readout.value!r} reads a heat map; head is "
                              f"{self.head.value!r}: set head: heatmap or heatmap_readout: expectation")
@@ -109,8 +121,9 @@ class HeatMap(NamedTuple):
 
     logits: torch.Tensor  # (B, S) over the fine map's cells
     centres: torch.Tensor  # (S, 2) the cells' normalised centres
-    labels: tuple[torch.Tensor, torch.Tensor] | None  # heatmap_gate: the query's (category, part) logits, each
-    # over the tower's classes with its background first (B, 1 + C); None without the gate
+    labels: tuple[torch.Tensor, ...] | None  # heatmap_gate: the text's (category, part) logits, each over the
+    # tower's classes with its background first (B, 1 + C); heatmap_instance_gate: then the object's and the part's
+    # rank classes (B, RANK_CLASSES); None without the gate
 
 
 def soft_argmax(logits: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -173,7 +186,8 @@ class PointLocalizer(PointModel):
             self.gate = None
             if cfg.heatmap_gate:  # its heads at zero: the same gate on every cell until trained
                 vlm.require_dense_heads("heatmap_gate")
-                self.gate = LabelGate(d_lm, len(vlm.config.dense_categories), len(vlm.config.dense_parts))
+                self.gate = LabelGate(d_lm, len(vlm.config.dense_categories), len(vlm.config.dense_parts),
+                                      instances=cfg.heatmap_instance_gate)
             read.append(cfg.heatmap_stride)
         else:
             raise ValueError(f"unknown localizer head {cfg.head!r}")
@@ -187,12 +201,14 @@ class PointLocalizer(PointModel):
 
     def modules_added_to(self, trained: LocalizerConfig) -> tuple[str, ...]:
         """Keys and gate heads on a localizer trained without them (`heatmap_dense`, `heatmap_regions`,
-        `heatmap_gate`): zero until fine-tuned."""
+        `heatmap_gate`, `heatmap_instance_gate`): zero until fine-tuned."""
         if self.cfg.head is not LocalizerHead.heatmap:
             return ()
         added = {"key_dense.": self.cfg.heatmap_dense and not trained.heatmap_dense,
                  "key_regions.": self.cfg.heatmap_regions and not trained.heatmap_regions,
-                 "gate.": self.cfg.heatmap_gate and not trained.heatmap_gate}
+                 "gate.": self.cfg.heatmap_gate and not trained.heatmap_gate,
+                 "gate.instances.": (self.cfg.heatmap_instance_gate and trained.heatmap_gate
+                                     and not trained.heatmap_instance_gate)}
         return tuple(prefix for prefix, new in added.items() if new)
 
     @property

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["REGION_KEY_FEATURES", "region_key_features"]
+__all__ = ["RANK_AXES", "RANK_CLASSES", "RANK_LAYOUT", "RANK_MAX_COUNT", "REGION_KEY_FEATURES", "image_rank_maps",
+           "rank_class", "rank_classes", "rank_maps", "region_key_features"]
 
 #: per level (the object, then the part): inside one (1), its box (4), its centre of mass (2), the cell's place
 #: in the box (2), the others of its class: their share of the class's cells, whether there are any, the share
@@ -134,3 +135,110 @@ def region_key_features(category_logits: torch.Tensor, part_logits: torch.Tensor
         if tuple(feats.shape[-2:]) != tuple(size):
             feats = F.adaptive_avg_pool2d(feats, size)
     return feats
+
+
+#: the instance ranks a description can name: the only one of its kind, or the k-th from one end of n along one
+#: of `keypoints.geometry`'s orders (left to right, top to bottom, largest first), for n up to `RANK_MAX_COUNT` and
+#: k up to half of n (the nearer end: "the second of the five fruits from the right")
+RANK_AXES = ("lr", "tb", "size")
+RANK_MAX_COUNT = 6
+#: (axis, from the far end, k, n) of each rank class after the first, the lone instance (-1, 0, 1, 1)
+RANK_LAYOUT = ((-1, 0, 1, 1),) + tuple((a, e, k, n) for a in range(len(RANK_AXES)) for e in (0, 1)
+                                       for n in range(2, RANK_MAX_COUNT + 1) for k in range(1, (n + 1) // 2 + 1))
+RANK_CLASSES = len(RANK_LAYOUT)
+
+
+def rank_class(axis: str, from_end: bool, k: int, n: int) -> int:
+    """The index of a rank class in `RANK_LAYOUT` (n 1: the lone instance, whatever the rest)."""
+    return 0 if n == 1 else RANK_LAYOUT.index((RANK_AXES.index(axis), int(from_end), k, n))
+
+
+def rank_classes(count: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+    """(B, RANK_CLASSES) bool: the rank classes an instance with 1-based `ranks` (B, len(RANK_AXES)) among `count`
+    (B,) of its kind has (one per axis, two for the middle one of an odd count; the lone class alone for a count
+    of 1). A row whose count is below 1 (a missing label) or above `RANK_MAX_COUNT` has none."""
+    layout = torch.tensor(RANK_LAYOUT, device=ranks.device)  # (R, 4)
+    axis, end, k, n = layout.clamp_min(0).unbind(-1)
+    from_ends = torch.stack([ranks, count.unsqueeze(-1) - ranks + 1], dim=-1)  # (B, axes, 2)
+    return (count.unsqueeze(-1) == n) & ((from_ends[:, axis, end] == k) | (layout[:, 0] < 0))
+
+
+def _rank_table(regions: np.ndarray, classes: np.ndarray, min_cells: int) -> np.ndarray:
+    """(RANK_CLASSES, h, w) float32: the rank classes of every cell among the cells of its class (`classes`, 0:
+    none). For each count n: where the class has exactly n regions of at least `min_cells` cells (`regions`, the
+    ids of `_components`), each region's ranks as `keypoints.geometry` ranks instances (box centre x then y;
+    centre y then x; size, largest first); where it has another number (touching instances merge into one
+    region; stray cells add one) the k-th n-th of the class's cells along the axis (its cells' share left of /
+    above the cell), and every cell of the class for size. The lone class: every cell of a class."""
+    h, w = regions.shape
+    out = np.zeros((RANK_CLASSES, h * w), np.float32)
+    flat_cls, flat_reg = classes.ravel(), regions.ravel()
+    n_reg = int(regions.max())
+    cells = np.bincount(flat_reg, minlength=n_reg + 1)
+    row, col = np.divmod(np.arange(h * w), w)
+    lo, hi = np.full((2, n_reg + 1), max(h, w)), np.full((2, n_reg + 1), -1)
+    for axis, coord in enumerate((col, row)):
+        np.minimum.at(lo[axis], flat_reg, coord)
+        np.maximum.at(hi[axis], flat_reg, coord)
+    box = (lo + hi).T  # twice each region's box centre (x, y): the order is the same
+    layout = np.array(RANK_LAYOUT[1:])  # (R - 1, 4)
+    axis, end, k, n = layout.T
+    inside = np.flatnonzero(flat_cls > 0)
+    by_class = np.split(inside[np.argsort(flat_cls[inside], kind="stable")],
+                        np.flatnonzero(np.diff(np.sort(flat_cls[inside]))) + 1)
+    for idx in by_class if len(inside) else ():
+        reg = flat_reg[idx]
+        kept = np.unique(reg[reg > 0])
+        kept = kept[cells[kept] >= max(min_cells, 1)]
+        hit = np.zeros((len(layout), len(idx)), bool)
+        # the k-th n-th of the class's cells from the end: each cell's share of them before it along the axis
+        for a, coord in enumerate((col[idx], row[idx])):
+            ordered = np.sort(coord)
+            share = (np.searchsorted(ordered, coord, "left") + np.searchsorted(ordered, coord, "right")) / 2 / len(idx)
+            for e, s_ in enumerate((share, 1.0 - share)):
+                rows = (axis == a) & (end == e)
+                hit[rows] = np.minimum(np.floor(s_[None] * n[rows, None]), n[rows, None] - 1) == k[rows, None] - 1
+        hit[axis == 2] = True  # size: nothing to go by but the regions
+        counted = n == len(kept)  # the classes of this many instances: the regions' own ranks
+        if counted.any():
+            count = len(kept)
+            ranks = np.empty((3, count), np.int64)
+            for a, order in enumerate((np.lexsort((box[kept, 1], box[kept, 0])), np.lexsort((box[kept, 0], box[kept, 1])),
+                                       np.argsort(-cells[kept], kind="stable"))):
+                ranks[a, order] = np.arange(1, count + 1)
+            from_ends = np.stack([ranks, count + 1 - ranks], 1)  # (3, 2, count)
+            at = np.searchsorted(kept, reg).clip(0, count - 1)
+            mine = kept[at] == reg  # the cell is in a kept region: its rank there; else (stray) none
+            rows = np.flatnonzero(counted)
+            hit[rows] = (from_ends[axis[rows], end[rows]][:, at] == k[rows, None]) & mine[None]
+        out[1:, idx] = hit
+        out[0, idx] = 1.0
+    return out.reshape(RANK_CLASSES, h, w)
+
+
+def image_rank_maps(category: np.ndarray, part: np.ndarray, min_cells: int = 4) -> np.ndarray:
+    """(2, RANK_CLASSES, h, w) float32 of one image from the tower's (h, w) category and part labels: each cell's
+    object's rank classes among the objects of its category, then its part's among the parts of that name in its
+    object (the components of `image_region_features`; zeros where a cell is in none)."""
+    objects = _components(category)
+    named_part = np.where((objects > 0) & (part > 0), objects.astype(np.int64) * (int(part.max()) + 1) + part, 0)
+    parts = _components(named_part)
+    return np.stack([_rank_table(regions, classes, min_cells)
+                     for regions, classes in ((objects, category), (parts, named_part))])
+
+
+def rank_maps(category_logits: torch.Tensor, part_logits: torch.Tensor, size: tuple[int, int], reach: int,
+              min_cells: int = 4) -> torch.Tensor:
+    """(B, 2, RANK_CLASSES, *size) float32 on the logits' device: `image_rank_maps` of the tower's argmax labels,
+    max-pooled onto `size` when the logits' grid differs, then each cell taking the classes of every region
+    within `reach` cells (keypoints lie on outlines, as `label_gate.gate_map`). No gradient."""
+    with torch.no_grad():
+        cats = category_logits.argmax(dim=1).cpu().numpy()
+        parts = part_logits.argmax(dim=1).cpu().numpy()
+        maps = torch.from_numpy(np.stack([image_rank_maps(c, p, min_cells) for c, p in zip(cats, parts)]))
+        maps = maps.to(category_logits.device).flatten(1, 2)
+        if tuple(maps.shape[-2:]) != tuple(size):
+            maps = F.adaptive_max_pool2d(maps, size)
+        if reach:
+            maps = F.max_pool2d(maps, 2 * reach + 1, stride=1, padding=reach)
+    return maps.unflatten(1, (2, RANK_CLASSES))

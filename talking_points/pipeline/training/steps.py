@@ -13,14 +13,18 @@ from torch import nn
 from talking_points.pipeline.models.base import VisionFeatures
 from talking_points.pipeline.models.localizer import soft_argmax
 from talking_points.pipeline.models.prompts import IGNORE, PromptFormat
+from talking_points.pipeline.models.region_keys import RANK_AXES, rank_classes
 from talking_points.pipeline.training.config import HeatmapLossConfig
 from talking_points.pipeline.training.data import stack
 
-__all__ = ["GATE_LABELS", "batch_vision", "descriptor_collate", "descriptor_step", "gate_labels",
-           "heat_cross_entropy", "localizer_collate", "localizer_step", "lm_collate", "lm_step"]
+__all__ = ["GATE_LABELS", "RANK_LABELS", "batch_vision", "descriptor_collate", "descriptor_step", "gate_labels",
+           "heat_cross_entropy", "localizer_collate", "localizer_step", "lm_collate", "lm_step", "rank_label_loss"]
 
 #: the samples columns `gate_labels` adds: each row's category and part as the tower's class ids (0: background)
 GATE_LABELS = ("category_label", "part_label")
+#: the samples columns the instance heads learn from (`heatmap_instance_gate`): the object's count and ranks among
+#: the objects of its category, then the part's among the parts of its name in the object (`keypoints.geometry`)
+RANK_LABELS = (("n_same", *(f"order_{a}" for a in RANK_AXES)), ("n_same_part", *(f"part_order_{a}" for a in RANK_AXES)))
 
 
 def batch_vision(batch: dict, dtype: torch.dtype = torch.float32) -> VisionFeatures | None:
@@ -70,11 +74,17 @@ def localizer_collate(fmt: PromptFormat, text_column: str = "description") -> Ca
     return collate
 
 
-def gate_labels(samples: pd.DataFrame, categories: list[str], parts: list[str]) -> pd.DataFrame:
+def gate_labels(samples: pd.DataFrame, categories: list[str], parts: list[str], ranks: bool = False) -> pd.DataFrame:
     """`samples` with `GATE_LABELS`: each row's `category` and `part` as the index of that name in the tower's
     classes (`categories`, `parts`; class i + 1, 0 is the background), IGNORE where the tower has no such class
-    (the label loss skips it). A clear error when no row's category is one of the tower's."""
+    (the label loss skips it). A clear error when no row's category is one of the tower's. With `ranks`
+    (`heatmap_instance_gate`) the `RANK_LABELS` columns as integers, IGNORE where missing."""
     out = samples.copy()
+    for column in (c for level in RANK_LABELS for c in level) if ranks else ():
+        if column not in out:
+            raise KeyError(f"samples table lacks column {column!r} (the instance heads' targets: "
+                           "heatmap_instance_gate)")
+        out[column] = pd.to_numeric(out[column], errors="coerce").fillna(IGNORE).astype(np.int64)
     for column, target, names in zip(("category", "part"), GATE_LABELS, (categories, parts)):
         if column not in out:
             raise KeyError(f"samples table lacks column {column!r} (the label loss's targets)")
@@ -92,7 +102,8 @@ def localizer_step(model: nn.Module, batch: dict, heatmap_loss: HeatmapLossConfi
     """MSE between the predicted and the true normalised point; also reports the mean pixel-free distance. With
     `heatmap_loss` (heatmap head) also the cross-entropy of the heat map against a Gaussian at the true point;
     with `label_loss` (`heatmap_gate`) `label_loss` times the cross-entropy of the gate's category and part
-    heads against the row's labels (`GATE_LABELS` in the batch, `gate_labels`)."""
+    heads against the row's labels (`GATE_LABELS` in the batch, `gate_labels`) and, with `heatmap_instance_gate`,
+    times the instance heads' `rank_label_loss` against the classes the row's `RANK_LABELS` give."""
     inputs = (batch["image"], batch["input_ids"], batch["attention_mask"])
     if heatmap_loss is None and label_loss is None:
         pred = model(*inputs, vision=batch_vision(batch))
@@ -116,8 +127,28 @@ def localizer_step(model: nn.Module, batch: dict, heatmap_loss: HeatmapLossConfi
                 ce = F.cross_entropy(named.float(), want, ignore_index=IGNORE)
                 loss = loss + label_loss * ce
                 logs[column.replace("_label", "_ce")] = float(ce.detach())
+        for (count, *ranks), named in zip(RANK_LABELS, heat.labels[len(GATE_LABELS):]):  # heatmap_instance_gate
+            missing = [c for c in (count, *ranks) if c not in batch]
+            if missing:
+                raise KeyError(f"batch lacks {missing}: heatmap_instance_gate's heads learn from the samples' "
+                               "rank columns (gate_labels(..., ranks=True) and PointSamples' label_columns)")
+            has = rank_classes(batch[count], torch.stack([batch[c] for c in ranks], -1)).to(named.device)
+            if has.any():
+                nll = rank_label_loss(named, has)
+                loss = loss + label_loss * nll
+                logs[f"{count}_rank_nll"] = float(nll.detach())
     dist = (pred.detach() - target).norm(dim=-1)
     return loss, {"mean_dist": float(dist.mean()), "pck@0.1": float((dist < 0.1).float().mean()), **logs}
+
+
+def rank_label_loss(logits: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
+    """The partial-label loss of the instance heads: the mean over rows with any of -log sum_{r in has} q(r | text)
+    for the rank-class logits (B, R) and the classes each row's instance has (B, R) bool. An instance has one on
+    each axis (the leftmost of three dogs is also, say, the lowest and the second largest); the text names one,
+    and the head learns which from what the texts that name it have in common."""
+    rows = has.any(-1)
+    logits = logits[rows].float()
+    return (logits.logsumexp(-1) - logits.masked_fill(~has[rows], float("-inf")).logsumexp(-1)).mean()
 
 
 def heat_cross_entropy(logits: torch.Tensor, centres: torch.Tensor, point: torch.Tensor, sigma: float
