@@ -177,3 +177,15 @@ def test_rank_maps_on_a_batch_reach_past_the_outline_and_pool_onto_a_coarser_gri
     assert near[0, 0, left, 11, 2] == 0 and near[0, 0, left, 15, 7] == 0  # three
     half = rank_maps(cat_logits, part_logits, (10, 12), reach=0)
     assert torch.equal(half, torch.nn.functional.max_pool2d(full.flatten(1, 2), 2).unflatten(1, (2, RANK_CLASSES)))
+
+
+def test_the_rank_map_probe_counts_a_keypoint_held_only_with_every_class_of_its_instance():
+    from benchmark_modules import load_benchmark
+
+    held_at_points = load_benchmark("probe_rank_maps").held_at_points
+    cat, part = _two_dogs()
+    maps = torch.from_numpy(image_rank_maps(cat, part))[None, 0]  # (1 image, R, h, w): the objects
+    h, w = cat.shape
+    points = np.array([[(2 + 0.5) / w, (15 + 0.5) / h]] * 3 + [[0.01, 0.01]])  # the small dog x 3, background
+    has = rank_classes(torch.tensor([2, 2, 0, 2]), torch.tensor([[1, 2, 2], [2, 1, 1], [1, 1, 1], [1, 2, 2]]))
+    assert held_at_points(maps, np.zeros(4, int), points, has).tolist() == [True, False, False, False]

@@ -184,35 +184,43 @@ def _rank_table(regions: np.ndarray, classes: np.ndarray, min_cells: int) -> np.
     layout = np.array(RANK_LAYOUT[1:])  # (R - 1, 4)
     axis, end, k, n = layout.T
     inside = np.flatnonzero(flat_cls > 0)
-    by_class = np.split(inside[np.argsort(flat_cls[inside], kind="stable")],
-                        np.flatnonzero(np.diff(np.sort(flat_cls[inside]))) + 1)
-    for idx in by_class if len(inside) else ():
-        reg = flat_reg[idx]
-        kept = np.unique(reg[reg > 0])
-        kept = kept[cells[kept] >= max(min_cells, 1)]
-        hit = np.zeros((len(layout), len(idx)), bool)
-        # the k-th n-th of the class's cells from the end: each cell's share of them before it along the axis
-        for a, coord in enumerate((col[idx], row[idx])):
-            ordered = np.sort(coord)
-            share = (np.searchsorted(ordered, coord, "left") + np.searchsorted(ordered, coord, "right")) / 2 / len(idx)
-            for e, s_ in enumerate((share, 1.0 - share)):
-                rows = (axis == a) & (end == e)
-                hit[rows] = np.minimum(np.floor(s_[None] * n[rows, None]), n[rows, None] - 1) == k[rows, None] - 1
-        hit[axis == 2] = True  # size: nothing to go by but the regions
-        counted = n == len(kept)  # the classes of this many instances: the regions' own ranks
-        if counted.any():
-            count = len(kept)
-            ranks = np.empty((3, count), np.int64)
-            for a, order in enumerate((np.lexsort((box[kept, 1], box[kept, 0])), np.lexsort((box[kept, 0], box[kept, 1])),
-                                       np.argsort(-cells[kept], kind="stable"))):
-                ranks[a, order] = np.arange(1, count + 1)
-            from_ends = np.stack([ranks, count + 1 - ranks], 1)  # (3, 2, count)
-            at = np.searchsorted(kept, reg).clip(0, count - 1)
-            mine = kept[at] == reg  # the cell is in a kept region: its rank there; else (stray) none
-            rows = np.flatnonzero(counted)
-            hit[rows] = (from_ends[axis[rows], end[rows]][:, at] == k[rows, None]) & mine[None]
-        out[1:, idx] = hit
-        out[0, idx] = 1.0
+    if not len(inside):
+        return out.reshape(RANK_CLASSES, h, w)
+    _, group = np.unique(flat_cls[inside], return_inverse=True)  # each cell's class, numbered from 0
+    size = np.bincount(group)
+    hit = np.empty((len(layout), len(inside)), bool)
+    # the k-th n-th of the class's cells from the end: each cell's share of its class's cells before it along the
+    # axis, all classes at once (sorted by class, then coordinate)
+    for a, coord in enumerate((col[inside], row[inside])):
+        key = group * (max(h, w) + 1) + coord
+        ordered = np.sort(key)
+        start = np.searchsorted(ordered, group * (max(h, w) + 1))
+        share = (np.searchsorted(ordered, key, "left") + np.searchsorted(ordered, key, "right") - 2 * start) / (
+            2 * size[group])
+        for e, along in enumerate((share, 1.0 - share)):
+            rows = (axis == a) & (end == e)
+            hit[rows] = np.minimum(np.floor(along[None] * n[rows, None]), n[rows, None] - 1) == k[rows, None] - 1
+    hit[axis == 2] = True  # size: nothing to go by but the regions
+    # where a class has 2 to RANK_MAX_COUNT regions of min_cells, the classes of that count: the regions' own ranks
+    reg = flat_reg[inside]
+    kept_region = (reg > 0) & (cells[reg] >= max(min_cells, 1))
+    pairs = np.unique(np.stack([group[kept_region], reg[kept_region]]), axis=1)  # (class, region), each once
+    counts = np.bincount(pairs[0], minlength=len(size))
+    for g in np.flatnonzero((counts >= 2) & (counts <= RANK_MAX_COUNT)):
+        kept = pairs[1, pairs[0] == g]  # sorted
+        count = len(kept)
+        ranks = np.empty((3, count), np.int64)
+        for a, order in enumerate((np.lexsort((box[kept, 1], box[kept, 0])), np.lexsort((box[kept, 0], box[kept, 1])),
+                                   np.argsort(-cells[kept], kind="stable"))):
+            ranks[a, order] = np.arange(1, count + 1)
+        from_ends = np.stack([ranks, count + 1 - ranks], 1)  # (3, 2, count)
+        mine = np.flatnonzero(group == g)
+        at = np.searchsorted(kept, reg[mine]).clip(0, count - 1)
+        counted = np.flatnonzero(n == count)
+        hit[np.ix_(counted, mine)] = (from_ends[axis[counted], end[counted]][:, at] == k[counted, None]) & (
+            kept[at] == reg[mine])[None]  # a cell outside the kept regions (stray): none
+    out[1:, inside] = hit
+    out[0, inside] = 1.0
     return out.reshape(RANK_CLASSES, h, w)
 
 
@@ -227,6 +235,21 @@ def image_rank_maps(category: np.ndarray, part: np.ndarray, min_cells: int = 4) 
                      for regions, classes in ((objects, category), (parts, named_part))])
 
 
+def _dilate(marks: np.ndarray, reach: int) -> np.ndarray:
+    """`marks` (..., h, w) bool with every cell also taking the marks within `reach` cells (a square window): the
+    max-pool of `label_gate.gate_map`, as bitwise ORs of shifted copies (a tenth of a float max-pool's time)."""
+    out = marks.copy()
+    for axis in (-1, -2):
+        rows = out.copy()
+        for shift in range(1, reach + 1):
+            ahead = [slice(None)] * out.ndim
+            behind = [slice(None)] * out.ndim
+            ahead[axis], behind[axis] = slice(shift, None), slice(None, -shift)
+            out[tuple(ahead)] |= rows[tuple(behind)]
+            out[tuple(behind)] |= rows[tuple(ahead)]
+    return out
+
+
 def rank_maps(category_logits: torch.Tensor, part_logits: torch.Tensor, size: tuple[int, int], reach: int,
               min_cells: int = 4) -> torch.Tensor:
     """(B, 2, RANK_CLASSES, *size) float32 on the logits' device: `image_rank_maps` of the tower's argmax labels,
@@ -235,10 +258,10 @@ def rank_maps(category_logits: torch.Tensor, part_logits: torch.Tensor, size: tu
     with torch.no_grad():
         cats = category_logits.argmax(dim=1).cpu().numpy()
         parts = part_logits.argmax(dim=1).cpu().numpy()
-        maps = torch.from_numpy(np.stack([image_rank_maps(c, p, min_cells) for c, p in zip(cats, parts)]))
-        maps = maps.to(category_logits.device).flatten(1, 2)
+        maps = np.stack([image_rank_maps(c, p, min_cells) for c, p in zip(cats, parts)])
         if tuple(maps.shape[-2:]) != tuple(size):
-            maps = F.adaptive_max_pool2d(maps, size)
+            maps = F.adaptive_max_pool2d(torch.from_numpy(maps).flatten(1, 2), size).unflatten(1, maps.shape[1:3])
+            maps = maps.numpy()
         if reach:
-            maps = F.max_pool2d(maps, 2 * reach + 1, stride=1, padding=reach)
-    return maps.unflatten(1, (2, RANK_CLASSES))
+            maps = _dilate(maps > 0, reach).astype(np.float32)
+    return torch.from_numpy(maps).to(category_logits.device)
