@@ -127,7 +127,8 @@ class InstanceHeads(nn.Module):
                 nn.init.zeros_(layer.bias)
         self.strength = nn.Parameter(torch.ones(2))
 
-    def named(self, features: torch.Tensor, text: torch.Tensor, nouns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def named(self, features: torch.Tensor, text: torch.Tensor, nouns: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
         """The (object, part) rank-class logits (B, RANK_CLASSES) of the text's `TextStates.features`, each head
         reading the tokens within `NOUN_REACH` of those the category (part) head reads, `nouns` (B, T, 2) its
         attention weights: the words that say which instance stand by the noun ("the leftmost of the four lamps",

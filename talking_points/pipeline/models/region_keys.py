@@ -12,6 +12,10 @@ top end"), instead of something the language model must work out from the image 
 Objects are the 8-connected regions of cells the tower gives one category (background excluded); parts the
 8-connected regions of cells of one part name inside one object. The regions come from the argmax of the
 tower's logits (no gradient), on the logits' own grid, then averaged onto the grid asked for.
+
+`rank_maps` gives every cell the ranks its object (part) has among the others of its category (of its name in
+the object), as a description counts them ("the lower of the two horses"): what the label gate's instance heads
+(`label_gate.InstanceHeads`) weigh the heat map by.
 """
 
 from __future__ import annotations
@@ -163,7 +167,7 @@ def rank_classes(count: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
     return (count.unsqueeze(-1) == n) & ((from_ends[:, axis, end] == k) | (layout[:, 0] < 0))
 
 
-def _rank_table(regions: np.ndarray, classes: np.ndarray, min_cells: int) -> np.ndarray:
+def _class_rank_maps(regions: np.ndarray, classes: np.ndarray, min_cells: int) -> np.ndarray:
     """(RANK_CLASSES, h, w) float32: the rank classes of every cell among the cells of its class (`classes`, 0:
     none). For each count n: where the class has exactly n regions of at least `min_cells` cells (`regions`, the
     ids of `_components`), each region's ranks as `keypoints.geometry` ranks instances (box centre x then y;
@@ -231,7 +235,7 @@ def image_rank_maps(category: np.ndarray, part: np.ndarray, min_cells: int = 4) 
     objects = _components(category)
     named_part = np.where((objects > 0) & (part > 0), objects.astype(np.int64) * (int(part.max()) + 1) + part, 0)
     parts = _components(named_part)
-    return np.stack([_rank_table(regions, classes, min_cells)
+    return np.stack([_class_rank_maps(regions, classes, min_cells)
                      for regions, classes in ((objects, category), (parts, named_part))])
 
 
