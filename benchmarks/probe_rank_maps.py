@@ -25,14 +25,12 @@ import torch
 os.environ.setdefault("TP_NO_PROGRESS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from probe_tower_labels import dense_tower, tower_features  # noqa: E402  (benchmarks/ is the script's path)
+
 from talking_points.pipeline.data import schema  # noqa: E402
 from talking_points.pipeline.data.tables import read_table  # noqa: E402
-from talking_points.pipeline.models.feature_store import FeatureStore  # noqa: E402
 from talking_points.pipeline.models.label_gate import GATE_REACH  # noqa: E402
-from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer  # noqa: E402
-from talking_points.pipeline.models.point_model import load_base  # noqa: E402
 from talking_points.pipeline.models.region_keys import _components, rank_classes, rank_maps  # noqa: E402
-from talking_points.pipeline.training.data import load_image  # noqa: E402
 from talking_points.pipeline.training.steps import RANK_LABELS, gate_labels  # noqa: E402
 
 
@@ -53,27 +51,17 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--batch", type=int, default=16)
     a = ap.parse_args()
-    vlm, _ = load_base(a.base)
-    if not vlm.has_dense_heads:
-        raise SystemExit(f"{a.base}: its tower has no dense heads (pretrain-vision); nothing to probe")
+    vlm, gated = dense_tower(a.base)
     cats, parts = list(vlm.config.dense_categories), list(vlm.config.dense_parts)
-    gated = PointLocalizer(vlm, LocalizerConfig(head="heatmap", heatmap_stride=min(vlm.config.strides),
-                                                heatmap_gate=True)).eval()
     rows = gate_labels(read_table(f"data/split/{a.split}.parquet", schema.SAMPLES, f"{a.split} split"), cats, parts,
                        ranks=True)
-    files = rows["file"].astype(str)
-    uniq = list(dict.fromkeys(files))
-    images = np.stack([load_image(f, tuple(vlm.config.image_size)) for f in uniq])
-    with torch.no_grad():
-        feats = FeatureStore.from_env().features(gated, images)
+    feats, image_of_row = tower_features(vlm, gated, rows["file"])
     cat_logits, part_logits = feats.category_logits, feats.part_logits
-    grid = tuple(cat_logits.shape[-2:])
+    n_images, grid = len(cat_logits), tuple(cat_logits.shape[-2:])
     start = time.perf_counter()
     maps = torch.cat([rank_maps(cat_logits[s:s + a.batch], part_logits[s:s + a.batch], grid, GATE_REACH)
-                      for s in range(0, len(uniq), a.batch)])
-    per_image = (time.perf_counter() - start) / len(uniq) * 1000
-    image_index = {f: i for i, f in enumerate(uniq)}
-    image_of_row = files.map(image_index).to_numpy()
+                      for s in range(0, n_images, a.batch)])
+    per_image = (time.perf_counter() - start) / n_images * 1000
     points = rows[["x_norm", "y_norm"]].to_numpy(np.float64)
     for level, (count, *ranks) in zip(("object", "part"), RANK_LABELS):
         has = rank_classes(torch.tensor(rows[count].to_numpy()), torch.tensor(rows[ranks].to_numpy()))
@@ -84,10 +72,10 @@ def main() -> None:
     # regions against instances, per (image, category) with several instances
     index = {name.replace("_", " "): i + 1 for i, name in enumerate(cats)}
     tally = collections.Counter()
-    for _, row in rows.drop_duplicates(["file", "category"]).iterrows():
+    for _, row in rows.assign(image=image_of_row).drop_duplicates(["image", "category"]).iterrows():
         if row["n_same"] < 2 or str(row["category"]) not in index:
             continue
-        labels = cat_logits[image_index[row["file"]]].argmax(0).numpy()
+        labels = cat_logits[row["image"]].argmax(0).numpy()
         regions = _components((labels == index[str(row["category"])]).astype(np.int64))
         sizes = np.bincount(regions.ravel())[1:]
         tally[int((sizes >= 4).sum()) - int(row["n_same"])] += 1

@@ -17,6 +17,7 @@ import argparse
 import os
 
 import numpy as np
+import pandas as pd
 import torch
 
 os.environ.setdefault("TP_NO_PROGRESS", "1")
@@ -24,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from talking_points.pipeline.data import schema  # noqa: E402
 from talking_points.pipeline.data.tables import read_table  # noqa: E402
+from talking_points.pipeline.models.base import PointVLM, VisionFeatures  # noqa: E402
 from talking_points.pipeline.models.feature_store import FeatureStore  # noqa: E402
 from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer  # noqa: E402
 from talking_points.pipeline.models.point_model import load_base  # noqa: E402
@@ -46,29 +48,38 @@ def label_hits(logits: torch.Tensor, image_of_row: np.ndarray, points: np.ndarra
     return float(hit), float(at.gather(1, target[:, None]).mean()), int(keep.sum())
 
 
+def dense_tower(base: str) -> tuple[PointVLM, PointLocalizer]:
+    """The base's VLM and a gated localizer on it, which reads the tower as the gate does (its dense logits; the
+    feature cache's entry); exits when the tower has no dense heads."""
+    vlm, _ = load_base(base)
+    if not vlm.has_dense_heads:
+        raise SystemExit(f"{base}: its tower has no dense heads (pretrain-vision); nothing to probe")
+    gated = PointLocalizer(vlm, LocalizerConfig(head="heatmap", heatmap_stride=min(vlm.config.strides),
+                                                heatmap_gate=True)).eval()
+    return vlm, gated
+
+
+def tower_features(vlm: PointVLM, gated: PointLocalizer, files: pd.Series) -> tuple[VisionFeatures, np.ndarray]:
+    """The tower's features of each distinct image of `files` (from the feature cache when it holds them) and the
+    index of each row's image in them."""
+    uniq = list(dict.fromkeys(files.astype(str)))
+    size = tuple(vlm.config.image_size)
+    images = np.stack([load_image(f, size) for f in uniq])
+    with torch.no_grad():
+        feats = FeatureStore.from_env().features(gated, images)
+    return feats, files.astype(str).map({f: i for i, f in enumerate(uniq)}).to_numpy()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default="models/base")
     ap.add_argument("--splits", nargs="+", default=["train", "test"])
     a = ap.parse_args()
-    vlm, _ = load_base(a.base)
-    if not vlm.has_dense_heads:
-        raise SystemExit(f"{a.base}: its tower has no dense heads (pretrain-vision); nothing to probe")
+    vlm, gated = dense_tower(a.base)
     cats, parts = list(vlm.config.dense_categories), list(vlm.config.dense_parts)
-    # a gated localizer reads the tower as the gate does (its dense logits; the feature cache's entry)
-    gated = PointLocalizer(vlm, LocalizerConfig(head="heatmap", heatmap_stride=min(vlm.config.strides),
-                                                heatmap_gate=True)).eval()
-    size = tuple(vlm.config.image_size)
-    store = FeatureStore.from_env()
     for split in a.splits:
         rows = gate_labels(read_table(f"data/split/{split}.parquet", schema.SAMPLES, f"{split} split"), cats, parts)
-        files = rows["file"].astype(str)
-        uniq = list(dict.fromkeys(files))
-        index = {f: i for i, f in enumerate(uniq)}
-        images = np.stack([load_image(f, size) for f in uniq])
-        with torch.no_grad():
-            feats = store.features(gated, images)
-        image_of_row = files.map(index).to_numpy()
+        feats, image_of_row = tower_features(vlm, gated, rows["file"])
         points = rows[["x_norm", "y_norm"]].to_numpy(np.float64)
         for name, logits, column in (("category", feats.category_logits, GATE_LABELS[0]),
                                      ("part", feats.part_logits, GATE_LABELS[1])):

@@ -20,7 +20,7 @@ from talking_points.pipeline.models.base import VisionFeatures
 from talking_points.pipeline.models.build import TinyBaseConfig, TinyLMConfig, TowerConfig, build_tiny_base
 from talking_points.pipeline.models.descriptor import DescriptorConfig, PointDescriptor
 from talking_points.pipeline.models.inference import prompt_format
-from talking_points.pipeline.models.label_gate import TextStates, attention_pool, gate_map
+from talking_points.pipeline.models.label_gate import TextStates, attention_pool, attention_weights, gate_map
 from talking_points.pipeline.models.localizer import LocalizerConfig, PointLocalizer, soft_argmax
 from talking_points.pipeline.models.point_decoder import (
     PointDecoderConfig,
@@ -38,7 +38,7 @@ from talking_points.pipeline.training.config import InitModelsConfig, TrainConfi
 from talking_points.pipeline.training.data import PointSamples
 from talking_points.pipeline.training.steps import (
     GATE_LABELS,
-    RANK_LABELS,
+    RANK_COLUMNS,
     descriptor_collate,
     descriptor_step,
     gate_labels,
@@ -509,7 +509,7 @@ def test_label_loss_teaches_the_gate_heads_the_category_and_part_each_text_names
     assert torch.equal(cat_logits.argmax(-1), b[GATE_LABELS[0]]) and torch.equal(part_logits.argmax(-1),
                                                                                   b[GATE_LABELS[1]])
     features = states.features()
-    weights = torch.softmax(gate.attend(features).masked_fill(~text.unsqueeze(-1), float("-inf")), dim=1)
+    weights = attention_weights(text, gate.attend(features))
     assert float(weights[rows, at, 0].mean()) > 3 / length and float(weights[:, -2:].max()) == 0.0
     # rows whose names the tower lacks are skipped; a batch of only such rows adds nothing (not NaN)
     skipped = dict(b, **{c: torch.full_like(b[c], -100) for c in GATE_LABELS})
@@ -575,12 +575,17 @@ def _class_1_left_and_right(like: torch.Tensor) -> torch.Tensor:
     return logits
 
 
+def _instance_gated(base, lm_adaptation: str):
+    """A tiny heatmap localizer with the label gate and its instance heads (seeded)."""
+    torch.manual_seed(0)
+    return PointLocalizer.from_base(base, LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8,
+                                                          lm_adaptation=lm_adaptation, heatmap_gate=True,
+                                                          heatmap_instance_gate=True))
+
+
 def test_heatmap_instance_gate_puts_the_point_on_the_instance_its_heads_name(tower_base):
     base, _, samples = tower_base
-    torch.manual_seed(0)
-    cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="full", heatmap_gate=True,
-                          heatmap_instance_gate=True)
-    model, tok = PointLocalizer.from_base(base, cfg)
+    model, tok = _instance_gated(base, "full")
     model.eval()
     b = localizer_collate(prompt_format(model, tok))([PointSamples(samples, model.input_size)[i] for i in range(2)])
     vision = model.vision_features(b["image"])
@@ -606,10 +611,7 @@ def test_the_instance_heads_learn_which_rank_each_text_names_from_the_classes_it
     """Partial labels: the leftmost of two dogs also has a rank by height and by size, drawn at random here; the
     head learns the class the texts that say 'left' have in common, on the left-to-right axis."""
     base, _, samples = tower_base
-    torch.manual_seed(0)
-    cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="lora", heatmap_gate=True,
-                          heatmap_instance_gate=True)
-    model, _ = PointLocalizer.from_base(base, cfg)
+    model, _ = _instance_gated(base, "lora")
     gate = model.gate
     gen = torch.Generator().manual_seed(0)
     rows, dim, length = 32, gate.category.in_features // 2, 10
@@ -645,19 +647,15 @@ def test_the_instance_heads_learn_which_rank_each_text_names_from_the_classes_it
 
 def test_the_label_loss_teaches_the_instance_heads_from_the_samples_rank_columns(tower_base):
     base, _, samples = tower_base
-    torch.manual_seed(0)
-    cfg = LocalizerConfig(proj_dim=16, head="heatmap", heatmap_stride=8, lm_adaptation="lora", heatmap_gate=True,
-                          heatmap_instance_gate=True)
-    model, tok = PointLocalizer.from_base(base, cfg)
+    model, tok = _instance_gated(base, "lora")
     cats, parts = list(model.vlm.config.dense_categories), list(model.vlm.config.dense_parts)
     ranked = samples.assign(category="dog", part="head", n_same=[2, 2, 1, 3, 2, 2, 1, 1],
                             order_lr=[1, 2, 1, 3, 1, 2, 1, 1], order_tb=1, order_size=[2, 1, 1, 2, 1, 2, 1, 1],
                             n_same_part=[1, 2, 4, 1, 1, 1, 1, None],
                             part_order_lr=1, part_order_tb=1, part_order_size=1)
     labelled = gate_labels(ranked, cats, parts, ranks=True)
-    columns = [c for level in RANK_LABELS for c in level]
-    assert all(labelled[c].dtype == np.int64 for c in columns) and labelled["n_same_part"].iloc[-1] == -100
-    data = PointSamples(labelled, model.input_size, ("description",), GATE_LABELS + tuple(columns))
+    assert all(labelled[c].dtype == np.int64 for c in RANK_COLUMNS) and labelled["n_same_part"].iloc[-1] == -100
+    data = PointSamples(labelled, model.input_size, ("description",), GATE_LABELS + RANK_COLUMNS)
     b = localizer_collate(prompt_format(model, tok))([data[i] for i in range(8)])
     half, _ = localizer_step(model, b, label_loss=0.5)
     loss, logs = localizer_step(model, b, label_loss=1.0)

@@ -29,7 +29,7 @@ from talking_points.pipeline.training.loop import fit
 from talking_points.pipeline.training.model_card import CardFacts, data_facts, model_card
 from talking_points.pipeline.training.steps import (
     GATE_LABELS,
-    RANK_LABELS,
+    RANK_COLUMNS,
     descriptor_collate,
     descriptor_step,
     gate_labels,
@@ -73,7 +73,7 @@ def _run(kind: str, variant: str | None, train: Path, out: Path | None, live: Pa
     if kind == "localizer" and cfg.label_loss is not None:  # the gate's targets: the rows' own labels
         ranks = cfg.model.heatmap_instance_gate
         samples = gate_labels(samples, model.vlm.config.dense_categories, model.vlm.config.dense_parts, ranks)
-        label_columns = GATE_LABELS + (tuple(c for level in RANK_LABELS for c in level) if ranks else ())
+        label_columns = GATE_LABELS + (RANK_COLUMNS if ranks else ())
     data = PointSamples(samples, model.input_size, (cfg.text_column,), label_columns)
     if not cfg.model.train_vision:  # frozen tower: its features once per image, not once per step
         data.cache_vision(model, FeatureStore.from_env(), progress=f"{name}: frozen vision features")

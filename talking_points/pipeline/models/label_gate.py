@@ -38,8 +38,8 @@ from torch import nn
 
 from talking_points.pipeline.models.region_keys import RANK_CLASSES, rank_maps
 
-__all__ = ["GATE_FLOOR", "GATE_REACH", "InstanceHeads", "LabelGate", "TextStates", "attention_pool", "gate_map",
-           "tower_probs"]
+__all__ = ["GATE_FLOOR", "GATE_REACH", "InstanceHeads", "LabelGate", "TextStates", "attention_pool",
+           "attention_weights", "gate_map", "tower_probs"]
 
 #: added to the gate's probability before its log: a cell the tower is sure is something else loses ~9 nats, not all
 GATE_FLOOR = 1e-4
@@ -90,10 +90,19 @@ class TextStates(NamedTuple):
         return torch.cat([F.layer_norm(t.float(), t.shape[-1:]) for t in (self.embeds, self.hidden)], dim=-1)
 
 
+def attention_weights(text: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """(B, T, K): for each of the K columns of `scores` (B, T, K), its softmax over the text tokens (`text` (B, T)
+    bool; the others get no weight)."""
+    return torch.softmax(scores.float().masked_fill(~text.unsqueeze(-1), float("-inf")), dim=1)
+
+
 def attention_pool(features: torch.Tensor, text: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """(B, K, F): for each of the K columns of `scores` (B, T, K), the softmax-weighted mean of the (B, T, F)
-    `features` over the text tokens (`text` (B, T) bool; the others get no weight)."""
-    weights = torch.softmax(scores.float().masked_fill(~text.unsqueeze(-1), float("-inf")), dim=1)
+    """(B, K, F): for each of the K columns of `scores` (B, T, K), the `attention_weights`-weighted mean of the
+    (B, T, F) `features` over the text tokens."""
+    return _pool(features, attention_weights(text, scores))
+
+
+def _pool(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return torch.einsum("btk,btf->bkf", weights, features.float())
 
 
@@ -162,11 +171,10 @@ class LabelGate(nn.Module):
         (B, 1 + C_part), each head reading the `text` tokens (B, T) weighed by its own attention (the tokens that
         name a category, those that name a part); with `instances` then the object's and the part's rank classes
         (B, RANK_CLASSES) each."""
-        scores = self.attend(features)
-        pooled = attention_pool(features, text, scores)
+        nouns = attention_weights(text, self.attend(features))
+        pooled = _pool(features, nouns)
         named = (self.category(pooled[:, 0]), self.part(pooled[:, 1]))
         if self.instances is not None:
-            nouns = torch.softmax(scores.float().masked_fill(~text.unsqueeze(-1), float("-inf")), dim=1)
             named = named + self.instances.named(features, text, nouns)
         return named
 

@@ -17,7 +17,7 @@ from talking_points.pipeline.models.region_keys import RANK_AXES, rank_classes
 from talking_points.pipeline.training.config import HeatmapLossConfig
 from talking_points.pipeline.training.data import stack
 
-__all__ = ["GATE_LABELS", "RANK_LABELS", "batch_vision", "descriptor_collate", "descriptor_step", "gate_labels",
+__all__ = ["GATE_LABELS", "RANK_COLUMNS", "RANK_LABELS", "batch_vision", "descriptor_collate", "descriptor_step", "gate_labels",
            "heat_cross_entropy", "localizer_collate", "localizer_step", "lm_collate", "lm_step", "rank_label_loss"]
 
 #: the samples columns `gate_labels` adds: each row's category and part as the tower's class ids (0: background)
@@ -25,6 +25,8 @@ GATE_LABELS = ("category_label", "part_label")
 #: the samples columns the instance heads learn from (`heatmap_instance_gate`): the object's count and ranks among
 #: the objects of its category, then the part's among the parts of its name in the object (`keypoints.geometry`)
 RANK_LABELS = (("n_same", *(f"order_{a}" for a in RANK_AXES)), ("n_same_part", *(f"part_order_{a}" for a in RANK_AXES)))
+#: the same columns in one tuple (what `gate_labels(..., ranks=True)` adds and `PointSamples` carries)
+RANK_COLUMNS = tuple(c for level in RANK_LABELS for c in level)
 
 
 def batch_vision(batch: dict, dtype: torch.dtype = torch.float32) -> VisionFeatures | None:
@@ -80,7 +82,7 @@ def gate_labels(samples: pd.DataFrame, categories: list[str], parts: list[str], 
     (the label loss skips it). A clear error when no row's category is one of the tower's. With `ranks`
     (`heatmap_instance_gate`) the `RANK_LABELS` columns as integers, IGNORE where missing."""
     out = samples.copy()
-    for column in (c for level in RANK_LABELS for c in level) if ranks else ():
+    for column in RANK_COLUMNS if ranks else ():
         if column not in out:
             raise KeyError(f"samples table lacks column {column!r} (the instance heads' targets: "
                            "heatmap_instance_gate)")
