@@ -28,7 +28,7 @@ from talking_points.pipeline.synthesis.parse import (
     levels_present,
     parse_description,
 )
-from talking_points.pipeline.synthesis.sentences import part_order_axis
+from talking_points.pipeline.synthesis.sentences import order_axis, part_order_axis
 from talking_points.pipeline.synthesis.style_config import Style, StylesConfig
 from talking_points.pipeline.synthesis.styles import (
     HELD_OUT,
@@ -91,24 +91,63 @@ def test_sparse_drops_clauses_at_its_rates_and_speaks_only_training_words(descri
     assert np.mean([t == r["description"] for t, r in zip(texts, rows)]) < 0.1  # every clause kept: rare
 
 
+#: 'one of the three dogs', 'the top end of one of its four legs' (not 'the right one of the two')
+OPEN_INSTANCE = re.compile(r"(?:^|, |\bof )one of (?:the|its) ", re.IGNORECASE)
+
+
 def test_terse_says_which_of_a_repeated_part_as_people_do(described):
     """'left front paw of the cat': a terse text names which of the object's parts of that name it means, with
-    the descriptions' own order logic, and the parser reads the count and the rank back."""
+    the descriptions' own order logic, and the parser reads the count and the rank back; where no axis tells
+    the parts apart, it says where the part lies in the object instead ('the leg at the lower left of the cat')."""
     repeated = [r for r in described.to_dict(orient="records") if r["n_same_part"] > 1]
     assert len(repeated) >= 30
     ranked = 0
     for row in repeated:
         text = restyle(row, Style.terse, 0, BINS)
         facts = parse_description(text, category=row["category"], part=row["part"])
-        assert facts.part_counts == [row["n_same_part"]], (text, facts.part_counts)
-        told_apart = part_order_axis(row_facts(row, BINS)) is not None  # else "one of its four legs"
+        told_apart = part_order_axis(row_facts(row, BINS)) is not None
+        if told_apart:
+            assert facts.part_counts == [row["n_same_part"]], (text, facts.part_counts)
+        else:
+            assert facts.part_positions and not facts.part_orders, text
         assert bool(facts.part_orders) == told_apart, text
+        assert not OPEN_INSTANCE.search(text), text
         ranked += told_apart
     assert ranked >= 30
-    row = repeated[0]
+    row = next(r for r in repeated if part_order_axis(row_facts(r, BINS)) is not None)
     wrong = {**row, "n_same_part": row["n_same_part"] + 1}  # the count is checked, not just written
     assert any("n_same_part" in issue for issue in check_faithful(wrong, restyle(row, Style.terse, 0, BINS)))
 
+
+def test_terse_names_the_instance_by_its_place_when_no_order_tells_it(described):
+    """'the ear of one of the three dogs' leaves the instance open, which people do not: where no axis tells the
+    instance (the part) apart, a terse text says where it is, the parser reads that back, and a row whose object
+    (part) lies elsewhere contradicts it. Texts told apart by rank say nothing of the place, as before."""
+    rows = make_rows(1500, seed=11)
+    rows = rows.merge(synthesize(rows, SynthesizeConfig()).descriptions, on="kp_id").to_dict(orient="records")
+    placed = {"object": 0, "part": 0}
+    for row in rows:
+        f = row_facts(row, BINS)
+        text = restyle(row, Style.terse, 0, BINS)
+        facts = parse_description(text, category=row["category"], part=row["part"])
+        assert not OPEN_INSTANCE.search(text), text
+        if f.n_same > 1 and order_axis(f) is None:
+            assert facts.scene, text
+            cx, cy = (0.1 if row["obj_cx"] > 0.5 else 0.9), (0.1 if row["obj_cy"] > 0.5 else 0.9)
+            moved = {**row, "obj_cx": cx, "obj_h_pos": "left" if cx < 0.5 else "right",
+                     "obj_cy": cy, "obj_v_pos": "top" if cy < 0.5 else "bottom"}  # the opposite corner
+            assert any("scene" in issue for issue in check_faithful(moved, text)), text
+            placed["object"] += 1
+        else:
+            assert not facts.scene, text  # rank alone, as before
+        if f.n_same_part > 1 and part_order_axis(f) is None:
+            assert facts.part_positions, text
+            cx, cy = (0.1 if row["part_cx_in_obj"] > 0.5 else 0.9), (0.1 if row["part_cy_in_obj"] > 0.5 else 0.9)
+            moved = {**row, "part_cx_in_obj": cx, "part_h_in_obj": "left" if cx < 0.5 else "right",
+                     "part_cy_in_obj": cy, "part_v_in_obj": "top" if cy < 0.5 else "bottom"}
+            assert check_faithful(moved, text), text
+            placed["part"] += 1
+    assert placed["object"] >= 15 and placed["part"] >= 10, placed
 
 def test_a_wrong_fact_in_a_styled_text_is_caught(described):
     """The round trip is a real check: mirror the row's point position and every style that states it fails."""

@@ -36,7 +36,7 @@ from talking_points.pipeline.synthesis.vocabulary import (
 )
 
 __all__ = ["OPENERS", "Levels", "write_levels", "compose", "instance_phrase", "part_instance_phrase", "order_axis",
-           "part_order_axis", "axis_scores"]
+           "part_order_axis", "axis_scores", "scene_place", "part_place"]
 
 _AXIS_ENDS: dict[OrderAxis, tuple[OrderEnd, OrderEnd]] = {
     OrderAxis.lr: (OrderEnd.left, OrderEnd.right),
@@ -217,11 +217,22 @@ def _edge(edge: str, rng: random.Random) -> str | None:
     return f"{rng.choice(('near', 'close to', 'by'))} the {edge} {rng.choice(('edge', 'border'))}{tail}"
 
 
+def scene_place(f: RowFacts, rng: random.Random) -> str:
+    """Where the object sits in the image: 'in the upper left of the picture'."""
+    prep, words = _position(f.scene_v, f.scene_h, rng)
+    return f"{prep} the {words} of the {rng.choice(_SCENE_NOUNS)}"
+
+
+def part_place(f: RowFacts, owner: str, rng: random.Random) -> str:
+    """Where the part lies in its object ('owner': 'its body', 'the dog'): 'in the lower left of its body'."""
+    prep, words = _position(f.part_v, f.part_h, rng)
+    return f"{prep} the {words} of {owner}"
+
+
 def level_object(f: RowFacts, rng: random.Random, reorder: bool) -> str:
     """Level 1: the instance and where it is in the image, e.g. 'on the second dog from the left, ...'."""
     inst = instance_phrase(f, rng)
-    prep, words = _position(f.scene_v, f.scene_h, rng)
-    scene = f"{prep} the {words} of the {rng.choice(_SCENE_NOUNS)}"
+    scene = scene_place(f, rng)
     edge = _edge(f.edge, rng)
     tail = [scene, edge] if edge else [scene]
     if reorder:

@@ -33,7 +33,11 @@ from talking_points.pipeline.synthesis.parse import VOCABULARY_WORDS
 from talking_points.pipeline.synthesis.sentences import (
     OPENERS,
     instance_phrase,
+    order_axis,
     part_instance_phrase,
+    part_order_axis,
+    part_place,
+    scene_place,
     write_levels,
 )
 from talking_points.pipeline.synthesis.style_config import Style
@@ -110,13 +114,25 @@ def readable(text: str, style: Style) -> str:
 
 def _terse(f: RowFacts, seed: int) -> str:
     """One clause, as people write: the instance, which of its parts of that name (a repeated part: 'the
-    rightmost of its four legs', as in 'left front paw'), and the place in the part only at its far ends."""
+    rightmost of its four legs', as in 'left front paw'), and the place in the part only at its far ends.
+
+    Which instance and which of a repeated part are always said: by the rank along an axis that tells them
+    apart, else (touching or overlapping, no axis does) by where they are, as people say 'the dog at the top
+    left of the picture', 'the leg at the lower left of its body' (until run 26: 'one of the three dogs', 'one of
+    its four legs', which leave the instance open; README)."""
     rng = row_rng(seed, f.kp_id, "style/terse")
-    inst = f"the {f.category}" if f.n_same == 1 else instance_phrase(f, rng)
+    if f.n_same == 1:
+        inst = f"the {f.category}"
+    elif order_axis(f) is None:
+        inst = f"the {f.category} {scene_place(f, rng)}"
+    else:
+        inst = instance_phrase(f, rng)
     gh, gv = f.point_h_grade, f.point_v_grade
     h = "left" if f.point_x < 0.5 else "right"
     v = "top" if f.point_y < 0.5 else "bottom"
-    if f.n_same_part > 1:  # which of them: owned by 'its' after the instance, by "the dog's" when it is alone
+    if f.n_same_part > 1 and part_order_axis(f) is None:
+        p = f"the {f.part} {part_place(f, f'the {f.category}', rng)}"
+    elif f.n_same_part > 1:  # which of them: owned by 'its' after the instance, by "the dog's" when it is alone
         owner = "its" if f.n_same > 1 else f"the {f.category}'s"
         p = part_instance_phrase(f, owner, rng)
     else:
