@@ -224,7 +224,7 @@ def scene_place(f: RowFacts, rng: random.Random) -> str:
 
 
 def part_place(f: RowFacts, owner: str, rng: random.Random) -> str:
-    """Where the part lies in its object ('owner': 'its body', 'the dog'): 'in the lower left of its body'."""
+    """Where the part lies in its object ('owner': 'the dog', 'its body'): 'at the lower left of the dog'."""
     prep, words = _position(f.part_v, f.part_h, rng)
     return f"{prep} the {words} of {owner}"
 

@@ -118,7 +118,7 @@ def _terse(f: RowFacts, seed: int) -> str:
 
     Which instance and which of a repeated part are always said: by the rank along an axis that tells them
     apart, else (touching or overlapping, no axis does) by where they are, as people say 'the dog at the top
-    left of the picture', 'the leg at the lower left of its body' (until run 26: 'one of the three dogs', 'one of
+    left of the picture', 'the leg at the lower left of the cat' (until run 26: 'one of the three dogs', 'one of
     its four legs', which leave the instance open; README)."""
     rng = row_rng(seed, f.kp_id, "style/terse")
     if f.n_same == 1:
