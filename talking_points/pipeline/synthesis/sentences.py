@@ -223,9 +223,12 @@ def scene_place(f: RowFacts, rng: random.Random) -> str:
     return f"{prep} the {words} of the {rng.choice(_SCENE_NOUNS)}"
 
 
-def part_place(f: RowFacts, owner: str, rng: random.Random) -> str:
-    """Where the part lies in its object ('owner': 'the dog', 'its body'): 'at the lower left of the dog'."""
+def part_place(f: RowFacts, owner: str, rng: random.Random, toward: float = 0.0) -> str:
+    """Where the part lies in its object ('owner': 'the dog', 'its body'): 'at the lower left of the dog'; 'in'
+    becomes 'toward' with chance `toward`."""
     prep, words = _position(f.part_v, f.part_h, rng)
+    if toward and prep == "in" and rng.random() < toward:
+        prep = "toward"
     return f"{prep} the {words} of {owner}"
 
 
@@ -257,10 +260,7 @@ def level_part(f: RowFacts, rng: random.Random, reorder: bool) -> str:
     else:
         whose, owner = f"the {f.category}'s", owners[-1]
     ref = f"{whose} {f.part}" if f.n_same_part == 1 else part_instance_phrase(f, whose, rng)
-    prep, words = _position(f.part_v, f.part_h, rng)
-    if prep == "in" and rng.random() < 0.3:
-        prep = "toward"
-    where = f"{prep} the {words} of {owner}"
+    where = part_place(f, owner, rng, toward=0.3)
     if reorder:
         return f"{where}, on {ref}"
     frame = rng.randrange(4)
