@@ -119,6 +119,13 @@ def test_terse_says_which_of_a_repeated_part_as_people_do(described):
     assert any("n_same_part" in issue for issue in check_faithful(wrong, restyle(row, Style.terse, 0, BINS)))
 
 
+def _in_the_opposite_corner(row: dict, x: str, y: str, h: str, v: str) -> dict:
+    """`row` with the centre columns `x`, `y` (0 to 1) moved to the opposite corner and their position labels
+    `h`, `v` with them."""
+    cx, cy = (0.1 if row[x] > 0.5 else 0.9), (0.1 if row[y] > 0.5 else 0.9)
+    return {**row, x: cx, h: "left" if cx < 0.5 else "right", y: cy, v: "top" if cy < 0.5 else "bottom"}
+
+
 def test_terse_names_the_instance_by_its_place_when_no_order_tells_it(described):
     """'the ear of one of the three dogs' leaves the instance open, which people do not: where no axis tells the
     instance (the part) apart, a terse text says where it is, the parser reads that back, and a row whose object
@@ -133,21 +140,18 @@ def test_terse_names_the_instance_by_its_place_when_no_order_tells_it(described)
         assert not OPEN_INSTANCE.search(text), text
         if f.n_same > 1 and order_axis(f) is None:
             assert facts.scene, text
-            cx, cy = (0.1 if row["obj_cx"] > 0.5 else 0.9), (0.1 if row["obj_cy"] > 0.5 else 0.9)
-            moved = {**row, "obj_cx": cx, "obj_h_pos": "left" if cx < 0.5 else "right",
-                     "obj_cy": cy, "obj_v_pos": "top" if cy < 0.5 else "bottom"}  # the opposite corner
+            moved = _in_the_opposite_corner(row, "obj_cx", "obj_cy", "obj_h_pos", "obj_v_pos")
             assert any("scene" in issue for issue in check_faithful(moved, text)), text
             placed["object"] += 1
         else:
             assert not facts.scene, text  # rank alone, as before
         if f.n_same_part > 1 and part_order_axis(f) is None:
             assert facts.part_positions, text
-            cx, cy = (0.1 if row["part_cx_in_obj"] > 0.5 else 0.9), (0.1 if row["part_cy_in_obj"] > 0.5 else 0.9)
-            moved = {**row, "part_cx_in_obj": cx, "part_h_in_obj": "left" if cx < 0.5 else "right",
-                     "part_cy_in_obj": cy, "part_v_in_obj": "top" if cy < 0.5 else "bottom"}
+            moved = _in_the_opposite_corner(row, "part_cx_in_obj", "part_cy_in_obj", "part_h_in_obj", "part_v_in_obj")
             assert check_faithful(moved, text), text
             placed["part"] += 1
     assert placed["object"] >= 15 and placed["part"] >= 10, placed
+
 
 def test_a_wrong_fact_in_a_styled_text_is_caught(described):
     """The round trip is a real check: mirror the row's point position and every style that states it fails."""
