@@ -42,7 +42,7 @@ from talking_points.pipeline.synthesis.synthesize import synthesize
 from talking_points.pipeline.synthesis.vocabulary import WordBins
 
 BINS = WordBins()
-REWRITES = [s for s in Style if s is not Style.gt]
+REWRITES = [s for s in Style if s not in (Style.gt, Style.llm)]  # llm: a model's (test_llm_style.py)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """`tp restyle`: the test descriptions rewritten in the styles of `styles.styles` (terse, reordered, paraphrase,
-verbose), from the same facts, for the `texts: style` evaluation rows."""
+verbose, and llm where `styles.llm` names a chat LLM), from the same facts, for the `texts: style` evaluation
+rows."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import atomic_dir, read_table
 from talking_points.pipeline.synthesis.base import word_bins
 from talking_points.pipeline.synthesis.config import SynthesizeConfig
+from talking_points.pipeline.synthesis.llm_style import llm_rewrites, llm_writer
 from talking_points.pipeline.synthesis.parse import check_faithful
-from talking_points.pipeline.synthesis.style_config import StylesConfig
+from talking_points.pipeline.synthesis.style_config import Style, StylesConfig
 from talking_points.pipeline.synthesis.styles import readable, restyle_frame
 from talking_points.stages.common import PARAMS_OPTION, print_counts, stage, write_json
 
@@ -32,7 +34,11 @@ def main(
     cfg = load_section("styles", params, StylesConfig)
     bins = word_bins(load_section("synthesize", params, SynthesizeConfig))
     samples = read_table(test, schema.SAMPLES, "test split")
-    table = restyle_frame(samples, cfg.styles, cfg.seed, bins)
+    table = restyle_frame(samples, [s for s in cfg.styles if s is not Style.llm], cfg.seed, bins)
+    if Style.llm in cfg.styles:  # the whole split through the model at once (StylesConfig: styles.llm is set)
+        table[Style.llm.value] = llm_rewrites(samples["description"].astype(str).tolist(),
+                                              llm_writer(cfg.llm, bins), cfg.llm, cfg.seed, progress="llm style")
+        table = table[["kp_id", *(s.value for s in cfg.styles)]]
     rows = samples.to_dict(orient="records")
     report = {"rows": len(table), "held_out": [s.value for s in cfg.held_out], "styles": {}}
     for style in cfg.styles:

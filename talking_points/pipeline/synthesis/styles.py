@@ -205,9 +205,13 @@ def _verbose(f: RowFacts, seed: int) -> str:
 
 
 def restyle(row: Mapping, style: Style, seed: int, bins: WordBins) -> str:
-    """The row's facts written in `style` (`gt`: the row's own description)."""
+    """The row's facts written in `style` (`gt`: the row's own description; `llm` is a model's, written for a
+    whole split by `tp restyle`, `synthesis.llm_style`)."""
     if style is Style.gt:
         return str(row["description"])
+    elif style is Style.llm:
+        raise ValueError("the llm style is written by a chat LLM over the whole test split (tp restyle, "
+                         "styles.llm), not row by row: it cannot be a training style")
     elif style is Style.paraphrase:
         names = (row.get("category"), row.get("part"))
         return paraphrase(str(row["description"]), [str(n).replace("_", " ") for n in names if n])

@@ -177,6 +177,14 @@ class TrainLocalizerConfig(_SFTSection):
         "localizer (its init_from; one DVC stage each, train-localizer-finetuned@<name>), e.g. a style-robust "
         "localizer fine-tuned from the default one")
 
+    @field_validator("text_styles")
+    @classmethod
+    def _trainable_styles(cls, styles: list[Style]) -> list[Style]:
+        if Style.llm in styles:
+            raise ValueError("text_styles lists llm: a chat LLM writes that style for the test split only (tp "
+                             "restyle, styles.llm); train on gt, reordered, verbose, sparse, ...")
+        return styles
+
     @field_validator("finetuned")
     @classmethod
     def _finetuned_entries(cls, finetuned: dict) -> dict:
