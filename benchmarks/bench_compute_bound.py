@@ -4,9 +4,10 @@ For each model that trains in the default `dvc repro` (the vision tower of `pret
 localizer) it counts the floating-point operations of one training step (forward and backward,
 `torch.utils.flop_counter.FlopCounterMode`: matrix products and convolutions), times the step on a fixed batch as
 the training loop runs it (float32, cached tower features where the stage caches them), and prints the achieved
-GFLOP/s beside what this machine's float32 matrix product reaches (`torch.mm` of 2048 x 2048). The ratio says how
-much a faster kernel could still give: a step at 60% of the matrix product's rate cannot run more than 1.7x faster
-by better code alone; it needs fewer operations (fewer steps, smaller models) or other hardware.
+GFLOP/s beside what this machine's float32 matrix product reaches (`torch.mm` of 2048 x 2048, and of the tiny
+LM's shapes: 2,048 tokens by its 192-wide hidden state). The ratio says how much a faster kernel could still
+give: a step at 60% of the matrix product's rate cannot run more than 1.7x faster by better code alone; it
+needs fewer operations (fewer steps, smaller models) or other hardware.
 
     python benchmarks/bench_compute_bound.py --base models/base --vision models/vision \
         --samples data/split/train.parquet [--batch 16 --steps 6]
@@ -45,16 +46,16 @@ from talking_points.pipeline.vision_pretraining.labels import IGNORE, MAPS  # no
 from talking_points.pipeline.vision_pretraining.train import DenseTower, dense_step  # noqa: E402
 
 
-def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
-    """float32 GFLOP/s of an n x n matrix product on this machine's threads (best of `reps`)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(m: int = 2048, k: int = 2048, n: int = 2048, reps: int = 10) -> float:
+    """float32 GFLOP/s of an (m x k) @ (k x n) matrix product on this machine's threads (best of `reps`)."""
+    a, b = torch.randn(m, k), torch.randn(k, n)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(reps):
         t = time.perf_counter()
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
+    return 2 * m * k * n / best / 1e9
 
 
 def step_figures(model: torch.nn.Module, step, batch: dict, steps: int) -> tuple[float, float]:
@@ -102,10 +103,13 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--compile", action="store_true", help="also time each model under torch.compile (inductor)")
     a = ap.parse_args()
     torch.manual_seed(0)
     peak = matmul_gflops()
     print(f"threads {torch.get_num_threads()}; float32 torch.mm 2048 x 2048: {peak:.1f} GFLOP/s")
+    for m, k, n in ((2048, 192, 192), (2048, 192, 512), (2048, 512, 192)):  # the tiny LM's products, a batch
+        print(f"  ({m} x {k}) @ ({k} x {n}), the tiny LM's: {matmul_gflops(m, k, n):.1f} GFLOP/s")
     print(f"{'model':12s} {'GFLOP/step':>11s} {'s/step':>8s} {'GFLOP/s':>8s} {'of mm':>6s}")
 
     def show(name: str, gflop: float, sec: float) -> None:
@@ -131,6 +135,9 @@ def main() -> None:
         gflop, sec = step_figures(model, step, batch, a.steps)
         show(name, gflop, sec)
         print(f"{'':12s} ({tokens} tokens in the batch, {np.prod(batch['input_ids'].shape)} with the padding)")
+        if a.compile:  # the same step with the model's forward compiled (fused elementwise work, same products)
+            model.forward = torch.compile(model.forward)
+            show(f"{name}+comp", gflop, step_figures(model, step, batch, a.steps)[1])
 
 
 if __name__ == "__main__":
