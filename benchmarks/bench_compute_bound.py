@@ -81,6 +81,36 @@ def step_figures(model: torch.nn.Module, step, batch: dict, steps: int) -> tuple
     return counter.get_total_flops() / 1e9, statistics.median(times)
 
 
+#: the matrix products among torch's operators (what `FlopCounterMode` counts, with the convolutions)
+PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def op_shares(model: torch.nn.Module, step, batch: dict, steps: int = 3, top: int = 8) -> list[tuple[str, float]]:
+    """The operators taking the most CPU time (own time, `torch.profiler`) in `steps` training steps, as shares,
+    with the matrix products summed first as "matrix products"."""
+    from torch.profiler import ProfilerActivity, profile
+
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    model.train()
+
+    def once() -> None:
+        loss, _ = step(model, batch)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+    once()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            once()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    products = sum(e.self_cpu_time_total for e in events if e.key in PRODUCTS) / total
+    others = sorted(((e.key, e.self_cpu_time_total / total) for e in events if e.key not in PRODUCTS),
+                    key=lambda kv: -kv[1])
+    return [("matrix products", products), *others[:top]]
+
+
 def tower_batch(spec, batch: int, seed: int = 0) -> dict:
     """A batch of random images and label maps at the tower's input size (the step's work does not depend on the
     values)."""
@@ -104,6 +134,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--compile", action="store_true", help="also time each model under torch.compile (inductor)")
+    ap.add_argument("--ops", action="store_true", help="also print where the LM models' steps spend their time")
     a = ap.parse_args()
     torch.manual_seed(0)
     peak = matmul_gflops()
@@ -135,6 +166,8 @@ def main() -> None:
         gflop, sec = step_figures(model, step, batch, a.steps)
         show(name, gflop, sec)
         print(f"{'':12s} ({tokens} tokens in the batch, {np.prod(batch['input_ids'].shape)} with the padding)")
+        if a.ops:
+            print(f"{'':12s} " + ", ".join(f"{k} {v:.0%}" for k, v in op_shares(model, step, batch)))
         if a.compile:  # the same step with the model's forward compiled (fused elementwise work, same products)
             model.forward = torch.compile(model.forward)
             show(f"{name}+comp", gflop, step_figures(model, step, batch, a.steps)[1])

@@ -38,3 +38,13 @@ def test_the_tower_batch_has_every_label_map_at_the_input_size():
         assert batch[name].shape == (3, 12, 16)
     assert int(batch["category"].max()) <= 2 and int(batch["part"].max()) <= 3
     assert (batch["texture"][:, :6] == bench.IGNORE).all()
+
+
+def test_the_operator_shares_put_the_products_first_and_sum_to_at_most_one():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.GELU(), nn.Linear(256, 8))
+    batch = {"x": torch.randn(32, 64)}
+    shares = bench.op_shares(model, lambda m, b: (m(b["x"]).pow(2).mean(), {}), batch, steps=2, top=5)
+    assert shares[0][0] == "matrix products" and shares[0][1] > 0.0
+    assert len(shares) == 6 and all(v >= 0 for _, v in shares) and sum(v for _, v in shares) <= 1.0 + 1e-9
+    assert not any(k in bench.PRODUCTS for k, _ in shares[1:])
