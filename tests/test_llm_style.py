@@ -13,10 +13,11 @@ from test_synthesis import make_rows
 from tiny_checkpoints import build_tiny_checkpoints
 from typer.testing import CliRunner
 
+from talking_points.pipeline.config import ConfigError
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import write_table
 from talking_points.pipeline.synthesis.config import SynthesizeConfig
-from talking_points.pipeline.synthesis.llm_style import CHUNK, llm_rewrites
+from talking_points.pipeline.synthesis.llm_style import CHUNK, llm_rewrites, llm_writer
 from talking_points.pipeline.synthesis.style_config import LLMStyleConfig, Style, StylesConfig
 from talking_points.pipeline.synthesis.styles import restyle
 from talking_points.pipeline.synthesis.synthesize import synthesize
@@ -48,6 +49,14 @@ def test_the_llm_style_needs_its_model_and_a_prompt_that_shows_the_description()
         LLMStyleConfig(checkpoint="some/llm", backend="openai")
     cfg = StylesConfig(styles=["llm"], held_out=["llm"], llm={"checkpoint": "some/llm"})
     assert cfg.llm.backend.value == "hf" and "{description}" in cfg.llm.prompt
+
+
+def test_a_bad_vllm_engine_argument_is_named_before_any_engine_starts():
+    cfg = LLMStyleConfig(checkpoint="some/llm", backend="vllm", vllm_engine={"gpu_memory_fraction": 0.5})
+    with pytest.raises(ConfigError, match=r"(?s)styles.llm.vllm_engine.*gpu_memory_fraction"):
+        llm_writer(cfg, WordBins())
+    ok = llm_writer(cfg.model_copy(update={"vllm_engine": {"gpu_memory_utilization": 0.8}}), WordBins())
+    assert ok.cfg.llm_engine.gpu_memory_utilization == 0.8 and ok.cfg.llm == "some/llm"
 
 
 def test_no_localizer_trains_on_the_llm_style():

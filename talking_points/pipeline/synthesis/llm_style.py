@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from talking_points.pipeline.config import ConfigError
 from talking_points.pipeline.progress import track
 from talking_points.pipeline.synthesis.model_backend import ModelBackend, clean_output, derived_seed
 from talking_points.pipeline.synthesis.model_config import SamplingConfig
@@ -34,10 +35,16 @@ def llm_writer(cfg: LLMStyleConfig, bins: WordBins) -> ModelBackend:
 
         return HFBackend(HFSynthConfig(**shared, device=cfg.device, text_batch_size=cfg.batch_size), bins)
     elif cfg.backend is LLMEngine.vllm:
+        from pydantic import ValidationError
+
         from talking_points.pipeline.synthesis.model_config import VLLMEngineConfig, VLLMSynthConfig
         from talking_points.pipeline.synthesis.vllm_backend import VLLMBackend
 
-        return VLLMBackend(VLLMSynthConfig(**shared, llm_engine=VLLMEngineConfig(**cfg.vllm_engine)), bins)
+        try:
+            engine = VLLMEngineConfig(**cfg.vllm_engine)
+        except ValidationError as exc:
+            raise ConfigError(f"styles.llm.vllm_engine: {exc}") from None
+        return VLLMBackend(VLLMSynthConfig(**shared, llm_engine=engine), bins)
     else:
         raise ValueError(f"unknown styles.llm.backend {cfg.backend!r}")
 
