@@ -13,9 +13,10 @@ from test_synthesis import make_rows
 from tiny_checkpoints import build_tiny_checkpoints
 from typer.testing import CliRunner
 
-from talking_points.pipeline.config import ConfigError
+from talking_points.pipeline.config import ConfigError, load_section
 from talking_points.pipeline.data import schema
 from talking_points.pipeline.data.tables import write_table
+from talking_points.pipeline.resume import RowStore, resume_folder, row_fingerprints
 from talking_points.pipeline.synthesis.config import SynthesizeConfig
 from talking_points.pipeline.synthesis.llm_style import CHUNK, llm_rewrites, llm_writer
 from talking_points.pipeline.synthesis.style_config import LLMStyleConfig, Style, StylesConfig
@@ -110,3 +111,19 @@ def test_restyle_writes_the_llm_style_with_a_chat_checkpoint(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert 0.0 <= report["styles"]["llm"]["faithful"] <= 1.0 and report["styles"]["terse"]["faithful"] == 1.0
     assert report["held_out"] == ["terse", "llm"]
+    assert not resume_folder(out).exists()
+
+    # a run killed after three rows: those come from the resume folder, the others from the model again
+    from talking_points.stages.restyle import llm_job
+
+    cfg = load_section("styles", params, StylesConfig)
+    first = samples[["kp_id", "description"]].astype(str).iloc[:3]
+    again = tmp_path / "again"
+    with RowStore(again) as store:
+        store.write(pd.DataFrame({"kp_id": first["kp_id"], "llm": ["kept 0", "kept 1", "kept 2"]}),
+                    first["kp_id"].tolist(), row_fingerprints(first, llm_job(cfg)))
+    res = CliRunner().invoke(app, ["restyle", "--test", str(test), "--out", str(again), "--params", str(params)])
+    assert res.exit_code == 0, res.output
+    resumed = pd.read_parquet(again / "test.parquet")
+    assert resumed["llm"].tolist() == ["kept 0", "kept 1", "kept 2", *table["llm"].iloc[3:]]
+    assert "rows resumed" in res.output and not resume_folder(again).exists()
