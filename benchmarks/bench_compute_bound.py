@@ -19,6 +19,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -58,8 +59,9 @@ def matmul_gflops(m: int = 2048, k: int = 2048, n: int = 2048, reps: int = 10) -
     return 2 * m * k * n / best / 1e9
 
 
-def step_figures(model: torch.nn.Module, step, batch: dict, steps: int) -> tuple[float, float]:
-    """(GFLOP of one training step, median seconds of it) for `step(model, batch)` + backward + AdamW."""
+def training_step(model: torch.nn.Module, step, batch: dict) -> Callable[[], None]:
+    """One training step as the loop runs it, `step(model, batch)` + backward + AdamW, as a call (the model in
+    training mode)."""
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     model.train()
 
@@ -69,6 +71,12 @@ def step_figures(model: torch.nn.Module, step, batch: dict, steps: int) -> tuple
         opt.step()
         opt.zero_grad()
 
+    return once
+
+
+def step_figures(model: torch.nn.Module, step, batch: dict, steps: int) -> tuple[float, float]:
+    """(GFLOP of one training step, median seconds of it) for `training_step`."""
+    once = training_step(model, step, batch)
     counter = FlopCounterMode(display=False)
     with counter:
         once()
@@ -90,15 +98,7 @@ def op_shares(model: torch.nn.Module, step, batch: dict, steps: int = 3, top: in
     with the matrix products summed first as "matrix products"."""
     from torch.profiler import ProfilerActivity, profile
 
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    model.train()
-
-    def once() -> None:
-        loss, _ = step(model, batch)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-
+    once = training_step(model, step, batch)
     once()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):

@@ -8,14 +8,11 @@ import json
 
 import pandas as pd
 import pytest
-import yaml
+from test_styles import run_restyle
 from test_synthesis import make_rows
 from tiny_checkpoints import build_tiny_checkpoints
-from typer.testing import CliRunner
 
-from talking_points.pipeline.config import ConfigError, load_section
-from talking_points.pipeline.data import schema
-from talking_points.pipeline.data.tables import write_table
+from talking_points.pipeline.config import ConfigError
 from talking_points.pipeline.resume import RowStore, resume_folder, row_fingerprints
 from talking_points.pipeline.synthesis.config import SynthesizeConfig
 from talking_points.pipeline.synthesis.llm_style import CHUNK, llm_rewrites, llm_writer
@@ -88,21 +85,13 @@ def test_each_prompt_carries_its_description_and_answers_come_back_on_one_line()
 
 
 def test_restyle_writes_the_llm_style_with_a_chat_checkpoint(tmp_path):
-    from talking_points.cli import app
-
     _, llm = build_tiny_checkpoints(tmp_path / "ckpt")
     rows = make_rows(10, seed=5)
     samples = rows.merge(synthesize(rows, SynthesizeConfig()).descriptions, on="kp_id").assign(split="test")
-    test = tmp_path / "test.parquet"
-    write_table(samples[[f.name for f in schema.SAMPLES]], test, schema.SAMPLES, "test")
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({
-        "styles": {"seed": 0, "styles": ["llm", "terse"], "held_out": ["terse", "llm"],
-                   "llm": {"backend": "hf", "checkpoint": str(llm), "max_new_tokens": 6, "device": "cpu",
-                           "batch_size": 4}},
-        "synthesize": {}}))
+    styles = {"seed": 0, "styles": ["llm", "terse"], "held_out": ["terse", "llm"],
+              "llm": {"backend": "hf", "checkpoint": str(llm), "max_new_tokens": 6, "device": "cpu", "batch_size": 4}}
     out = tmp_path / "styles"
-    res = CliRunner().invoke(app, ["restyle", "--test", str(test), "--out", str(out), "--params", str(params)])
+    res = run_restyle(tmp_path, samples, styles, out)
     assert res.exit_code == 0, res.output
     table = pd.read_parquet(out / "test.parquet")
     assert list(table.columns) == ["kp_id", "llm", "terse"] and len(table) == len(samples)
@@ -116,13 +105,12 @@ def test_restyle_writes_the_llm_style_with_a_chat_checkpoint(tmp_path):
     # a run killed after three rows: those come from the resume folder, the others from the model again
     from talking_points.stages.restyle import llm_job
 
-    cfg = load_section("styles", params, StylesConfig)
     first = samples[["kp_id", "description"]].astype(str).iloc[:3]
     again = tmp_path / "again"
     with RowStore(again) as store:
         store.write(pd.DataFrame({"kp_id": first["kp_id"], "llm": ["kept 0", "kept 1", "kept 2"]}),
-                    first["kp_id"].tolist(), row_fingerprints(first, llm_job(cfg)))
-    res = CliRunner().invoke(app, ["restyle", "--test", str(test), "--out", str(again), "--params", str(params)])
+                    first["kp_id"].tolist(), row_fingerprints(first, llm_job(StylesConfig(**styles))))
+    res = run_restyle(tmp_path, samples, styles, again)
     assert res.exit_code == 0, res.output
     resumed = pd.read_parquet(again / "test.parquet")
     assert resumed["llm"].tolist() == ["kept 0", "kept 1", "kept 2", *table["llm"].iloc[3:]]

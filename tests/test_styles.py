@@ -235,19 +235,24 @@ def test_styles_config_validates_its_lists():
         EvalRowConfig(label="x", texts="style", style="gt", localizer="m")
 
 
-def test_restyle_stage_and_style_rows(described, tmp_path):
-    """tp restyle writes the styled test table and a report whose faithful fractions are all 1; a `texts: style`
-    row reads its style by kp_id; a style the table lacks is a named error."""
+def run_restyle(tmp_path, samples: pd.DataFrame, styles: dict, out):
+    """`tp restyle` on `samples` as the test split (written to tmp_path) with `styles` as the params' styles
+    section, into `out`: the CLI's result."""
     from talking_points.cli import app
 
-    samples = described.assign(split="test")
     test = tmp_path / "test.parquet"
     write_table(samples[[f.name for f in schema.SAMPLES]], test, schema.SAMPLES, "test")
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"styles": {"seed": 0, "styles": ["terse", "verbose"], "held_out": ["terse"]},
-                                      "synthesize": {}}))
+    params.write_text(yaml.safe_dump({"styles": styles, "synthesize": {}}))
+    return CliRunner().invoke(app, ["restyle", "--test", str(test), "--out", str(out), "--params", str(params)])
+
+
+def test_restyle_stage_and_style_rows(described, tmp_path):
+    """tp restyle writes the styled test table and a report whose faithful fractions are all 1; a `texts: style`
+    row reads its style by kp_id; a style the table lacks is a named error."""
+    samples = described.assign(split="test")
     out = tmp_path / "styles"
-    res = CliRunner().invoke(app, ["restyle", "--test", str(test), "--out", str(out), "--params", str(params)])
+    res = run_restyle(tmp_path, samples, {"seed": 0, "styles": ["terse", "verbose"], "held_out": ["terse"]}, out)
     assert res.exit_code == 0, res.output
     table = pd.read_parquet(out / "test.parquet")
     assert list(table.columns) == ["kp_id", "terse", "verbose"] and len(table) == len(samples)
