@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from talking_points.pipeline.config import ConfigError
-from talking_points.pipeline.progress import track
 from talking_points.pipeline.synthesis.model_backend import ModelBackend, clean_output, derived_seed
 from talking_points.pipeline.synthesis.model_config import SamplingConfig
 from talking_points.pipeline.synthesis.style_config import LLMEngine, LLMStyleConfig
@@ -20,7 +19,7 @@ from talking_points.pipeline.synthesis.vocabulary import WordBins
 
 __all__ = ["CHUNK", "llm_rewrites", "llm_writer"]
 
-#: prompts per `write` call (and per step of the progress bar); the hf backend batches within it
+#: prompts per `write` call (and per resumable chunk of `tp restyle`); the hf backend batches within it
 CHUNK = 64
 
 
@@ -49,16 +48,14 @@ def llm_writer(cfg: LLMStyleConfig, bins: WordBins) -> ModelBackend:
         raise ValueError(f"unknown styles.llm.backend {cfg.backend!r}")
 
 
-def llm_rewrites(descriptions: Sequence[str], writer: ModelBackend, cfg: LLMStyleConfig, seed: int,
-                 progress: str | None = None) -> list[str]:
+def llm_rewrites(descriptions: Sequence[str], writer: ModelBackend, cfg: LLMStyleConfig, seed: int) -> list[str]:
     """One rewrite per description (`cfg.prompt` around it), each on one line (`clean_output`); greedy unless
     `cfg.temperature` > 0, then sampled with a seed per chunk derived from `seed`."""
     sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, do_sample=cfg.temperature > 0,
                               temperature=cfg.temperature if cfg.temperature > 0 else 1.0)
     prompts = [cfg.prompt.format(description=d) for d in descriptions]
     out: list[str] = []
-    starts = range(0, len(prompts), CHUNK)
-    for s in track(starts, progress, total=len(starts), unit="chunk") if progress else starts:
+    for s in range(0, len(prompts), CHUNK):
         answers = writer.write(prompts[s : s + CHUNK], sampling, derived_seed(seed, "style/llm", str(s)))
         out += [clean_output(a) for a in answers]
     return out
